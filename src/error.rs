@@ -1,0 +1,234 @@
+//! The crate's single error type.
+//!
+//! Every variant carries what a user needs to find the problem: the buffer
+//! key, the path of the layout node (see [`crate::layout::NodePath`]-style
+//! strings such as `/jets/content/pt`), and where sizes are involved the
+//! expected and actual sizes. Errors are [`Clone`] so that one failed read
+//! can be handed to every thread that waited for it.
+
+use std::sync::Arc;
+
+/// A `Result` whose error is [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in akbuf.
+///
+/// ```
+/// use akbuf::{from_buffers, Form, MemorySource, Options};
+///
+/// let form = Form::from_json(r#"{"class": "NumpyArray", "primitive": "int64", "form_key": "node0"}"#)?;
+/// let source = MemorySource::new(); // no buffers at all
+/// let array = from_buffers(&form, 3, source, Options::default())?; // reads nothing, so no error yet
+/// let err = array.to_json().unwrap_err();
+/// assert!(matches!(err, akbuf::Error::MissingKey { ref key, .. } if key == "node0-data"));
+/// assert_eq!(err.to_string(), "missing buffer \"node0-data\" for NumpyArray at /");
+/// # Ok::<(), akbuf::Error>(())
+/// ```
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The Form JSON is not valid JSON or does not describe a Form.
+    #[error("invalid form at {path}: {message}")]
+    Form {
+        /// Path of the offending node inside the form.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+
+    /// A layout cannot be built from a form node (index type not allowed for the
+    /// class, non-canonical nesting, string without char content, ...).
+    #[error("invalid layout: {class} at {node}: {message}")]
+    Layout {
+        /// Path of the node.
+        node: String,
+        /// Class of the node.
+        class: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+
+    /// The source has no buffer under this key.
+    #[error("missing buffer {key:?} for {class} at {node}")]
+    MissingKey {
+        /// The buffer key.
+        key: String,
+        /// Path of the node that needs it.
+        node: String,
+        /// Class of the node.
+        class: &'static str,
+    },
+
+    /// A buffer holds fewer bytes than its node needs.
+    #[error(
+        "buffer {key:?} of {class} at {node} is too short: expected at least {expected} bytes, got {actual}"
+    )]
+    ShortBuffer {
+        /// The buffer key.
+        key: String,
+        /// Path of the node.
+        node: String,
+        /// Class of the node.
+        class: &'static str,
+        /// Bytes needed.
+        expected: usize,
+        /// Bytes present.
+        actual: usize,
+    },
+
+    /// Buffer contents contradict the layout: offsets going backwards or past the
+    /// content, indexes or tags out of range, a bad length.
+    #[error("invalid data in buffer {key:?} of {class} at {node}: {message}")]
+    InvalidData {
+        /// The buffer key (empty if the problem is not tied to one buffer).
+        key: String,
+        /// Path of the node.
+        node: String,
+        /// Class of the node.
+        class: &'static str,
+        /// What is wrong, with the position and values involved.
+        message: String,
+    },
+
+    /// A length does not fit what a node requires (an EmptyArray with a non-zero
+    /// length, a length that overflows).
+    #[error("bad length for {class} at {node}: expected {expected}, got {actual}")]
+    Length {
+        /// Path of the node.
+        node: String,
+        /// Class of the node.
+        class: &'static str,
+        /// What was expected, in words or as a number.
+        expected: String,
+        /// What was found.
+        actual: usize,
+    },
+
+    /// The source failed to read a key (I/O error, closure error).
+    #[error("reading buffer {key:?} failed: {message}")]
+    Source {
+        /// The buffer key.
+        key: String,
+        /// The source's message.
+        message: String,
+        /// The underlying I/O error, if any.
+        #[source]
+        io: Option<Arc<std::io::Error>>,
+    },
+
+    /// A container (directory, metadata.json) cannot be opened.
+    #[error("cannot open container {path}: {message}")]
+    Container {
+        /// The container's path.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+
+    /// A field was asked for that does not exist at this node.
+    #[error("no field {field:?} in {class} at {node}{}", if available.is_empty() { String::new() } else { format!(" (fields: {available})") })]
+    NoField {
+        /// The field asked for.
+        field: String,
+        /// Path of the node.
+        node: String,
+        /// Class of the node.
+        class: &'static str,
+        /// The fields that do exist, comma-separated (may be abbreviated).
+        available: String,
+    },
+
+    /// An element index past the end of the array.
+    #[error("index {index} out of range for {class} at {node} of length {length}")]
+    OutOfRange {
+        /// The index asked for.
+        index: usize,
+        /// The array's length.
+        length: usize,
+        /// Path of the node.
+        node: String,
+        /// Class of the node.
+        class: &'static str,
+    },
+
+    /// An argument given to the library is not acceptable (bad template, bad option).
+    #[error("invalid argument: {0}")]
+    Argument(String),
+
+    /// Writing output failed (JSON to a writer, files of a sink).
+    #[error("{context}: {io}")]
+    Io {
+        /// What was being written.
+        context: String,
+        /// The I/O error.
+        #[source]
+        io: Arc<std::io::Error>,
+    },
+
+    /// A typed view was asked for with the wrong element type.
+    #[error("type mismatch at {node}: {message}")]
+    TypeMismatch {
+        /// Path of the node.
+        node: String,
+        /// What was asked for and what the node holds.
+        message: String,
+    },
+}
+
+impl Error {
+    /// The buffer key this error is about, if any.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            Error::MissingKey { key, .. }
+            | Error::ShortBuffer { key, .. }
+            | Error::InvalidData { key, .. }
+            | Error::Source { key, .. } => Some(key),
+            _ => None,
+        }
+    }
+
+    /// The path of the layout node this error is about, if any.
+    pub fn node(&self) -> Option<&str> {
+        match self {
+            Error::Layout { node, .. }
+            | Error::MissingKey { node, .. }
+            | Error::ShortBuffer { node, .. }
+            | Error::InvalidData { node, .. }
+            | Error::Length { node, .. }
+            | Error::NoField { node, .. }
+            | Error::OutOfRange { node, .. }
+            | Error::TypeMismatch { node, .. } => Some(node),
+            Error::Form { path, .. } => Some(path),
+            _ => None,
+        }
+    }
+
+    /// Builds a [`Error::Source`] from an I/O error.
+    pub fn io(key: impl Into<String>, err: std::io::Error) -> Error {
+        Error::Source {
+            key: key.into(),
+            message: err.to_string(),
+            io: Some(Arc::new(err)),
+        }
+    }
+
+    /// Builds a [`Error::Source`] from a message, for user-written sources.
+    pub fn source(key: impl Into<String>, message: impl Into<String>) -> Error {
+        Error::Source {
+            key: key.into(),
+            message: message.into(),
+            io: None,
+        }
+    }
+
+    pub(crate) fn form(path: &str, message: impl Into<String>) -> Error {
+        Error::Form {
+            path: if path.is_empty() {
+                "/".to_string()
+            } else {
+                path.to_string()
+            },
+            message: message.into(),
+        }
+    }
+}

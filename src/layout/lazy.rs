@@ -1,0 +1,394 @@
+//! Lazy lengths and lazy buffers.
+//!
+//! A node's length is a [`Len`]: known for the root, otherwise a rule over a
+//! parent's length and buffers (awkward's §3.2), evaluated once, on first use.
+//! A [`LazyBuf`] is a buffer key, a dtype and a count ([`Len`]); it goes to the
+//! [`Loader`] on first touch, checks the size, trims, and converts byte order
+//! or alignment once.
+
+use crate::buffer::{Buffer, ByteOrder, Native, TypedBuffer};
+use crate::error::{Error, Result};
+use crate::form::{IndexType, Primitive};
+use crate::source::Source;
+use once_cell::sync::OnceCell;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Where a lazy buffer's raw bytes come from: the seam between layouts and
+/// sources. Each key is read at most once while its slot lives.
+pub(crate) struct Loader {
+    source: Arc<dyn Source>,
+    slots: Mutex<HashMap<String, Arc<OnceCell<Option<Buffer>>>>>,
+}
+
+impl Loader {
+    pub(crate) fn new(source: Arc<dyn Source>) -> Loader {
+        Loader {
+            source,
+            slots: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The raw bytes under `key` (`None` if the source has no such key). One
+    /// read per key: concurrent callers for the same cold key wait for the
+    /// first; a failed read is not remembered.
+    pub(crate) fn load(&self, key: &str) -> Result<Option<Buffer>> {
+        let slot = {
+            let mut slots = self.slots.lock();
+            match slots.get(key) {
+                Some(s) => Arc::clone(s),
+                None => {
+                    let s = Arc::new(OnceCell::new());
+                    slots.insert(key.to_string(), Arc::clone(&s));
+                    s
+                }
+            }
+        };
+        slot.get_or_try_init(|| self.source.read(key)).cloned()
+    }
+
+    /// The stored size of `key`, without reading it.
+    pub(crate) fn size(&self, key: &str) -> Option<u64> {
+        self.source.size(key)
+    }
+}
+
+/// Identifies a node in messages: its path and class.
+#[derive(Clone, Debug)]
+pub(crate) struct NodeInfo {
+    pub(crate) path: Arc<str>,
+    pub(crate) class: &'static str,
+}
+
+impl NodeInfo {
+    pub(crate) fn invalid(&self, key: &str, message: impl Into<String>) -> Error {
+        Error::InvalidData {
+            key: key.to_string(),
+            node: self.path.to_string(),
+            class: self.class,
+            message: message.into(),
+        }
+    }
+}
+
+/// How a derived length is computed.
+pub(crate) enum LenRule {
+    /// Set at construction.
+    Known,
+    /// `parent * factor` (RegularArray content, NumpyArray data with inner shape).
+    Mul(Arc<Len>, usize),
+    /// `parent + 1` (offsets).
+    Plus1(Arc<Len>),
+    /// `ceil(parent / 8)` (bit masks).
+    Bits(Arc<Len>),
+    /// ListOffsetArray content: `0` if `L == 0`, else `offsets[L]`.
+    OffsetsLast(Arc<Len>, Arc<LazyBuf>),
+    /// ListArray content: `max(stops[starts != stops])`, 0 if none.
+    Stops(Arc<LazyBuf>, Arc<LazyBuf>),
+    /// Indexed(Option)Array content: `max(index) + 1`, at least 0.
+    IndexMax(Arc<LazyBuf>),
+    /// UnionArray content `i`.
+    UnionContent(Arc<UnionLens>, usize),
+}
+
+/// A length computed once, on first use.
+pub(crate) struct Len {
+    cell: OnceCell<usize>,
+    rule: LenRule,
+    node: NodeInfo,
+}
+
+impl Len {
+    pub(crate) fn known(n: usize, node: NodeInfo) -> Arc<Len> {
+        Arc::new(Len {
+            cell: OnceCell::with_value(n),
+            rule: LenRule::Known,
+            node,
+        })
+    }
+
+    pub(crate) fn derived(rule: LenRule, node: NodeInfo) -> Arc<Len> {
+        Arc::new(Len {
+            cell: OnceCell::new(),
+            rule,
+            node,
+        })
+    }
+
+    /// The length if already known, without any read.
+    pub(crate) fn peek(&self) -> Option<usize> {
+        self.cell.get().copied()
+    }
+
+    /// The length, reading parent buffers if needed.
+    pub(crate) fn get(&self) -> Result<usize> {
+        self.cell.get_or_try_init(|| self.compute()).copied()
+    }
+
+    fn overflow(&self, what: &str) -> Error {
+        Error::Length {
+            node: self.node.path.to_string(),
+            class: self.node.class,
+            expected: format!("a length that fits in memory ({what})"),
+            actual: usize::MAX,
+        }
+    }
+
+    fn compute(&self) -> Result<usize> {
+        match &self.rule {
+            LenRule::Known => Ok(0),
+            LenRule::Mul(parent, k) => parent
+                .get()?
+                .checked_mul(*k)
+                .ok_or_else(|| self.overflow("length times size overflows")),
+            LenRule::Plus1(parent) => parent
+                .get()?
+                .checked_add(1)
+                .ok_or_else(|| self.overflow("length + 1 overflows")),
+            LenRule::Bits(parent) => Ok(parent.get()?.div_ceil(8)),
+            LenRule::OffsetsLast(parent_len, offsets) => {
+                let n = parent_len.get()?;
+                if n == 0 {
+                    return Ok(0);
+                }
+                let off = offsets.index()?;
+                let last = off.get(n);
+                usize::try_from(last).map_err(|_| {
+                    offsets
+                        .node
+                        .invalid(&offsets.key, format!("last offset offsets[{n}] = {last} is negative"))
+                })
+            }
+            LenRule::Stops(starts, stops) => {
+                let (a, b) = (starts.index()?, stops.index()?);
+                let mut max = 0i64;
+                for i in 0..a.len().min(b.len()) {
+                    let (s, e) = (a.get(i), b.get(i));
+                    if s != e && e > max {
+                        max = e;
+                    }
+                }
+                Ok(max as usize)
+            }
+            LenRule::IndexMax(index) => {
+                let idx = index.index()?;
+                let max = (0..idx.len()).map(|i| idx.get(i)).max().unwrap_or(-1);
+                Ok(usize::try_from(max.saturating_add(1)).unwrap_or(0))
+            }
+            LenRule::UnionContent(lens, i) => Ok(lens.get()?.get(*i).copied().unwrap_or(0)),
+        }
+    }
+}
+
+/// Lengths of all contents of a union, computed in one pass over tags and index.
+pub(crate) struct UnionLens {
+    cell: OnceCell<Vec<usize>>,
+    tags: Arc<LazyBuf>,
+    index: Arc<LazyBuf>,
+    n: usize,
+}
+
+impl UnionLens {
+    pub(crate) fn new(tags: Arc<LazyBuf>, index: Arc<LazyBuf>, n: usize) -> Arc<UnionLens> {
+        Arc::new(UnionLens {
+            cell: OnceCell::new(),
+            tags,
+            index,
+            n,
+        })
+    }
+
+    fn get(&self) -> Result<&Vec<usize>> {
+        self.cell.get_or_try_init(|| {
+            let (tags, index) = (self.tags.index()?, self.index.index()?);
+            let mut lens = vec![0usize; self.n];
+            for i in 0..tags.len().min(index.len()) {
+                let t = tags.get(i);
+                let j = index.get(i);
+                if t >= 0 && (t as usize) < self.n && j >= 0 {
+                    let need = (j as usize).saturating_add(1);
+                    let slot = &mut lens[t as usize];
+                    if need > *slot {
+                        *slot = need;
+                    }
+                }
+            }
+            Ok(lens)
+        })
+    }
+}
+
+/// The element type of a lazy buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DType {
+    Index(IndexType),
+    Prim(Primitive),
+}
+
+impl DType {
+    pub(crate) fn itemsize(self) -> usize {
+        match self {
+            DType::Index(t) => t.itemsize(),
+            DType::Prim(p) => p.itemsize(),
+        }
+    }
+    fn swap_unit(self) -> usize {
+        match self {
+            DType::Index(t) => t.itemsize(),
+            DType::Prim(p) => p.swap_unit(),
+        }
+    }
+    fn align(self) -> usize {
+        match self {
+            DType::Index(t) => t.itemsize(),
+            DType::Prim(p) => p.align(),
+        }
+    }
+    /// numpy's name for the dtype.
+    pub(crate) fn name(self) -> String {
+        match self {
+            DType::Index(t) => t.numpy_name().to_string(),
+            DType::Prim(p) => p.to_string(),
+        }
+    }
+}
+
+/// A buffer fetched on first touch.
+pub(crate) struct LazyBuf {
+    pub(crate) key: String,
+    pub(crate) dtype: DType,
+    pub(crate) count: Arc<Len>,
+    pub(crate) node: NodeInfo,
+    loader: Arc<Loader>,
+    byteorder: ByteOrder,
+    cell: OnceCell<Buffer>,
+}
+
+impl LazyBuf {
+    pub(crate) fn new(
+        key: String,
+        dtype: DType,
+        count: Arc<Len>,
+        node: NodeInfo,
+        loader: Arc<Loader>,
+        byteorder: ByteOrder,
+    ) -> Arc<LazyBuf> {
+        Arc::new(LazyBuf {
+            key,
+            dtype,
+            count,
+            node,
+            loader,
+            byteorder,
+            cell: OnceCell::new(),
+        })
+    }
+
+    /// Whether the buffer has been materialized.
+    pub(crate) fn is_loaded(&self) -> bool {
+        self.cell.get().is_some()
+    }
+
+    /// The stored size of the buffer, without reading it.
+    pub(crate) fn stored_size(&self) -> Option<u64> {
+        self.loader.size(&self.key)
+    }
+
+    /// The buffer: exactly `count * itemsize` bytes, native byte order,
+    /// aligned for its dtype.
+    pub(crate) fn get(&self) -> Result<Buffer> {
+        self.cell.get_or_try_init(|| self.materialize()).cloned()
+    }
+
+    fn materialize(&self) -> Result<Buffer> {
+        let count = self.count.get()?;
+        let itemsize = self.dtype.itemsize();
+        let need = count.checked_mul(itemsize).ok_or_else(|| Error::Length {
+            node: self.node.path.to_string(),
+            class: self.node.class,
+            expected: format!("a buffer size that fits in memory for {count} items"),
+            actual: count,
+        })?;
+        let raw = self.loader.load(&self.key)?.ok_or_else(|| Error::MissingKey {
+            key: self.key.clone(),
+            node: self.node.path.to_string(),
+            class: self.node.class,
+        })?;
+        if raw.len() < need {
+            return Err(Error::ShortBuffer {
+                key: self.key.clone(),
+                node: self.node.path.to_string(),
+                class: self.node.class,
+                expected: need,
+                actual: raw.len(),
+            });
+        }
+        let trimmed = raw.slice(0, need)?;
+        let unit = self.dtype.swap_unit();
+        if !self.byteorder.is_native() && unit > 1 {
+            Ok(Buffer::byteswapped(trimmed.as_slice(), unit))
+        } else if !trimmed.is_aligned(self.dtype.align()) {
+            Ok(Buffer::copy_from_slice(trimmed.as_slice()))
+        } else {
+            Ok(trimmed)
+        }
+    }
+
+    /// The buffer as an index (for index-typed buffers).
+    pub(crate) fn index(&self) -> Result<Index> {
+        let DType::Index(t) = self.dtype else {
+            return Err(self.node.invalid(&self.key, "not an index buffer"));
+        };
+        Index::new(t, self.get()?)
+    }
+
+    /// The buffer as a typed view.
+    pub(crate) fn typed<T: Native>(&self) -> Result<TypedBuffer<T>> {
+        TypedBuffer::try_new(self.get()?)
+    }
+}
+
+/// A materialized index buffer of any index type, read as `i64`.
+#[derive(Clone, Debug)]
+pub(crate) enum Index {
+    I8(TypedBuffer<i8>),
+    U8(TypedBuffer<u8>),
+    I32(TypedBuffer<i32>),
+    U32(TypedBuffer<u32>),
+    I64(TypedBuffer<i64>),
+}
+
+impl Index {
+    pub(crate) fn new(t: IndexType, b: Buffer) -> Result<Index> {
+        Ok(match t {
+            IndexType::I8 => Index::I8(TypedBuffer::try_new(b)?),
+            IndexType::U8 => Index::U8(TypedBuffer::try_new(b)?),
+            IndexType::I32 => Index::I32(TypedBuffer::try_new(b)?),
+            IndexType::U32 => Index::U32(TypedBuffer::try_new(b)?),
+            IndexType::I64 => Index::I64(TypedBuffer::try_new(b)?),
+        })
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Index::I8(b) => b.len(),
+            Index::U8(b) => b.len(),
+            Index::I32(b) => b.len(),
+            Index::U32(b) => b.len(),
+            Index::I64(b) => b.len(),
+        }
+    }
+
+    /// Element `i` as `i64`; the caller guarantees `i < len()`.
+    #[inline]
+    pub(crate) fn get(&self, i: usize) -> i64 {
+        match self {
+            Index::I8(b) => i64::from(b[i]),
+            Index::U8(b) => i64::from(b[i]),
+            Index::I32(b) => i64::from(b[i]),
+            Index::U32(b) => i64::from(b[i]),
+            Index::I64(b) => b[i],
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! Field projection through lists, options, indexed nodes and unions, as
+//! awkward's `array.field` does. Reads nothing: the new wrapper nodes share
+//! the old ones' lazy buffers and lengths.
+
+use super::{Node, NodeData};
+use crate::error::{Error, Result};
+use crate::form::{Form, FormKind};
+use std::sync::Arc;
+
+fn no_field(node: &Node, name: &str) -> Error {
+    let fields = node.form.fields();
+    let mut available = fields.iter().take(10).cloned().collect::<Vec<_>>().join(", ");
+    if fields.len() > 10 {
+        available.push_str(&format!(", ... ({} in all)", fields.len()));
+    }
+    Error::NoField {
+        field: name.to_string(),
+        node: node.info.path.to_string(),
+        class: node.info.class,
+        available,
+    }
+}
+
+impl Node {
+    /// The node for field `name` (a tuple slot by its number), wrapped in
+    /// this node's lists and options.
+    pub(crate) fn field(self: &Arc<Node>, name: &str) -> Result<Arc<Node>> {
+        match (&self.data, self.form.kind()) {
+            (NodeData::Record { contents }, FormKind::Record { fields, .. }) => {
+                let pos = match fields {
+                    Some(f) => f.iter().position(|x| x == name),
+                    None => name.parse::<usize>().ok().filter(|i| *i < contents.len()),
+                };
+                pos.map(|i| Arc::clone(&contents[i])).ok_or_else(|| no_field(self, name))
+            }
+            (NodeData::Union { tags, index, contents }, _) => {
+                let projected = contents
+                    .iter()
+                    .map(|c| c.field(name))
+                    .collect::<Result<Vec<_>>>()
+                    .map_err(|_| no_field(self, name))?;
+                let FormKind::Union { tags: tt, index: it, .. } = self.form.kind() else {
+                    return Err(no_field(self, name));
+                };
+                let form = Form::new(
+                    FormKind::Union {
+                        tags: *tt,
+                        index: *it,
+                        contents: projected.iter().map(|n| Arc::clone(&n.form)).collect(),
+                    },
+                    self.form.parameters().clone(),
+                    self.form.form_key().map(str::to_string),
+                );
+                Ok(Arc::new(Node {
+                    form: Arc::new(form),
+                    info: self.info.clone(),
+                    len: Arc::clone(&self.len),
+                    data: NodeData::Union {
+                        tags: Arc::clone(tags),
+                        index: Arc::clone(index),
+                        contents: projected,
+                    },
+                }))
+            }
+            (data, _) => {
+                let Some(content) = data.content() else {
+                    return Err(no_field(self, name));
+                };
+                if matches!(self.form.array_parameter(), Some("string" | "bytestring")) {
+                    return Err(no_field(self, name));
+                }
+                let inner = content.field(name)?;
+                let form = self
+                    .form
+                    .with_content(Arc::clone(&inner.form))
+                    .ok_or_else(|| no_field(self, name))?;
+                Ok(Arc::new(Node {
+                    form: Arc::new(form),
+                    info: self.info.clone(),
+                    len: Arc::clone(&self.len),
+                    data: rewrap(data, inner),
+                }))
+            }
+        }
+    }
+}
+
+fn rewrap(data: &NodeData, content: Arc<Node>) -> NodeData {
+    match data {
+        NodeData::Regular { .. } => NodeData::Regular { content },
+        NodeData::List { starts, stops, .. } => NodeData::List {
+            starts: Arc::clone(starts),
+            stops: Arc::clone(stops),
+            content,
+        },
+        NodeData::ListOffset { offsets, .. } => NodeData::ListOffset {
+            offsets: Arc::clone(offsets),
+            content,
+        },
+        NodeData::Indexed { index, .. } => NodeData::Indexed {
+            index: Arc::clone(index),
+            content,
+        },
+        NodeData::IndexedOption { index, .. } => NodeData::IndexedOption {
+            index: Arc::clone(index),
+            content,
+        },
+        NodeData::ByteMasked { mask, .. } => NodeData::ByteMasked {
+            mask: Arc::clone(mask),
+            content,
+        },
+        NodeData::BitMasked { mask, .. } => NodeData::BitMasked {
+            mask: Arc::clone(mask),
+            content,
+        },
+        _ => NodeData::Unmasked { content },
+    }
+}

@@ -1,0 +1,62 @@
+//! # akbuf
+//!
+//! A lazy reader and writer of [Awkward Array]'s buffers protocol: a
+//! [`Form`] (JSON schema), a length, and named flat buffers.
+//!
+//! [`from_buffers`] (or [`open`] for a directory container) returns an
+//! [`Array`] without reading any buffer. A buffer is fetched from the
+//! [`Source`] the first time something touches it, each key at most once,
+//! and is used in place when memory-mapped, aligned and in native byte order.
+//!
+//! ```
+//! use akbuf::{from_buffers, Buffer, Form, MemorySource, Observed, Options};
+//! use std::sync::{Arc, Mutex};
+//!
+//! let form = Form::from_json(r#"{"class": "RecordArray", "fields": ["x", "y"], "contents": [
+//!     {"class": "NumpyArray", "primitive": "int64", "form_key": "node1"},
+//!     {"class": "NumpyArray", "primitive": "float32", "form_key": "node2"}], "form_key": "node0"}"#)?;
+//! let buffers = MemorySource::new()
+//!     .with("node1-data", Buffer::from_slice(&[1i64, 2]))
+//!     .with("node2-data", Buffer::from_slice(&[0.5f32, 1.5]));
+//! let reads = Arc::new(Mutex::new(Vec::new()));
+//! let log = Arc::clone(&reads);
+//! let source = Observed::new(buffers, move |key: &str, _: Option<usize>| log.lock().unwrap().push(key.to_string()));
+//!
+//! let array = from_buffers(&form, 2, source, Options::default())?;
+//! assert_eq!(array.type_string(), "2 * {x: int64, y: float32}");
+//! assert_eq!(array.field("y")?.to_json()?, "[0.5,1.5]");
+//! assert_eq!(*reads.lock().unwrap(), vec!["node2-data"]); // x was never read
+//! # Ok::<(), akbuf::Error>(())
+//! ```
+//!
+//! The layers, top to bottom: [`Array`] (high level), `layout` (the twelve
+//! node classes over lazy buffers), [`Buffer`] (shared bytes), [`Source`]
+//! (key to bytes). Errors are one type, [`Error`], naming the buffer key and
+//! the node path.
+//!
+//! [Awkward Array]: https://awkward-array.org
+
+#![warn(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+mod array;
+pub mod buffer;
+mod container;
+mod error;
+pub mod form;
+mod layout;
+mod options;
+mod pyjson;
+pub mod source;
+mod value;
+
+pub use array::{from_buffers, Array, Iter};
+pub use buffer::{Buffer, ByteOrder, Native, Residence, TypedBuffer, WeakBuffer};
+pub use container::{open, Metadata};
+pub use error::{Error, Result};
+pub use form::{Form, FormKind, IndexType, Parameters, Primitive, TimeUnit};
+pub use layout::BufferInfo;
+pub use options::{BufferKey, Options, TemplatePart};
+pub use source::{DirSource, FnSource, MemorySource, Observed, Source};
+pub use value::Value;

@@ -1,0 +1,225 @@
+//! Options of `from_buffers`: how buffer keys are made and the byte order.
+
+use crate::buffer::ByteOrder;
+use crate::error::{Error, Result};
+use std::fmt;
+use std::sync::Arc;
+
+/// How a buffer key is made from a node's form key and the attribute
+/// (`data`, `offsets`, `starts`, `stops`, `index`, `mask`, `tags`).
+///
+/// ```
+/// use akbuf::BufferKey;
+///
+/// let t = BufferKey::template("{form_key}/{attribute}")?;
+/// assert_eq!(t.key(Some("node3"), "offsets"), "node3/offsets");
+/// assert_eq!(BufferKey::default().key(None, "data"), "None-data"); // as awkward
+/// let f = BufferKey::func(|fk: Option<&str>, attr: &str| format!("{}.{attr}", fk.unwrap_or("?")));
+/// assert_eq!(f.key(Some("x"), "data"), "x.data");
+/// assert!(BufferKey::template("{form_key}-{oops}").is_err());
+/// # Ok::<(), akbuf::Error>(())
+/// ```
+#[derive(Clone)]
+pub enum BufferKey {
+    /// A Python format string using `{form_key}` and `{attribute}`
+    /// (`{{` and `}}` are literal braces).
+    Template(Arc<[TemplatePart]>, String),
+    /// A closure of (form_key, attribute).
+    Func(Arc<dyn Fn(Option<&str>, &str) -> String + Send + Sync>),
+}
+
+/// A piece of a parsed [`BufferKey::Template`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TemplatePart {
+    /// Literal text.
+    Text(String),
+    /// `{form_key}`.
+    FormKey,
+    /// `{attribute}`.
+    Attribute,
+    /// `{id}` (only meaningful in form-key templates when writing).
+    Id,
+}
+
+impl fmt::Debug for BufferKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BufferKey::Template(_, s) => write!(f, "BufferKey::Template({s:?})"),
+            BufferKey::Func(_) => f.write_str("BufferKey::Func(..)"),
+        }
+    }
+}
+
+impl Default for BufferKey {
+    fn default() -> BufferKey {
+        BufferKey::Template(
+            Arc::from(vec![
+                TemplatePart::FormKey,
+                TemplatePart::Text("-".into()),
+                TemplatePart::Attribute,
+            ]),
+            String::from("{form_key}-{attribute}"),
+        )
+    }
+}
+
+/// Parses a Python format string whose fields must be among `allowed`.
+pub(crate) fn parse_template(s: &str, allowed: &[&str]) -> Result<Vec<TemplatePart>> {
+    let mut parts = Vec::new();
+    let mut text = String::new();
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '{' if chars.peek() == Some(&'{') => {
+                chars.next();
+                text.push('{');
+            }
+            '}' if chars.peek() == Some(&'}') => {
+                chars.next();
+                text.push('}');
+            }
+            '{' => {
+                let mut name = String::new();
+                loop {
+                    match chars.next() {
+                        Some('}') => break,
+                        Some(c) => name.push(c),
+                        None => {
+                            return Err(Error::Argument(format!(
+                                "template {s:?}: unclosed '{{'"
+                            )))
+                        }
+                    }
+                }
+                let part = match name.as_str() {
+                    "form_key" => TemplatePart::FormKey,
+                    "attribute" => TemplatePart::Attribute,
+                    "id" => TemplatePart::Id,
+                    _ => {
+                        return Err(Error::Argument(format!(
+                            "template {s:?}: unknown field {{{name}}} (allowed: {})",
+                            allowed
+                                .iter()
+                                .map(|a| format!("{{{a}}}"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )))
+                    }
+                };
+                let part_name = match part {
+                    TemplatePart::FormKey => "form_key",
+                    TemplatePart::Attribute => "attribute",
+                    _ => "id",
+                };
+                if !allowed.contains(&part_name) {
+                    return Err(Error::Argument(format!(
+                        "template {s:?}: field {{{name}}} is not allowed here"
+                    )));
+                }
+                if !text.is_empty() {
+                    parts.push(TemplatePart::Text(std::mem::take(&mut text)));
+                }
+                parts.push(part);
+            }
+            '}' => {
+                return Err(Error::Argument(format!(
+                    "template {s:?}: single '}}' encountered"
+                )))
+            }
+            c => text.push(c),
+        }
+    }
+    if !text.is_empty() {
+        parts.push(TemplatePart::Text(text));
+    }
+    Ok(parts)
+}
+
+impl BufferKey {
+    /// A template such as `"{form_key}-{attribute}"`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Argument`] for unknown fields or unbalanced braces.
+    pub fn template(s: &str) -> Result<BufferKey> {
+        let parts = parse_template(s, &["form_key", "attribute"])?;
+        Ok(BufferKey::Template(Arc::from(parts), s.to_string()))
+    }
+
+    /// A closure of (form_key, attribute).
+    pub fn func(f: impl Fn(Option<&str>, &str) -> String + Send + Sync + 'static) -> BufferKey {
+        BufferKey::Func(Arc::new(f))
+    }
+
+    /// The key for one buffer. A node without a form key formats as `None`,
+    /// as Python's `str.format` does.
+    pub fn key(&self, form_key: Option<&str>, attribute: &str) -> String {
+        match self {
+            BufferKey::Template(parts, _) => {
+                let mut out = String::new();
+                for p in parts.iter() {
+                    match p {
+                        TemplatePart::Text(t) => out.push_str(t),
+                        TemplatePart::FormKey => out.push_str(form_key.unwrap_or("None")),
+                        TemplatePart::Attribute => out.push_str(attribute),
+                        TemplatePart::Id => {}
+                    }
+                }
+                out
+            }
+            BufferKey::Func(f) => f(form_key, attribute),
+        }
+    }
+
+    /// The template text, if this is a template.
+    pub fn as_template(&self) -> Option<&str> {
+        match self {
+            BufferKey::Template(_, s) => Some(s),
+            BufferKey::Func(_) => None,
+        }
+    }
+}
+
+/// Options of [`crate::from_buffers`].
+///
+/// ```
+/// use akbuf::{ByteOrder, Options};
+///
+/// let opts = Options::default()
+///     .with_buffer_key_template("{form_key}/{attribute}")?
+///     .with_byteorder(ByteOrder::Big);
+/// assert_eq!(opts.byteorder, ByteOrder::Big);
+/// # Ok::<(), akbuf::Error>(())
+/// ```
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct Options {
+    /// How buffer keys are made (default `{form_key}-{attribute}`).
+    pub buffer_key: BufferKey,
+    /// Byte order of the stored buffers (default: native).
+    pub byteorder: ByteOrder,
+}
+
+impl Options {
+    /// Sets the buffer-key template.
+    ///
+    /// # Errors
+    ///
+    /// As [`BufferKey::template`].
+    pub fn with_buffer_key_template(mut self, template: &str) -> Result<Options> {
+        self.buffer_key = BufferKey::template(template)?;
+        Ok(self)
+    }
+
+    /// Sets the buffer-key rule.
+    pub fn with_buffer_key(mut self, key: BufferKey) -> Options {
+        self.buffer_key = key;
+        self
+    }
+
+    /// Sets the byte order.
+    pub fn with_byteorder(mut self, byteorder: ByteOrder) -> Options {
+        self.byteorder = byteorder;
+        self
+    }
+}

@@ -1,0 +1,234 @@
+//! JSON text exactly as Python's `json.dumps` writes it.
+//!
+//! Awkward writes forms with `json.dumps(d)` (separators `", "` and `": "`,
+//! `ensure_ascii=True`) and `ak.to_json` with separators `","` and `":"`.
+//! Floats are Python's `repr`: the shortest round-trip digits, fixed notation
+//! for decimal exponents in `-5 < e < 16`, else `1e+300` style.
+
+use serde_json::Value;
+use std::fmt::Write as _;
+
+/// Separators between items and between a key and its value.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Style {
+    pub(crate) item: &'static str,
+    pub(crate) key: &'static str,
+}
+
+/// `json.dumps` defaults: `", "` and `": "`.
+pub(crate) const SPACED: Style = Style {
+    item: ", ",
+    key: ": ",
+};
+
+/// Writes a string as a JSON string literal with ASCII escapes.
+pub(crate) fn write_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        write_char(out, c);
+    }
+    out.push('"');
+}
+
+fn write_char(out: &mut String, c: char) {
+    match c {
+        '"' => out.push_str("\\\""),
+        '\\' => out.push_str("\\\\"),
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\t' => out.push_str("\\t"),
+        '\u{8}' => out.push_str("\\b"),
+        '\u{c}' => out.push_str("\\f"),
+        ' '..='~' => out.push(c),
+        _ => {
+            let mut buf = [0u16; 2];
+            for unit in c.encode_utf16(&mut buf) {
+                // Writing to a String cannot fail.
+                let _ = write!(out, "\\u{unit:04x}");
+            }
+        }
+    }
+}
+
+/// Writes UTF-8 bytes as a JSON string the way Python decodes them with
+/// `errors="surrogateescape"` and `json.dumps` re-encodes them: each invalid
+/// byte `b` becomes the lone surrogate `\udcXX`.
+pub(crate) fn write_bytes_as_str(out: &mut String, mut bytes: &[u8]) {
+    out.push('"');
+    loop {
+        match std::str::from_utf8(bytes) {
+            Ok(s) => {
+                for c in s.chars() {
+                    write_char(out, c);
+                }
+                break;
+            }
+            Err(e) => {
+                let (good, rest) = bytes.split_at(e.valid_up_to());
+                // `good` was just validated as UTF-8.
+                for c in std::str::from_utf8(good).unwrap_or_default().chars() {
+                    write_char(out, c);
+                }
+                let bad = e.error_len().unwrap_or(rest.len());
+                for b in &rest[..bad] {
+                    let _ = write!(out, "\\udc{b:02x}");
+                }
+                bytes = &rest[bad..];
+            }
+        }
+    }
+    out.push('"');
+}
+
+/// Python's `repr(float)` for a finite value; NaN and infinities as Python's
+/// `json.dumps` (`NaN`, `Infinity`, `-Infinity`).
+pub(crate) fn write_f64(out: &mut String, x: f64) {
+    if x.is_nan() {
+        out.push_str("NaN");
+        return;
+    }
+    if x.is_infinite() {
+        out.push_str(if x > 0.0 { "Infinity" } else { "-Infinity" });
+        return;
+    }
+    if x.is_sign_negative() {
+        out.push('-');
+    }
+    let a = x.abs();
+    if a == 0.0 {
+        out.push_str("0.0");
+        return;
+    }
+    // `{:e}` gives the shortest round-trip digits: "1.2345e16", "1e-7".
+    let sci = format!("{a:e}");
+    let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let digits: String = mant.chars().filter(|c| *c != '.').collect();
+    if !(-5 < exp && exp < 16) {
+        out.push_str(&digits[..1]);
+        if digits.len() > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        let _ = write!(
+            out,
+            "e{}{:02}",
+            if exp < 0 { '-' } else { '+' },
+            exp.unsigned_abs()
+        );
+    } else if exp >= 0 {
+        let int_len = exp as usize + 1;
+        if digits.len() <= int_len {
+            out.push_str(&digits);
+            for _ in digits.len()..int_len {
+                out.push('0');
+            }
+            out.push_str(".0");
+        } else {
+            out.push_str(&digits[..int_len]);
+            out.push('.');
+            out.push_str(&digits[int_len..]);
+        }
+    } else {
+        out.push_str("0.");
+        for _ in 0..(-exp - 1) {
+            out.push('0');
+        }
+        out.push_str(&digits);
+    }
+}
+
+/// Writes any JSON value in Python's style.
+pub(crate) fn write_value(out: &mut String, v: &Value, style: Style) {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                let _ = write!(out, "{i}");
+            } else if let Some(u) = n.as_u64() {
+                let _ = write!(out, "{u}");
+            } else {
+                write_f64(out, n.as_f64().unwrap_or(f64::NAN));
+            }
+        }
+        Value::String(s) => write_str(out, s),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(style.item);
+                }
+                write_value(out, item, style);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            out.push('{');
+            for (i, (k, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(style.item);
+                }
+                write_str(out, k);
+                out.push_str(style.key);
+                write_value(out, item, style);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// `json.dumps(v)` with default separators.
+pub(crate) fn dumps(v: &Value) -> String {
+    let mut s = String::new();
+    write_value(&mut s, v, SPACED);
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repr(x: f64) -> String {
+        let mut s = String::new();
+        write_f64(&mut s, x);
+        s
+    }
+
+    #[test]
+    fn float_repr_matches_python() {
+        // Values and their Python 3.11 `repr`.
+        let cases = [
+            (1.0, "1.0"),
+            (2.5, "2.5"),
+            (1e300, "1e+300"),
+            (1e-7, "1e-07"),
+            (0.1, "0.1"),
+            (1.2345678901234568e16, "1.2345678901234568e+16"),
+            (1e15, "1000000000000000.0"),
+            (1e16, "1e+16"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (-0.0, "-0.0"),
+            (0.0, "0.0"),
+            (f32::MAX as f64, "3.4028234663852886e+38"),
+            (0.1f32 as f64, "0.10000000149011612"),
+            (123.456, "123.456"),
+            (-1.5e-10, "-1.5e-10"),
+            (5e-324, "5e-324"),
+        ];
+        for (x, want) in cases {
+            assert_eq!(repr(x), want, "repr of {x:e}");
+        }
+    }
+
+    #[test]
+    fn strings_escape_like_python() {
+        let mut s = String::new();
+        write_str(&mut s, "é\"\n\u{1F600}a");
+        assert_eq!(s, r#""\u00e9\"\n\ud83d\ude00a""#);
+        let mut s = String::new();
+        write_bytes_as_str(&mut s, b"a\xffb\xc3\xa9");
+        assert_eq!(s, r#""a\udcffb\u00e9""#);
+    }
+}

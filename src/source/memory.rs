@@ -1,0 +1,81 @@
+//! A source over buffers held in memory.
+
+use super::Source;
+use crate::buffer::Buffer;
+use crate::error::Result;
+use std::collections::HashMap;
+
+/// Buffers in a map, keyed by buffer key.
+///
+/// ```
+/// use akbuf::{Buffer, MemorySource, Source};
+///
+/// let mut source = MemorySource::new();
+/// source.insert("node0-data", Buffer::from_slice(&[1i64, 2, 3]));
+/// assert_eq!(source.size("node0-data"), Some(24));
+/// assert!(source.read("nope")?.is_none());
+/// # Ok::<(), akbuf::Error>(())
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct MemorySource {
+    buffers: HashMap<String, Buffer>,
+}
+
+impl MemorySource {
+    /// An empty source.
+    pub fn new() -> MemorySource {
+        MemorySource::default()
+    }
+
+    /// Adds or replaces a buffer.
+    pub fn insert(&mut self, key: impl Into<String>, buffer: Buffer) -> &mut MemorySource {
+        self.buffers.insert(key.into(), buffer);
+        self
+    }
+
+    /// Adds or replaces a buffer (builder style).
+    pub fn with(mut self, key: impl Into<String>, buffer: Buffer) -> MemorySource {
+        self.insert(key, buffer);
+        self
+    }
+
+    /// The keys held, in no particular order.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.buffers.keys().map(String::as_str)
+    }
+
+    /// The buffer under `key`, without going through [`Source::read`].
+    pub fn get(&self, key: &str) -> Option<&Buffer> {
+        self.buffers.get(key)
+    }
+
+    /// Number of buffers.
+    pub fn len(&self) -> usize {
+        self.buffers.len()
+    }
+
+    /// Whether there are no buffers.
+    pub fn is_empty(&self) -> bool {
+        self.buffers.is_empty()
+    }
+}
+
+impl FromIterator<(String, Buffer)> for MemorySource {
+    fn from_iter<I: IntoIterator<Item = (String, Buffer)>>(iter: I) -> MemorySource {
+        MemorySource {
+            buffers: iter.into_iter().collect(),
+        }
+    }
+}
+
+impl Source for MemorySource {
+    fn read(&self, key: &str) -> Result<Option<Buffer>> {
+        Ok(self.buffers.get(key).cloned())
+    }
+    fn size(&self, key: &str) -> Option<u64> {
+        self.buffers.get(key).map(|b| b.len() as u64)
+    }
+    fn describe(&self) -> String {
+        format!("memory ({} buffers)", self.buffers.len())
+    }
+}

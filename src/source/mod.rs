@@ -1,0 +1,85 @@
+//! Sources: where buffer bytes come from (the getter of awkward's container).
+//!
+//! A [`Source`] maps a buffer key to bytes. It knows nothing of forms or
+//! layouts. Implementations: [`MemorySource`] (a map in memory), [`FnSource`]
+//! (any closure), [`DirSource`] (a directory container, memory-mapped), and
+//! [`Observed`] (wraps another source and reports every read).
+
+mod dir;
+mod func;
+mod memory;
+mod observed;
+
+pub use dir::DirSource;
+pub use func::FnSource;
+pub use memory::MemorySource;
+pub use observed::Observed;
+
+use crate::buffer::Buffer;
+use crate::error::Result;
+use std::sync::Arc;
+
+/// A getter of buffers by key. Must be usable from many threads at once.
+///
+/// `read` is called at most once per key by a lazy array (and, with a shared
+/// cache, at most once per key across arrays); it should return the whole
+/// buffer. Returning `Ok(None)` means the key does not exist; the caller turns
+/// that into [`crate::Error::MissingKey`] naming the node that needed it.
+///
+/// ```
+/// use akbuf::{Buffer, Result, Source};
+///
+/// struct Zeros;
+/// impl Source for Zeros {
+///     fn read(&self, key: &str) -> Result<Option<Buffer>> {
+///         Ok(key.ends_with("-data").then(|| Buffer::from_vec(vec![0; 64])))
+///     }
+/// }
+/// assert_eq!(Zeros.read("node0-data")?.unwrap().len(), 64);
+/// assert!(Zeros.read("node0-offsets")?.is_none());
+/// # Ok::<(), akbuf::Error>(())
+/// ```
+pub trait Source: Send + Sync {
+    /// Reads the buffer stored under `key`; `Ok(None)` if there is none.
+    ///
+    /// # Errors
+    ///
+    /// Whatever the underlying storage reports, as [`crate::Error::Source`].
+    fn read(&self, key: &str) -> Result<Option<Buffer>>;
+
+    /// The size in bytes of the buffer under `key`, if it can be known
+    /// without reading it (a file's size, a map entry's length).
+    fn size(&self, key: &str) -> Option<u64> {
+        let _ = key;
+        None
+    }
+
+    /// A short description for messages (`dir:/data/events`).
+    fn describe(&self) -> String {
+        String::from("source")
+    }
+}
+
+impl<S: Source + ?Sized> Source for Arc<S> {
+    fn read(&self, key: &str) -> Result<Option<Buffer>> {
+        (**self).read(key)
+    }
+    fn size(&self, key: &str) -> Option<u64> {
+        (**self).size(key)
+    }
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+}
+
+impl<S: Source + ?Sized> Source for Box<S> {
+    fn read(&self, key: &str) -> Result<Option<Buffer>> {
+        (**self).read(key)
+    }
+    fn size(&self, key: &str) -> Option<u64> {
+        (**self).size(key)
+    }
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+}
