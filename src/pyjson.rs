@@ -99,8 +99,21 @@ pub(crate) fn write_f64(out: &mut String, x: f64) {
         out.push_str("0.0");
         return;
     }
-    // `{:e}` gives the shortest round-trip digits: "1.2345e16", "1e-7".
-    let sci = format!("{a:e}");
+    // `{:e}` gives a shortest round-trip digit string ("1.2345e16", "1e-7").
+    // Python picks, among the shortest strings that round-trip, the nearest
+    // to the value with ties to even: the exact-mode rounding to the same
+    // number of digits, when that one round-trips (10.7649688720703125 ->
+    // ...312; but 2**-24 keeps ...063, as ...062 would not round-trip).
+    let shortest = format!("{a:e}");
+    let ndigits = shortest
+        .split_once('e')
+        .map_or(1, |(m, _)| m.chars().filter(char::is_ascii_digit).count());
+    let nearest = format!("{a:.prec$e}", prec = ndigits.saturating_sub(1));
+    let sci = if nearest.parse::<f64>() == Ok(a) {
+        nearest
+    } else {
+        shortest
+    };
     let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
     let digits: String = mant.chars().filter(|c| *c != '.').collect();
@@ -216,6 +229,8 @@ mod tests {
             (123.456, "123.456"),
             (-1.5e-10, "-1.5e-10"),
             (5e-324, "5e-324"),
+            (10.7649688720703125, "10.764968872070312"),
+            (2f64.powi(-24), "5.960464477539063e-08"),
         ];
         for (x, want) in cases {
             assert_eq!(repr(x), want, "repr of {x:e}");

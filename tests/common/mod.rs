@@ -1,0 +1,86 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use akbuf::{Buffer, DirSource, Result, Source};
+use parking_lot::Mutex;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The fixture cases written by tests/fixtures/generate.py.
+pub fn cases_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cases")
+}
+
+pub fn case(name: &str) -> PathBuf {
+    cases_dir().join(name)
+}
+
+pub fn all_cases() -> Vec<(String, PathBuf)> {
+    let mut out: Vec<_> = std::fs::read_dir(cases_dir())
+        .expect("fixtures present: run tests/fixtures/generate.py")
+        .map(|e| {
+            let e = e.unwrap();
+            (e.file_name().to_string_lossy().to_string(), e.path())
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+pub struct Expected {
+    pub type_: String,
+    pub json: String,
+    pub form: String,
+    pub length: usize,
+}
+
+pub fn expected(dir: &std::path::Path) -> Expected {
+    let text = std::fs::read_to_string(dir.join("expected.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    Expected {
+        type_: v["type"].as_str().unwrap().to_string(),
+        json: v["json"].as_str().unwrap().to_string(),
+        form: v["form"].as_str().unwrap().to_string(),
+        length: v["length"].as_u64().unwrap() as usize,
+    }
+}
+
+/// A source that counts reads per key.
+#[derive(Clone)]
+pub struct Counting<S> {
+    pub inner: S,
+    pub reads: Arc<Mutex<BTreeMap<String, usize>>>,
+}
+
+impl<S: Source> Counting<S> {
+    pub fn new(inner: S) -> Counting<S> {
+        Counting {
+            inner,
+            reads: Arc::new(Mutex::new(BTreeMap::new())),
+        }
+    }
+    pub fn counts(&self) -> BTreeMap<String, usize> {
+        self.reads.lock().clone()
+    }
+    pub fn keys(&self) -> Vec<String> {
+        self.reads.lock().keys().cloned().collect()
+    }
+    pub fn total(&self) -> usize {
+        self.reads.lock().values().sum()
+    }
+}
+
+impl<S: Source> Source for Counting<S> {
+    fn read(&self, key: &str) -> Result<Option<Buffer>> {
+        *self.reads.lock().entry(key.to_string()).or_default() += 1;
+        self.inner.read(key)
+    }
+    fn size(&self, key: &str) -> Option<u64> {
+        self.inner.size(key)
+    }
+}
+
+pub fn counting_dir(dir: &std::path::Path) -> Counting<DirSource> {
+    Counting::new(DirSource::new(dir))
+}
