@@ -111,7 +111,12 @@ impl Array {
     /// # Errors
     ///
     /// As [`from_buffers`].
-    pub fn new(form: Arc<Form>, length: usize, source: Arc<dyn Source>, options: Options) -> Result<Array> {
+    pub fn new(
+        form: Arc<Form>,
+        length: usize,
+        source: Arc<dyn Source>,
+        options: Options,
+    ) -> Result<Array> {
         let loader = Arc::new(Loader::new(source));
         let ctx = BuildCtx {
             loader: Arc::clone(&loader),
@@ -289,7 +294,9 @@ impl Array {
     /// [`Error::TypeMismatch`] if this is not a `NumpyArray` of `T`; read errors.
     pub fn values<T: Native>(&self) -> Result<TypedBuffer<T>> {
         match (&self.node.data, self.form().kind()) {
-            (NodeData::Numpy { data }, FormKind::Numpy { primitive, .. }) if accepts::<T>(*primitive) => {
+            (NodeData::Numpy { data }, FormKind::Numpy { primitive, .. })
+                if accepts::<T>(*primitive) =>
+            {
                 data.typed::<T>()
             }
             _ => Err(self.mismatch(&format!("values of {}", T::NAME))),
@@ -339,7 +346,9 @@ impl Array {
     pub fn flat_values<T: Native>(&self) -> Result<TypedBuffer<T>> {
         match &self.node.data {
             NodeData::Numpy { .. } => self.values::<T>(),
-            NodeData::ListOffset { offsets, content } if matches!(content.data, NodeData::Numpy { .. }) => {
+            NodeData::ListOffset { offsets, content }
+                if matches!(content.data, NodeData::Numpy { .. }) =>
+            {
                 let values = self.with_node(Arc::clone(content)).values::<T>()?;
                 let off = offsets.index()?;
                 let n = self.len();

@@ -56,8 +56,11 @@ impl Metadata {
             path: "metadata.json".into(),
             message: m,
         };
-        let v: Value = serde_json::from_str(text).map_err(|e| bad(format!("not valid JSON: {e}")))?;
-        let obj = v.as_object().ok_or_else(|| bad("not a JSON object".into()))?;
+        let v: Value =
+            serde_json::from_str(text).map_err(|e| bad(format!("not valid JSON: {e}")))?;
+        let obj = v
+            .as_object()
+            .ok_or_else(|| bad("not a JSON object".into()))?;
         let form = match obj.get("form") {
             Some(Value::String(s)) => Form::from_json(s)?,
             Some(f) => Form::from_value(f)?,
@@ -67,20 +70,34 @@ impl Metadata {
             Some(Value::Number(n)) => n
                 .as_u64()
                 .and_then(|n| usize::try_from(n).ok())
-                .ok_or_else(|| bad(format!("\"length\" must be a non-negative integer, not {n}")))?,
-            Some(other) => return Err(bad(format!("\"length\" must be a non-negative integer, not {other}"))),
+                .ok_or_else(|| {
+                    bad(format!(
+                        "\"length\" must be a non-negative integer, not {n}"
+                    ))
+                })?,
+            Some(other) => {
+                return Err(bad(format!(
+                    "\"length\" must be a non-negative integer, not {other}"
+                )))
+            }
             None => return Err(bad("no \"length\"".into())),
         };
         let byteorder = match obj.get("byteorder") {
             None | Some(Value::Null) => ByteOrder::Little,
             Some(Value::String(s)) => ByteOrder::parse(s)
                 .ok_or_else(|| bad(format!("\"byteorder\" must be \"<\" or \">\", not {s:?}")))?,
-            Some(other) => return Err(bad(format!("\"byteorder\" must be \"<\" or \">\", not {other}"))),
+            Some(other) => {
+                return Err(bad(format!(
+                    "\"byteorder\" must be \"<\" or \">\", not {other}"
+                )))
+            }
         };
         let buffer_key = match obj.get("buffer_key") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s.clone()),
-            Some(other) => return Err(bad(format!("\"buffer_key\" must be a string, not {other}"))),
+            Some(other) => {
+                return Err(bad(format!("\"buffer_key\" must be a string, not {other}")))
+            }
         };
         Ok(Metadata {
             form,

@@ -57,6 +57,11 @@ pub use container::{open, Metadata};
 pub use error::{Error, Result};
 pub use form::{Form, FormKind, IndexType, Parameters, Primitive, TimeUnit};
 pub use layout::BufferInfo;
-pub use options::{BufferKey, Options, TemplatePart};
+pub use options::{BufferKey, KeyFn, Options, TemplatePart};
 pub use source::{DirSource, FnSource, MemorySource, Observed, Source};
 pub use value::Value;
+
+/// The README's Rust example is compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

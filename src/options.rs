@@ -25,8 +25,11 @@ pub enum BufferKey {
     /// (`{{` and `}}` are literal braces).
     Template(Arc<[TemplatePart]>, String),
     /// A closure of (form_key, attribute).
-    Func(Arc<dyn Fn(Option<&str>, &str) -> String + Send + Sync>),
+    Func(KeyFn),
 }
+
+/// A buffer-key closure: (form_key, attribute) to key.
+pub type KeyFn = Arc<dyn Fn(Option<&str>, &str) -> String + Send + Sync>;
 
 /// A piece of a parsed [`BufferKey::Template`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -85,9 +88,7 @@ pub(crate) fn parse_template(s: &str, allowed: &[&str]) -> Result<Vec<TemplatePa
                         Some('}') => break,
                         Some(c) => name.push(c),
                         None => {
-                            return Err(Error::Argument(format!(
-                                "template {s:?}: unclosed '{{'"
-                            )))
+                            return Err(Error::Argument(format!("template {s:?}: unclosed '{{'")))
                         }
                     }
                 }

@@ -28,16 +28,28 @@ fn every_fixture_matches_awkward() {
             }
         };
         if meta.form.to_json() != want.form {
-            failures.push(format!("{name}: form\n  got  {}\n  want {}", meta.form.to_json(), want.form));
+            failures.push(format!(
+                "{name}: form\n  got  {}\n  want {}",
+                meta.form.to_json(),
+                want.form
+            ));
         }
         let (array, source) = open_counting(dir);
         if array.len() != want.length {
             failures.push(format!("{name}: length {} != {}", array.len(), want.length));
         }
         if array.type_string() != want.type_ {
-            failures.push(format!("{name}: type\n  got  {}\n  want {}", array.type_string(), want.type_));
+            failures.push(format!(
+                "{name}: type\n  got  {}\n  want {}",
+                array.type_string(),
+                want.type_
+            ));
         }
-        assert_eq!(source.total(), 0, "{name}: opening and typing read something");
+        assert_eq!(
+            source.total(),
+            0,
+            "{name}: opening and typing read something"
+        );
         match array.to_json() {
             Ok(j) if j == want.json => {}
             Ok(j) => failures.push(format!("{name}: json\n  got  {j}\n  want {}", want.json)),
@@ -53,22 +65,37 @@ fn every_fixture_matches_awkward() {
             failures.push(format!("{name}: validate: {e}"));
         }
         // Validation re-uses what is already read.
-        assert!(source.counts().values().all(|&n| n == 1), "{name}: validate re-read");
+        assert!(
+            source.counts().values().all(|&n| n == 1),
+            "{name}: validate re-read"
+        );
     }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
 fn element_access_and_iteration_agree_with_json() {
     for (name, dir) in all_cases() {
         let (array, _) = open_counting(&dir);
-        let items: Vec<String> = array.iter().unwrap().map(|v| v.unwrap().to_json()).collect();
+        let items: Vec<String> = array
+            .iter()
+            .unwrap()
+            .map(|v| v.unwrap().to_json())
+            .collect();
         let joined = format!("[{}]", items.join(","));
         assert_eq!(joined, expected(&dir).json, "{name}");
         if !array.is_empty() {
             let last = array.len() - 1;
             assert_eq!(array.get(last).unwrap().to_json(), items[last], "{name}");
         }
-        assert!(matches!(array.get(array.len()), Err(akbuf::Error::OutOfRange { .. })), "{name}");
+        assert!(
+            matches!(array.get(array.len()), Err(akbuf::Error::OutOfRange { .. })),
+            "{name}"
+        );
     }
 }

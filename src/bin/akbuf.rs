@@ -10,7 +10,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "akbuf", version, about = "Read and write Awkward Array buffers lazily")]
+#[command(
+    name = "akbuf",
+    version,
+    about = "Read and write Awkward Array buffers lazily"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -60,10 +64,13 @@ fn open(path: &PathBuf, trace: bool) -> Result<Array, Error> {
     let meta = Metadata::read_dir(path)?;
     let dir = DirSource::new(path);
     if trace {
-        meta.open(Observed::new(dir, |key: &str, bytes: Option<usize>| match bytes {
-            Some(n) => eprintln!("read {key} {n}"),
-            None => eprintln!("read {key} failed"),
-        }))
+        meta.open(Observed::new(
+            dir,
+            |key: &str, bytes: Option<usize>| match bytes {
+                Some(n) => eprintln!("read {key} {n}"),
+                None => eprintln!("read {key} failed"),
+            },
+        ))
     } else {
         meta.open(dir)
     }
@@ -77,7 +84,11 @@ fn run(cli: Cli) -> Result<(), Error> {
         io: std::sync::Arc::new(e),
     };
     match cli.command {
-        Command::Show { path, fields, trace } => {
+        Command::Show {
+            path,
+            fields,
+            trace,
+        } => {
             let array = project(open(&path, trace)?, &fields)?;
             array.write_json(&mut out)?;
             writeln!(out).map_err(io)?;
@@ -111,8 +122,16 @@ fn run(cli: Cli) -> Result<(), Error> {
                     }
                 }
             }
-            writeln!(out, "total {count} buffers {total} bytes{}",
-                if missing > 0 { format!(" ({missing} missing)") } else { String::new() }).map_err(io)?;
+            writeln!(
+                out,
+                "total {count} buffers {total} bytes{}",
+                if missing > 0 {
+                    format!(" ({missing} missing)")
+                } else {
+                    String::new()
+                }
+            )
+            .map_err(io)?;
         }
     }
     out.flush().map_err(io)
@@ -129,7 +148,9 @@ fn main() -> ExitCode {
     };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Error::Io { io, .. }) if io.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(Error::Io { io, .. }) if io.kind() == std::io::ErrorKind::BrokenPipe => {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("akbuf: error: {e}");
             ExitCode::from(1)

@@ -291,7 +291,9 @@ unsafe impl Sync for WeakBuffer {}
 
 impl fmt::Debug for WeakBuffer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WeakBuffer").field("len", &self.len).finish()
+        f.debug_struct("WeakBuffer")
+            .field("len", &self.len)
+            .finish()
     }
 }
 
@@ -376,10 +378,9 @@ impl<T: Native> TypedBuffer<T> {
     ///
     /// [`Error::Argument`] if out of bounds.
     pub fn slice(&self, start: usize, len: usize) -> Result<TypedBuffer<T>> {
-        let bytes = self.buffer.slice(
-            start.saturating_mul(T::SIZE),
-            len.saturating_mul(T::SIZE),
-        )?;
+        let bytes = self
+            .buffer
+            .slice(start.saturating_mul(T::SIZE), len.saturating_mul(T::SIZE))?;
         Ok(TypedBuffer {
             buffer: bytes,
             _t: PhantomData,

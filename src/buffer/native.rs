@@ -16,7 +16,9 @@ mod sealed {
 /// assert_eq!(<f32 as Native>::SIZE, 4);
 /// assert_eq!(<i64 as Native>::NAME, "int64");
 /// ```
-pub trait Native: sealed::Sealed + Copy + Send + Sync + PartialEq + std::fmt::Debug + 'static {
+pub trait Native:
+    sealed::Sealed + Copy + Send + Sync + PartialEq + std::fmt::Debug + 'static
+{
     /// Size in bytes.
     const SIZE: usize;
     /// numpy-style name, for messages.

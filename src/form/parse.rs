@@ -85,7 +85,12 @@ fn parse(value: &Value, path: &str) -> Result<Form> {
     };
     let class = match get("class")? {
         Value::String(s) => s.as_str(),
-        other => return Err(Error::form(path, format!("'class' must be a string, not {other}"))),
+        other => {
+            return Err(Error::form(
+                path,
+                format!("'class' must be a string, not {other}"),
+            ))
+        }
     };
     let parameters = match obj.get("parameters") {
         None | Some(Value::Null) => Parameters::new(),
@@ -115,17 +120,26 @@ fn parse(value: &Value, path: &str) -> Result<Form> {
                     format!("'{key}' must be one of i8, u8, i32, u32, i64, not '{s}'"),
                 )
             }),
-            other => Err(Error::form(path, format!("'{key}' must be a string, not {other}"))),
+            other => Err(Error::form(
+                path,
+                format!("'{key}' must be a string, not {other}"),
+            )),
         }
     };
     let boolean = |key: &str| -> Result<bool> {
         match get(key)? {
             Value::Bool(b) => Ok(*b),
-            other => Err(Error::form(path, format!("'{key}' must be true or false, not {other}"))),
+            other => Err(Error::form(
+                path,
+                format!("'{key}' must be true or false, not {other}"),
+            )),
         }
     };
     let content = |segment: &str| -> Result<Arc<Form>> {
-        Ok(Arc::new(parse(get("content")?, &child_path(path, segment))?))
+        Ok(Arc::new(parse(
+            get("content")?,
+            &child_path(path, segment),
+        )?))
     };
 
     let kind = match class {
@@ -133,7 +147,10 @@ fn parse(value: &Value, path: &str) -> Result<Form> {
             let primitive = match get("primitive")? {
                 Value::String(s) => parse_primitive(s, path)?,
                 other => {
-                    return Err(Error::form(path, format!("'primitive' must be a string, not {other}")))
+                    return Err(Error::form(
+                        path,
+                        format!("'primitive' must be a string, not {other}"),
+                    ))
                 }
             };
             let inner_shape = match obj.get("inner_shape") {
@@ -234,7 +251,10 @@ fn parse(value: &Value, path: &str) -> Result<Form> {
                     .map(|(i, v)| Ok(Arc::new(parse(v, &child_path(path, &format!("#{i}")))?)))
                     .collect::<Result<Vec<_>>>()?,
                 other => {
-                    return Err(Error::form(path, format!("'contents' must be a list, not {other}")))
+                    return Err(Error::form(
+                        path,
+                        format!("'contents' must be a list, not {other}"),
+                    ))
                 }
             };
             FormKind::Union {
@@ -291,7 +311,10 @@ fn parse_record(obj: &serde_json::Map<String, Value>, path: &str) -> Result<Form
                     .iter()
                     .map(|n| {
                         n.as_str().map(str::to_string).ok_or_else(|| {
-                            Error::form(path, format!("record field names must be strings, not {n}"))
+                            Error::form(
+                                path,
+                                format!("record field names must be strings, not {n}"),
+                            )
                         })
                     })
                     .collect::<Result<Vec<_>>>()?,

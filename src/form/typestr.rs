@@ -136,12 +136,16 @@ fn to_type(form: &Form) -> TyP {
         | FormKind::BitMasked { content, .. }
         | FormKind::Unmasked { content } => option(to_type(content), params),
         FormKind::Record { fields, contents } => TyP::new(
-            Ty::Record(contents.iter().map(|c| to_type(c)).collect(), fields.clone()),
+            Ty::Record(
+                contents.iter().map(|c| to_type(c)).collect(),
+                fields.clone(),
+            ),
             params,
         ),
-        FormKind::Union { contents, .. } => {
-            TyP::new(Ty::Union(contents.iter().map(|c| to_type(c)).collect()), params)
-        }
+        FormKind::Union { contents, .. } => TyP::new(
+            Ty::Union(contents.iter().map(|c| to_type(c)).collect()),
+            params,
+        ),
     }
 }
 
@@ -196,7 +200,13 @@ fn write(t: &TyP, out: &mut String) {
                     // numpy normalises the unit (`1s` -> `s`).
                     let norm = Primitive::parse(&format!("datetime64[{unit}]"))
                         .map(|p| p.to_string())
-                        .and_then(|s| Some(s.strip_prefix("datetime64[")?.strip_suffix(']')?.to_string()))
+                        .and_then(|s| {
+                            Some(
+                                s.strip_prefix("datetime64[")?
+                                    .strip_suffix(']')?
+                                    .to_string(),
+                            )
+                        })
                         .unwrap_or_else(|| unit.to_string());
                     format!("unit={}", pyjson::dumps(&Value::String(norm)))
                 });
@@ -306,7 +316,9 @@ fn write_record(t: &TyP, contents: &[TyP], fields: Option<&[String]>, out: &mut 
     let mut params = str_parameters(t, &["__record__"]);
     let mut name = t.param_str("__record__").map(str::to_string);
     if let Some(n) = &name {
-        if !is_identifier(n) || RESERVED_NAMES.contains(&n.as_str()) || Primitive::parse(n).is_some()
+        if !is_identifier(n)
+            || RESERVED_NAMES.contains(&n.as_str())
+            || Primitive::parse(n).is_some()
         {
             let quoted = pyjson::dumps(&Value::String(n.clone()));
             params = Some(match params {

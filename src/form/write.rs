@@ -127,7 +127,10 @@ fn to_value(form: &Form, verbose: bool, top: bool) -> Value {
         }
     }
     if verbose || !form.parameters().is_empty() {
-        m.insert("parameters".into(), Value::Object(form.parameters().clone()));
+        m.insert(
+            "parameters".into(),
+            Value::Object(form.parameters().clone()),
+        );
     }
     if verbose || form.form_key().is_some() {
         m.insert(

@@ -155,9 +155,10 @@ impl Len {
                 let off = offsets.index()?;
                 let last = off.get(n);
                 usize::try_from(last).map_err(|_| {
-                    offsets
-                        .node
-                        .invalid(&offsets.key, format!("last offset offsets[{n}] = {last} is negative"))
+                    offsets.node.invalid(
+                        &offsets.key,
+                        format!("last offset offsets[{n}] = {last} is negative"),
+                    )
                 })
             }
             LenRule::Stops(starts, stops) => {
@@ -310,11 +311,14 @@ impl LazyBuf {
             expected: format!("a buffer size that fits in memory for {count} items"),
             actual: count,
         })?;
-        let raw = self.loader.load(&self.key)?.ok_or_else(|| Error::MissingKey {
-            key: self.key.clone(),
-            node: self.node.path.to_string(),
-            class: self.node.class,
-        })?;
+        let raw = self
+            .loader
+            .load(&self.key)?
+            .ok_or_else(|| Error::MissingKey {
+                key: self.key.clone(),
+                node: self.node.path.to_string(),
+                class: self.node.class,
+            })?;
         if raw.len() < need {
             return Err(Error::ShortBuffer {
                 key: self.key.clone(),

@@ -220,14 +220,23 @@ const LIST_INDEX: [IndexType; 3] = [IndexType::I32, IndexType::U32, IndexType::I
 
 /// IndexedArray, IndexedOptionArray and the masked arrays cannot hold an option,
 /// an indexed node, or (unless categorical) a union.
-fn check_option_like_content(info: &NodeInfo, form: &Form, content: &Form, union_ok: bool) -> Result<()> {
+fn check_option_like_content(
+    info: &NodeInfo,
+    form: &Form,
+    content: &Form,
+    union_ok: bool,
+) -> Result<()> {
     let cat = union_ok && form.array_parameter() == Some("categorical");
     if (content.is_union() && !cat) || content.is_indexed() || content.is_option() {
         return Err(layout_err(
             info,
             format!(
                 "cannot contain a union-type{}, option-type, or indexed 'content' ({})",
-                if union_ok { " (unless categorical)" } else { "" },
+                if union_ok {
+                    " (unless categorical)"
+                } else {
+                    ""
+                },
                 content.class_name()
             ),
         ));
@@ -253,7 +262,10 @@ fn check_array_parameter(info: &NodeInfo, form: &Form) -> Result<()> {
     if bad {
         return Err(layout_err(
             info,
-            format!("{} is not allowed to have parameters[\"__array__\"] = \"{name}\"", info.class),
+            format!(
+                "{} is not allowed to have parameters[\"__array__\"] = \"{name}\"",
+                info.class
+            ),
         ));
     }
     match (name, form.kind()) {
@@ -270,13 +282,19 @@ fn check_array_parameter(info: &NodeInfo, form: &Form) -> Result<()> {
                 ));
             }
         }
-        ("char" | "byte", FormKind::Numpy { primitive, inner_shape }) => {
-            if *primitive != crate::Primitive::UInt8 || !inner_shape.is_empty() {
-                return Err(layout_err(
-                    info,
-                    format!("is a {name}, so its 'data' must be 1-dimensional and uint8, not {primitive}"),
-                ));
-            }
+        (
+            "char" | "byte",
+            FormKind::Numpy {
+                primitive,
+                inner_shape,
+            },
+        ) if *primitive != crate::Primitive::UInt8 || !inner_shape.is_empty() => {
+            return Err(layout_err(
+                info,
+                format!(
+                    "is a {name}, so its 'data' must be 1-dimensional and uint8, not {primitive}"
+                ),
+            ));
         }
         _ => {}
     }
@@ -352,12 +370,18 @@ fn build(form: &Arc<Form>, len: Arc<Len>, info: NodeInfo, ctx: &BuildCtx) -> Res
             if starts != stops {
                 return Err(layout_err(
                     &info,
-                    format!("'starts' and 'stops' must have the same dtype, not {starts} and {stops}"),
+                    format!(
+                        "'starts' and 'stops' must have the same dtype, not {starts} and {stops}"
+                    ),
                 ));
             }
             let s = lazy("starts", DType::Index(*starts), Arc::clone(&len));
             let e = lazy("stops", DType::Index(*stops), Arc::clone(&len));
-            let content = sub("[]", content, LenRule::Stops(Arc::clone(&s), Arc::clone(&e)))?;
+            let content = sub(
+                "[]",
+                content,
+                LenRule::Stops(Arc::clone(&s), Arc::clone(&e)),
+            )?;
             NodeData::List {
                 starts: s,
                 stops: e,
@@ -368,8 +392,15 @@ fn build(form: &Arc<Form>, len: Arc<Len>, info: NodeInfo, ctx: &BuildCtx) -> Res
             check_index(&info, "offsets", *offsets, &LIST_INDEX)?;
             let count = Len::derived(LenRule::Plus1(Arc::clone(&len)), info.clone());
             let o = lazy("offsets", DType::Index(*offsets), count);
-            let content = sub("[]", content, LenRule::OffsetsLast(Arc::clone(&len), Arc::clone(&o)))?;
-            NodeData::ListOffset { offsets: o, content }
+            let content = sub(
+                "[]",
+                content,
+                LenRule::OffsetsLast(Arc::clone(&len), Arc::clone(&o)),
+            )?;
+            NodeData::ListOffset {
+                offsets: o,
+                content,
+            }
         }
         FormKind::Indexed { index, content } => {
             check_index(&info, "index", *index, &LIST_INDEX)?;
@@ -434,7 +465,10 @@ fn build(form: &Arc<Form>, len: Arc<Len>, info: NodeInfo, ctx: &BuildCtx) -> Res
                 if c.is_union() {
                     return Err(layout_err(
                         &info,
-                        format!("cannot contain union-types in its 'contents' ({})", c.class_name()),
+                        format!(
+                            "cannot contain union-types in its 'contents' ({})",
+                            c.class_name()
+                        ),
                     ));
                 }
                 if c.is_option() {
@@ -460,7 +494,11 @@ fn build(form: &Arc<Form>, len: Arc<Len>, info: NodeInfo, ctx: &BuildCtx) -> Res
             let lens = UnionLens::new(Arc::clone(&t), Arc::clone(&x), contents.len());
             let mut nodes = Vec::with_capacity(contents.len());
             for (i, c) in contents.iter().enumerate() {
-                nodes.push(sub(&format!("#{i}"), c, LenRule::UnionContent(Arc::clone(&lens), i))?);
+                nodes.push(sub(
+                    &format!("#{i}"),
+                    c,
+                    LenRule::UnionContent(Arc::clone(&lens), i),
+                )?);
             }
             NodeData::Union {
                 tags: t,

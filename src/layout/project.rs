@@ -9,7 +9,12 @@ use std::sync::Arc;
 
 fn no_field(node: &Node, name: &str) -> Error {
     let fields = node.form.fields();
-    let mut available = fields.iter().take(10).cloned().collect::<Vec<_>>().join(", ");
+    let mut available = fields
+        .iter()
+        .take(10)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
     if fields.len() > 10 {
         available.push_str(&format!(", ... ({} in all)", fields.len()));
     }
@@ -31,15 +36,28 @@ impl Node {
                     Some(f) => f.iter().position(|x| x == name),
                     None => name.parse::<usize>().ok().filter(|i| *i < contents.len()),
                 };
-                pos.map(|i| Arc::clone(&contents[i])).ok_or_else(|| no_field(self, name))
+                pos.map(|i| Arc::clone(&contents[i]))
+                    .ok_or_else(|| no_field(self, name))
             }
-            (NodeData::Union { tags, index, contents }, _) => {
+            (
+                NodeData::Union {
+                    tags,
+                    index,
+                    contents,
+                },
+                _,
+            ) => {
                 let projected = contents
                     .iter()
                     .map(|c| c.field(name))
                     .collect::<Result<Vec<_>>>()
                     .map_err(|_| no_field(self, name))?;
-                let FormKind::Union { tags: tt, index: it, .. } = self.form.kind() else {
+                let FormKind::Union {
+                    tags: tt,
+                    index: it,
+                    ..
+                } = self.form.kind()
+                else {
                     return Err(no_field(self, name));
                 };
                 let form = Form::new(

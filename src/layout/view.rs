@@ -125,7 +125,14 @@ impl<'a> View<'a> {
                 strings: strings(node),
                 content: sub(content)?,
             },
-            (NodeData::List { starts, stops, content }, _) => ViewKind::List {
+            (
+                NodeData::List {
+                    starts,
+                    stops,
+                    content,
+                },
+                _,
+            ) => ViewKind::List {
                 starts: starts.index()?,
                 stops: stops.index()?,
                 strings: strings(node),
@@ -169,12 +176,25 @@ impl<'a> View<'a> {
             },
             (NodeData::Record { contents }, FormKind::Record { fields, .. }) => ViewKind::Record {
                 fields: fields.as_ref().map(|f| Arc::from(f.as_slice())),
-                contents: contents.iter().map(|c| View::new(c)).collect::<Result<_>>()?,
+                contents: contents
+                    .iter()
+                    .map(|c| View::new(c))
+                    .collect::<Result<_>>()?,
             },
-            (NodeData::Union { tags, index, contents }, _) => ViewKind::Union {
+            (
+                NodeData::Union {
+                    tags,
+                    index,
+                    contents,
+                },
+                _,
+            ) => ViewKind::Union {
                 tags: tags.index()?,
                 index: index.index()?,
-                contents: contents.iter().map(|c| View::new(c)).collect::<Result<_>>()?,
+                contents: contents
+                    .iter()
+                    .map(|c| View::new(c))
+                    .collect::<Result<_>>()?,
             },
             _ => {
                 return Err(Error::Layout {
@@ -240,7 +260,9 @@ impl<'a> View<'a> {
                 if j < 0 || j as u64 >= content_len as u64 {
                     return Err(self.bad(
                         "index",
-                        format!("index[{i}] = {j} is out of range for content of length {content_len}"),
+                        format!(
+                            "index[{i}] = {j} is out of range for content of length {content_len}"
+                        ),
                     ));
                 }
                 Ok(Some(j as usize))
@@ -253,14 +275,16 @@ impl<'a> View<'a> {
                 if j as u64 >= content_len as u64 {
                     return Err(self.bad(
                         "index",
-                        format!("index[{i}] = {j} is out of range for content of length {content_len}"),
+                        format!(
+                            "index[{i}] = {j} is out of range for content of length {content_len}"
+                        ),
                     ));
                 }
                 Ok(Some(j as usize))
             }
-            ViewKind::ByteMasked { mask, valid_when, .. } => {
-                Ok(((mask.get(i) != 0) == *valid_when).then_some(i))
-            }
+            ViewKind::ByteMasked {
+                mask, valid_when, ..
+            } => Ok(((mask.get(i) != 0) == *valid_when).then_some(i)),
             ViewKind::BitMasked {
                 mask,
                 valid_when,
@@ -268,7 +292,11 @@ impl<'a> View<'a> {
                 ..
             } => {
                 let byte = mask.get(i / 8);
-                let bit = if *lsb_order { (byte >> (i % 8)) & 1 } else { (byte >> (7 - i % 8)) & 1 };
+                let bit = if *lsb_order {
+                    (byte >> (i % 8)) & 1
+                } else {
+                    (byte >> (7 - i % 8)) & 1
+                };
                 Ok(((bit != 0) == *valid_when).then_some(i))
             }
             ViewKind::Unmasked { .. } => Ok(Some(i)),
@@ -278,14 +306,22 @@ impl<'a> View<'a> {
 
     /// For unions: the content number and the position in it.
     fn select(&self, i: usize) -> Result<(usize, usize)> {
-        let ViewKind::Union { tags, index, contents } = &self.kind else {
+        let ViewKind::Union {
+            tags,
+            index,
+            contents,
+        } = &self.kind
+        else {
             return Err(self.bad("", "not a union".into()));
         };
         let t = tags.get(i);
         if t < 0 || t as usize >= contents.len() {
             return Err(self.bad(
                 "tags",
-                format!("tags[{i}] = {t} is out of range for {} contents", contents.len()),
+                format!(
+                    "tags[{i}] = {t} is out of range for {} contents",
+                    contents.len()
+                ),
             ));
         }
         let t = t as usize;
@@ -352,12 +388,21 @@ impl<'a> View<'a> {
             None => self.scalar(data, primitive, start),
             Some((&n, rest)) => {
                 let step: usize = rest.iter().product();
-                Value::List((0..n).map(|j| self.nested(data, primitive, rest, start + j * step)).collect())
+                Value::List(
+                    (0..n)
+                        .map(|j| self.nested(data, primitive, rest, start + j * step))
+                        .collect(),
+                )
             }
         }
     }
 
-    fn list_value(&self, strings: &StrKind, content: &View<'_>, range: (usize, usize)) -> Result<Value> {
+    fn list_value(
+        &self,
+        strings: &StrKind,
+        content: &View<'_>,
+        range: (usize, usize),
+    ) -> Result<Value> {
         match strings {
             StrKind::String | StrKind::Bytes => {
                 let bytes = match &content.kind {
@@ -371,7 +416,9 @@ impl<'a> View<'a> {
                 })
             }
             StrKind::No => Ok(Value::List(
-                (range.0..range.1).map(|j| content.value(j)).collect::<Result<_>>()?,
+                (range.0..range.1)
+                    .map(|j| content.value(j))
+                    .collect::<Result<_>>()?,
             )),
         }
     }
@@ -395,9 +442,15 @@ impl<'a> View<'a> {
             } else {
                 self.nested(data, *primitive, inner, i * stride)
             }),
-            ViewKind::Regular { strings, content, .. }
-            | ViewKind::List { strings, content, .. }
-            | ViewKind::ListOffset { strings, content, .. } => {
+            ViewKind::Regular {
+                strings, content, ..
+            }
+            | ViewKind::List {
+                strings, content, ..
+            }
+            | ViewKind::ListOffset {
+                strings, content, ..
+            } => {
                 let range = self.list_range(i, content.len)?;
                 self.list_value(strings, content, range)
             }
@@ -410,7 +463,10 @@ impl<'a> View<'a> {
                 None => Ok(Value::Null),
             },
             ViewKind::Record { fields, contents } => {
-                let values = contents.iter().map(|c| c.value(i)).collect::<Result<Vec<_>>>()?;
+                let values = contents
+                    .iter()
+                    .map(|c| c.value(i))
+                    .collect::<Result<Vec<_>>>()?;
                 Ok(match fields {
                     Some(names) => Value::Record(Arc::clone(names), values),
                     None => Value::Tuple(values),

@@ -49,11 +49,7 @@ impl DirSource {
     }
 
     fn path_of(&self, key: &str) -> Result<PathBuf> {
-        if key.is_empty()
-            || key == "."
-            || key == ".."
-            || key.contains(['/', '\\', '\0'])
-        {
+        if key.is_empty() || key == "." || key == ".." || key.contains(['/', '\\', '\0']) {
             return Err(Error::source(
                 key,
                 "a buffer key in a directory container must be a plain file name",
@@ -73,7 +69,10 @@ impl Source for DirSource {
         };
         let meta = file.metadata().map_err(|e| Error::io(key, e))?;
         if !meta.is_file() {
-            return Err(Error::source(key, format!("{} is not a regular file", path.display())));
+            return Err(Error::source(
+                key,
+                format!("{} is not a regular file", path.display()),
+            ));
         }
         if meta.len() == 0 {
             return Ok(Some(Buffer::empty()));
@@ -88,7 +87,10 @@ impl Source for DirSource {
 
     fn size(&self, key: &str) -> Option<u64> {
         let path = self.path_of(key).ok()?;
-        std::fs::metadata(path).ok().filter(|m| m.is_file()).map(|m| m.len())
+        std::fs::metadata(path)
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| m.len())
     }
 
     fn describe(&self) -> String {

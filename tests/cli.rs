@@ -1,0 +1,181 @@
+//! The command-line tool: output, exit status and one-line errors.
+
+mod common;
+
+use common::*;
+use std::process::{Command, Output};
+
+fn akbuf(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_akbuf"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+#[test]
+fn show_type_and_form_print_what_awkward_does() {
+    for name in [
+        "events",
+        "union_mixed",
+        "strings",
+        "bigendian",
+        "custom_keys",
+        "numpy_float16",
+        "deep_30",
+    ] {
+        let dir = case(name);
+        let want = expected(&dir);
+        let path = dir.to_str().unwrap();
+        let o = akbuf(&["show", path]);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        assert_eq!(stdout(&o), format!("{}\n", want.json), "{name}");
+        let o = akbuf(&["type", path]);
+        assert_eq!(stdout(&o), format!("{}\n", want.type_), "{name}");
+        let o = akbuf(&["form", path]);
+        assert_eq!(stdout(&o), format!("{}\n", want.form), "{name}");
+    }
+}
+
+#[test]
+fn fields_and_trace() {
+    let dir = case("events");
+    let path = dir.to_str().unwrap();
+    let o = akbuf(&["type", path, "--field", "jets", "--field", "pt"]);
+    assert_eq!(stdout(&o), "50 * var * float32\n");
+    let o = akbuf(&[
+        "show", path, "--field", "muons", "--field", "charge", "--trace",
+    ]);
+    assert!(o.status.success());
+    assert!(
+        stdout(&o).starts_with("[[],[1,1,1],[-1,-1],"),
+        "{}",
+        stdout(&o)
+    );
+    let size = |k: &str| std::fs::metadata(dir.join(k)).unwrap().len();
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "read node10-offsets {}\nread node13-data {}\n",
+            size("node10-offsets"),
+            size("node13-data")
+        )
+    );
+    // A field name is taken literally: dots and spaces included.
+    let o = akbuf(&[
+        "show",
+        case("record_fieldnames").to_str().unwrap(),
+        "--field",
+        "a b",
+    ]);
+    assert_eq!(stdout(&o), "[4]\n");
+    // Tuple slots by number.
+    let o = akbuf(&["show", case("tuple").to_str().unwrap(), "--field", "1"]);
+    assert_eq!(stdout(&o), "[\"a\",\"bc\"]\n");
+}
+
+#[test]
+fn info_lists_buffers_without_reading() {
+    let dir = case("events");
+    let o = akbuf(&["info", dir.to_str().unwrap()]);
+    assert!(o.status.success());
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "length 50");
+    assert_eq!(lines.len(), 1 + 11 + 1, "{out}");
+    let size = std::fs::metadata(dir.join("node6-data")).unwrap().len();
+    assert!(
+        lines.contains(&format!("buffer node6-data float32 {size}").as_str()),
+        "{out}"
+    );
+    assert!(
+        lines.last().unwrap().starts_with("total 11 buffers "),
+        "{out}"
+    );
+}
+
+fn assert_one_line_error(o: &Output, needle: &str) {
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(o));
+    let err = stderr(o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains(needle), "{err} lacks {needle}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn errors_exit_1_with_one_line() {
+    let o = akbuf(&["show", "/nonexistent/container"]);
+    assert_one_line_error(&o, "/nonexistent/container");
+    let events = case("events");
+    let o = akbuf(&[
+        "show",
+        events.to_str().unwrap(),
+        "--field",
+        "jets",
+        "--field",
+        "nope",
+    ]);
+    assert_one_line_error(&o, "no field \"nope\"");
+
+    // A container with a truncated buffer and one with a missing buffer.
+    let tmp = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(&events).unwrap() {
+        let e = entry.unwrap();
+        std::fs::copy(e.path(), tmp.path().join(e.file_name())).unwrap();
+    }
+    let pt = tmp.path().join("node6-data");
+    let len = std::fs::metadata(&pt).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&pt)
+        .unwrap()
+        .set_len(len - 4)
+        .unwrap();
+    std::fs::remove_file(tmp.path().join("node3-data")).unwrap();
+    let path = tmp.path().to_str().unwrap();
+    let o = akbuf(&["show", path, "--field", "jets", "--field", "pt"]);
+    assert_one_line_error(&o, &format!("buffer \"node6-data\" of NumpyArray at /jets/[]/pt is too short: expected at least {len} bytes, got {}", len - 4));
+    let o = akbuf(&["show", path, "--field", "met"]);
+    assert_one_line_error(&o, "missing buffer \"node3-data\" for NumpyArray at /met");
+    // info still works, and says what is missing.
+    let o = akbuf(&["info", path]);
+    assert!(stdout(&o).contains("buffer node3-data float32 missing"));
+
+    // Bad metadata.
+    std::fs::write(
+        tmp.path().join("metadata.json"),
+        r#"{"form": {"class": "Nope"}, "length": 3}"#,
+    )
+    .unwrap();
+    assert_one_line_error(
+        &akbuf(&["type", path]),
+        "input class: 'Nope' was not recognised",
+    );
+    std::fs::write(
+        tmp.path().join("metadata.json"),
+        r#"{"form": "int64", "length": -3}"#,
+    )
+    .unwrap();
+    assert_one_line_error(
+        &akbuf(&["type", path]),
+        "\"length\" must be a non-negative integer",
+    );
+    std::fs::write(tmp.path().join("metadata.json"), "{not json").unwrap();
+    assert_one_line_error(&akbuf(&["form", path]), "not valid JSON");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(akbuf(&[]).status.code(), Some(2));
+    assert_eq!(akbuf(&["show"]).status.code(), Some(2));
+    assert_eq!(akbuf(&["frobnicate", "x"]).status.code(), Some(2));
+    assert_eq!(akbuf(&["show", "x", "--bogus"]).status.code(), Some(2));
+    assert_eq!(akbuf(&["--help"]).status.code(), Some(0));
+}
