@@ -84,6 +84,17 @@ fn accepts<T: Native>(p: Primitive) -> bool {
 }
 
 /// Iterator over the elements of an [`Array`], from [`Array::iter`].
+///
+/// ```
+/// use akbuf::{from_buffers, Buffer, Form, MemorySource, Options, Value};
+///
+/// let form = Form::from_json(r#"{"class": "NumpyArray", "primitive": "int32", "form_key": "n"}"#)?;
+/// let source = MemorySource::new().with("n-data", Buffer::from_slice(&[3i32, 4]));
+/// let array = from_buffers(&form, 2, source, Options::default())?;
+/// let values: Vec<Value> = array.iter()?.collect::<Result<_, _>>()?;
+/// assert_eq!(values, [Value::Int(3), Value::Int(4)]);
+/// # Ok::<(), akbuf::Error>(())
+/// ```
 pub struct Iter<'a> {
     view: View<'a>,
     next: usize,

@@ -32,6 +32,14 @@ pub enum BufferKey {
 pub type KeyFn = Arc<dyn Fn(Option<&str>, &str) -> String + Send + Sync>;
 
 /// A piece of a parsed [`BufferKey::Template`].
+///
+/// ```
+/// use akbuf::{BufferKey, TemplatePart};
+///
+/// let BufferKey::Template(parts, _) = BufferKey::template("{form_key}-{attribute}")? else { unreachable!() };
+/// assert_eq!(&*parts, &[TemplatePart::FormKey, TemplatePart::Text("-".into()), TemplatePart::Attribute]);
+/// # Ok::<(), akbuf::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TemplatePart {
     /// Literal text.

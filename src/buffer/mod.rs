@@ -18,6 +18,12 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 /// Where a buffer's bytes live, for memory accounting.
+///
+/// ```
+/// use akbuf::{Buffer, Residence};
+///
+/// assert_eq!(Buffer::from_vec(vec![1, 2]).residence(), Residence::Heap);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Residence {
     /// Heap memory owned by the process.
@@ -275,6 +281,16 @@ impl Buffer {
 }
 
 /// A weak handle to a [`Buffer`]: upgrades while anyone still holds it.
+///
+/// ```
+/// use akbuf::Buffer;
+///
+/// let buf = Buffer::from_vec(vec![1, 2, 3]);
+/// let weak = buf.downgrade();
+/// assert!(weak.upgrade().is_some());
+/// drop(buf);
+/// assert!(weak.upgrade().is_none());
+/// ```
 #[derive(Clone)]
 pub struct WeakBuffer {
     owner: std::sync::Weak<dyn Any + Send + Sync>,

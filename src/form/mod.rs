@@ -54,6 +54,20 @@ pub struct Form {
 ///
 /// Children are held in [`Arc`]s so that a node can be re-wrapped around a
 /// child (as field projection does) without copying the child's subtree.
+///
+/// ```
+/// use akbuf::{Form, FormKind, IndexType};
+///
+/// let form = Form::from_json(r#"{"class": "BitMaskedArray", "mask": "u8", "valid_when": true, "lsb_order": true, "content": "float64"}"#)?;
+/// match form.kind() {
+///     FormKind::BitMasked { mask, valid_when, lsb_order, content } => {
+///         assert_eq!((*mask, *valid_when, *lsb_order), (IndexType::U8, true, true));
+///         assert_eq!(content.type_string(), "float64");
+///     }
+///     other => panic!("unexpected {}", other.class_name()),
+/// }
+/// # Ok::<(), akbuf::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum FormKind {

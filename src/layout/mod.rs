@@ -117,6 +117,17 @@ impl NodeData {
 }
 
 /// One buffer a layout refers to, as reported by [`crate::Array::buffers`].
+///
+/// ```
+/// use akbuf::{from_buffers, Buffer, Form, MemorySource, Options};
+///
+/// let form = Form::from_json(r#"{"class": "NumpyArray", "primitive": "float32", "form_key": "node0"}"#)?;
+/// let source = MemorySource::new().with("node0-data", Buffer::from_slice(&[1.0f32, 2.0]));
+/// let array = from_buffers(&form, 2, source, Options::default())?;
+/// let info = &array.buffers()[0];
+/// assert_eq!((info.key.as_str(), info.dtype.as_str(), info.stored_bytes, info.loaded), ("node0-data", "float32", Some(8), false));
+/// # Ok::<(), akbuf::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BufferInfo {
     /// The buffer key.
