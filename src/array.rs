@@ -1,6 +1,7 @@
 //! The high-level [`Array`].
 
 use crate::buffer::{Native, TypedBuffer};
+use crate::cache::Cache;
 use crate::error::{Error, Result};
 use crate::form::{Form, FormKind, IndexType, Primitive};
 use crate::layout::lazy::Loader;
@@ -128,11 +129,13 @@ impl Array {
         source: Arc<dyn Source>,
         options: Options,
     ) -> Result<Array> {
-        let loader = Arc::new(Loader::new(source));
+        let cache = options.cache.unwrap_or_else(|| Arc::new(Cache::new()));
+        let loader = Arc::new(Loader::new(source, cache));
         let ctx = BuildCtx {
             loader: Arc::clone(&loader),
             byteorder: options.byteorder,
             buffer_key: options.buffer_key,
+            caching: options.caching,
         };
         let node = Node::build_root(&form, length, &ctx)?;
         Ok(Array { node, loader })
@@ -143,6 +146,11 @@ impl Array {
             node,
             loader: Arc::clone(&self.loader),
         }
+    }
+
+    /// The cache this array reads through.
+    pub fn cache(&self) -> &Arc<Cache> {
+        &self.loader.cache
     }
 
     /// Number of elements (known without reading).

@@ -142,6 +142,23 @@ impl Metadata {
         Ok(o)
     }
 
+    /// Opens an array over `source` with this metadata and other options
+    /// (a shared cache, a caching policy); the byte order and buffer-key
+    /// template come from the metadata. Reads nothing.
+    ///
+    /// # Errors
+    ///
+    /// As [`from_buffers`].
+    pub fn open_with<S: Source + 'static>(&self, source: S, options: Options) -> Result<Array> {
+        let mine = self.options()?;
+        let options = Options {
+            byteorder: mine.byteorder,
+            buffer_key: mine.buffer_key,
+            ..options
+        };
+        from_buffers(&self.form, self.length, source, options)
+    }
+
     /// Opens an array over `source` with this metadata. Reads nothing.
     ///
     /// # Errors

@@ -42,6 +42,7 @@
 
 mod array;
 pub mod buffer;
+mod cache;
 mod container;
 mod error;
 pub mod form;
@@ -53,11 +54,12 @@ mod value;
 
 pub use array::{from_buffers, Array, Iter};
 pub use buffer::{Buffer, ByteOrder, Native, Residence, TypedBuffer, WeakBuffer};
+pub use cache::{Cache, CacheStats, Observer, ReadEvent};
 pub use container::{open, Metadata};
 pub use error::{Error, Result};
 pub use form::{Form, FormKind, IndexType, Parameters, Primitive, TimeUnit};
 pub use layout::BufferInfo;
-pub use options::{BufferKey, KeyFn, Options, TemplatePart};
+pub use options::{BufferKey, Caching, CachingFn, KeyFn, Options, TemplatePart};
 pub use source::{DirSource, FnSource, MemorySource, Observed, Source};
 pub use value::Value;
 

@@ -1,6 +1,7 @@
 //! Options of `from_buffers`: how buffer keys are made and the byte order.
 
 use crate::buffer::ByteOrder;
+use crate::cache::Cache;
 use crate::error::{Error, Result};
 use std::fmt;
 use std::sync::Arc;
@@ -189,6 +190,57 @@ impl BufferKey {
     }
 }
 
+/// Which buffers an array keeps in its cache (awkward's
+/// `enable_virtualarray_caching`).
+///
+/// ```
+/// use akbuf::Caching;
+///
+/// assert!(Caching::All.caches(Some("node1"), "data"));
+/// assert!(!Caching::Off.caches(Some("node1"), "data"));
+/// let offsets_only = Caching::per(|_fk: Option<&str>, attr: &str| attr == "offsets");
+/// assert!(offsets_only.caches(None, "offsets") && !offsets_only.caches(None, "data"));
+/// ```
+#[derive(Clone, Default)]
+pub enum Caching {
+    /// Every buffer goes through the cache (the default): each key is read once.
+    #[default]
+    All,
+    /// No buffer is cached: every touch reads again.
+    Off,
+    /// Chosen per buffer by (form_key, attribute).
+    Per(CachingFn),
+}
+
+/// A per-buffer caching rule: (form_key, attribute) to whether it is cached.
+pub type CachingFn = Arc<dyn Fn(Option<&str>, &str) -> bool + Send + Sync>;
+
+impl fmt::Debug for Caching {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Caching::All => f.write_str("Caching::All"),
+            Caching::Off => f.write_str("Caching::Off"),
+            Caching::Per(_) => f.write_str("Caching::Per(..)"),
+        }
+    }
+}
+
+impl Caching {
+    /// A per-buffer rule.
+    pub fn per(f: impl Fn(Option<&str>, &str) -> bool + Send + Sync + 'static) -> Caching {
+        Caching::Per(Arc::new(f))
+    }
+
+    /// Whether the buffer of this node and attribute is cached.
+    pub fn caches(&self, form_key: Option<&str>, attribute: &str) -> bool {
+        match self {
+            Caching::All => true,
+            Caching::Off => false,
+            Caching::Per(f) => f(form_key, attribute),
+        }
+    }
+}
+
 /// Options of [`crate::from_buffers`].
 ///
 /// ```
@@ -207,6 +259,10 @@ pub struct Options {
     pub buffer_key: BufferKey,
     /// Byte order of the stored buffers (default: native).
     pub byteorder: ByteOrder,
+    /// The cache to read through (default: a new unbounded cache for this array).
+    pub cache: Option<Arc<Cache>>,
+    /// Which buffers are cached (default: all).
+    pub caching: Caching,
 }
 
 impl Options {
@@ -223,6 +279,18 @@ impl Options {
     /// Sets the buffer-key rule.
     pub fn with_buffer_key(mut self, key: BufferKey) -> Options {
         self.buffer_key = key;
+        self
+    }
+
+    /// Reads through a shared cache.
+    pub fn with_cache(mut self, cache: Arc<Cache>) -> Options {
+        self.cache = Some(cache);
+        self
+    }
+
+    /// Chooses which buffers are cached.
+    pub fn with_caching(mut self, caching: Caching) -> Options {
+        self.caching = caching;
         self
     }
 

@@ -3,11 +3,12 @@
 //! Exit status: 0 on success, 1 on an error (one line on stderr), 2 on a
 //! usage error.
 
-use akbuf::{Array, DirSource, Error, Metadata, Observed};
+use akbuf::{Array, Cache, DirSource, Error, Metadata, Options, ReadEvent};
 use clap::{Parser, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(
@@ -62,18 +63,16 @@ fn project(mut array: Array, fields: &[String]) -> Result<Array, Error> {
 
 fn open(path: &PathBuf, trace: bool) -> Result<Array, Error> {
     let meta = Metadata::read_dir(path)?;
-    let dir = DirSource::new(path);
+    let mut options = Options::default();
     if trace {
-        meta.open(Observed::new(
-            dir,
-            |key: &str, bytes: Option<usize>| match bytes {
-                Some(n) => eprintln!("read {key} {n}"),
-                None => eprintln!("read {key} failed"),
-            },
-        ))
-    } else {
-        meta.open(dir)
+        // The cache's observer sees every read from the source as it happens.
+        let cache = Cache::new().with_observer(|e: &ReadEvent<'_>| match e.bytes {
+            Some(n) => eprintln!("read {} {n}", e.key),
+            None => eprintln!("read {} failed", e.key),
+        });
+        options = options.with_cache(Arc::new(cache));
     }
+    meta.open_with(DirSource::new(path), options)
 }
 
 fn run(cli: Cli) -> Result<(), Error> {
@@ -81,7 +80,7 @@ fn run(cli: Cli) -> Result<(), Error> {
     let mut out = std::io::BufWriter::new(stdout.lock());
     let io = |e: std::io::Error| Error::Io {
         context: "writing to stdout".into(),
-        io: std::sync::Arc::new(e),
+        io: Arc::new(e),
     };
     match cli.command {
         Command::Show {

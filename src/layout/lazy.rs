@@ -6,46 +6,38 @@
 //! [`Loader`] on first touch, checks the size, trims, and converts byte order
 //! or alignment once.
 
-use crate::buffer::{Buffer, ByteOrder, Native, TypedBuffer};
+use crate::buffer::{Buffer, ByteOrder, Native, TypedBuffer, WeakBuffer};
+use crate::cache::{Cache, CacheKey, Conv};
 use crate::error::{Error, Result};
 use crate::form::{IndexType, Primitive};
 use crate::source::Source;
 use once_cell::sync::OnceCell;
 use parking_lot::Mutex;
-use std::collections::HashMap;
 use std::sync::Arc;
 
-/// Where a lazy buffer's raw bytes come from: the seam between layouts and
-/// sources. Each key is read at most once while its slot lives.
+/// Where a lazy buffer's bytes come from: the seam between layouts and
+/// sources. Reads go through the shared [`Cache`] (or around it for buffers
+/// whose caching is off).
 pub(crate) struct Loader {
-    source: Arc<dyn Source>,
-    slots: Mutex<HashMap<String, Arc<OnceCell<Option<Buffer>>>>>,
+    pub(crate) source: Arc<dyn Source>,
+    pub(crate) cache: Arc<Cache>,
+    /// The cache's number for this source.
+    pub(crate) number: u64,
 }
 
 impl Loader {
-    pub(crate) fn new(source: Arc<dyn Source>) -> Loader {
+    pub(crate) fn new(source: Arc<dyn Source>, cache: Arc<Cache>) -> Loader {
+        let number = cache.source_number(source.id());
         Loader {
             source,
-            slots: Mutex::new(HashMap::new()),
+            cache,
+            number,
         }
     }
 
-    /// The raw bytes under `key` (`None` if the source has no such key). One
-    /// read per key: concurrent callers for the same cold key wait for the
-    /// first; a failed read is not remembered.
-    pub(crate) fn load(&self, key: &str) -> Result<Option<Buffer>> {
-        let slot = {
-            let mut slots = self.slots.lock();
-            match slots.get(key) {
-                Some(s) => Arc::clone(s),
-                None => {
-                    let s = Arc::new(OnceCell::new());
-                    slots.insert(key.to_string(), Arc::clone(&s));
-                    s
-                }
-            }
-        };
-        slot.get_or_try_init(|| self.source.read(key)).cloned()
+    /// One read from the source, counted and observed, not cached.
+    fn read(&self, key: &str) -> Result<Option<Buffer>> {
+        self.cache.read(self.number, &*self.source, key)
     }
 
     /// The stored size of `key`, without reading it.
@@ -220,6 +212,12 @@ impl UnionLens {
     }
 }
 
+/// The scalar size to byte-swap, when the stored order is not native.
+fn swap_unit(byteorder: ByteOrder, dtype: DType) -> Option<usize> {
+    let unit = dtype.swap_unit();
+    (!byteorder.is_native() && unit > 1).then_some(unit)
+}
+
 /// The element type of a lazy buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum DType {
@@ -256,6 +254,11 @@ impl DType {
 }
 
 /// A buffer fetched on first touch.
+///
+/// With caching on, the bytes live in the shared cache and the lazy buffer
+/// keeps only a weak handle: touching it again is free while anyone (the
+/// cache or a user) holds the bytes, and a budget can free them. With caching
+/// off, every touch reads again.
 pub(crate) struct LazyBuf {
     pub(crate) key: String,
     pub(crate) dtype: DType,
@@ -263,7 +266,10 @@ pub(crate) struct LazyBuf {
     pub(crate) node: NodeInfo,
     loader: Arc<Loader>,
     byteorder: ByteOrder,
-    cell: OnceCell<Buffer>,
+    /// The cache entry for this buffer (raw or byte-swapped bytes), or `None`
+    /// when caching is off for it.
+    cache_key: Option<Arc<CacheKey>>,
+    memo: Mutex<Option<WeakBuffer>>,
 }
 
 impl LazyBuf {
@@ -274,7 +280,18 @@ impl LazyBuf {
         node: NodeInfo,
         loader: Arc<Loader>,
         byteorder: ByteOrder,
+        cached: bool,
     ) -> Arc<LazyBuf> {
+        let cache_key = cached.then(|| {
+            Arc::new(CacheKey {
+                source: loader.number,
+                key: key.as_str().into(),
+                conv: match swap_unit(byteorder, dtype) {
+                    Some(unit) => Conv::Swap(unit as u8),
+                    None => Conv::Raw,
+                },
+            })
+        });
         Arc::new(LazyBuf {
             key,
             dtype,
@@ -282,13 +299,17 @@ impl LazyBuf {
             node,
             loader,
             byteorder,
-            cell: OnceCell::new(),
+            cache_key,
+            memo: Mutex::new(None),
         })
     }
 
-    /// Whether the buffer has been materialized.
+    /// Whether the buffer is materialized and alive (held by the cache or a user).
     pub(crate) fn is_loaded(&self) -> bool {
-        self.cell.get().is_some()
+        self.memo
+            .lock()
+            .as_ref()
+            .is_some_and(|w| w.upgrade().is_some())
     }
 
     /// The stored size of the buffer, without reading it.
@@ -299,7 +320,32 @@ impl LazyBuf {
     /// The buffer: exactly `count * itemsize` bytes, native byte order,
     /// aligned for its dtype.
     pub(crate) fn get(&self) -> Result<Buffer> {
-        self.cell.get_or_try_init(|| self.materialize()).cloned()
+        if self.cache_key.is_some() {
+            if let Some(b) = self.memo.lock().as_ref().and_then(WeakBuffer::upgrade) {
+                return Ok(b);
+            }
+        }
+        let b = self.materialize()?;
+        if self.cache_key.is_some() {
+            *self.memo.lock() = Some(b.downgrade());
+        }
+        Ok(b)
+    }
+
+    /// The bytes as stored, byte-swapped if needed: from the cache, or read.
+    fn fetch(&self) -> Result<Option<Buffer>> {
+        let swap = swap_unit(self.byteorder, self.dtype);
+        let convert = |raw: Option<Buffer>| match swap {
+            Some(unit) => raw.map(|b| Buffer::byteswapped(b.as_slice(), unit)),
+            None => raw,
+        };
+        match &self.cache_key {
+            Some(ck) => self
+                .loader
+                .cache
+                .get_or_load(ck, || self.loader.read(&self.key).map(convert)),
+            None => self.loader.read(&self.key).map(convert),
+        }
     }
 
     fn materialize(&self) -> Result<Buffer> {
@@ -311,14 +357,11 @@ impl LazyBuf {
             expected: format!("a buffer size that fits in memory for {count} items"),
             actual: count,
         })?;
-        let raw = self
-            .loader
-            .load(&self.key)?
-            .ok_or_else(|| Error::MissingKey {
-                key: self.key.clone(),
-                node: self.node.path.to_string(),
-                class: self.node.class,
-            })?;
+        let raw = self.fetch()?.ok_or_else(|| Error::MissingKey {
+            key: self.key.clone(),
+            node: self.node.path.to_string(),
+            class: self.node.class,
+        })?;
         if raw.len() < need {
             return Err(Error::ShortBuffer {
                 key: self.key.clone(),
@@ -328,15 +371,26 @@ impl LazyBuf {
                 actual: raw.len(),
             });
         }
-        let trimmed = raw.slice(0, need)?;
-        let unit = self.dtype.swap_unit();
-        if !self.byteorder.is_native() && unit > 1 {
-            Ok(Buffer::byteswapped(trimmed.as_slice(), unit))
-        } else if !trimmed.is_aligned(self.dtype.align()) {
-            Ok(Buffer::copy_from_slice(trimmed.as_slice()))
+        let align = self.dtype.align();
+        let aligned = if raw.is_aligned(align) {
+            raw
         } else {
-            Ok(trimmed)
-        }
+            // Misaligned bytes (an npz member, a slice at an odd offset) are
+            // copied once; the copy is cached beside the raw bytes.
+            let copy = || Ok(Some(Buffer::copy_from_slice(raw.as_slice())));
+            let copied = match &self.cache_key {
+                Some(ck) => {
+                    let key = Arc::new(CacheKey {
+                        conv: Conv::Align(align as u8),
+                        ..(**ck).clone()
+                    });
+                    self.loader.cache.get_or_load(&key, copy)?
+                }
+                None => copy()?,
+            };
+            copied.unwrap_or(raw)
+        };
+        aligned.slice(0, need)
     }
 
     /// The buffer as an index (for index-typed buffers).

@@ -13,7 +13,7 @@ pub(crate) mod view;
 use crate::buffer::ByteOrder;
 use crate::error::{Error, Result};
 use crate::form::{child_path, Form, FormKind, IndexType};
-use crate::options::BufferKey;
+use crate::options::{BufferKey, Caching};
 use lazy::{DType, LazyBuf, Len, LenRule, Loader, NodeInfo, UnionLens};
 use std::sync::Arc;
 
@@ -149,6 +149,7 @@ pub(crate) struct BuildCtx {
     pub(crate) loader: Arc<Loader>,
     pub(crate) byteorder: ByteOrder,
     pub(crate) buffer_key: BufferKey,
+    pub(crate) caching: Caching,
 }
 
 impl Node {
@@ -322,6 +323,7 @@ fn build(form: &Arc<Form>, len: Arc<Len>, info: NodeInfo, ctx: &BuildCtx) -> Res
             info.clone(),
             Arc::clone(&ctx.loader),
             ctx.byteorder,
+            ctx.caching.caches(form.form_key(), attribute),
         )
     };
     let child_info = |segment: &str, child: &Form| NodeInfo {

@@ -96,4 +96,9 @@ impl Source for DirSource {
     fn describe(&self) -> String {
         format!("dir:{}", self.root.display())
     }
+
+    fn id(&self) -> Option<String> {
+        let root = std::fs::canonicalize(&self.root).unwrap_or_else(|_| self.root.clone());
+        Some(format!("dir:{}", root.display()))
+    }
 }

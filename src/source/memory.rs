@@ -4,6 +4,7 @@ use super::Source;
 use crate::buffer::Buffer;
 use crate::error::Result;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Buffers in a map, keyed by buffer key.
 ///
@@ -16,9 +17,24 @@ use std::collections::HashMap;
 /// assert!(source.read("nope")?.is_none());
 /// # Ok::<(), akbuf::Error>(())
 /// ```
-#[derive(Clone, Debug, Default)]
+///
+/// Clones share their identity for a shared cache (see [`Source::id`]), so
+/// they must not be changed after a cache has seen them.
+#[derive(Clone, Debug)]
 pub struct MemorySource {
     buffers: HashMap<String, Buffer>,
+    id: u64,
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+impl Default for MemorySource {
+    fn default() -> MemorySource {
+        MemorySource {
+            buffers: HashMap::new(),
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+        }
+    }
 }
 
 impl MemorySource {
@@ -64,6 +80,7 @@ impl FromIterator<(String, Buffer)> for MemorySource {
     fn from_iter<I: IntoIterator<Item = (String, Buffer)>>(iter: I) -> MemorySource {
         MemorySource {
             buffers: iter.into_iter().collect(),
+            ..MemorySource::default()
         }
     }
 }
@@ -77,5 +94,8 @@ impl Source for MemorySource {
     }
     fn describe(&self) -> String {
         format!("memory ({} buffers)", self.buffers.len())
+    }
+    fn id(&self) -> Option<String> {
+        Some(format!("memory:{}", self.id))
     }
 }

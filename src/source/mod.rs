@@ -58,6 +58,13 @@ pub trait Source: Send + Sync {
     fn describe(&self) -> String {
         String::from("source")
     }
+
+    /// The source's identity for a shared cache: two sources with the same
+    /// id serve the same bytes under the same keys (a directory's canonical
+    /// path). `None` (the default) means this source shares entries with no other.
+    fn id(&self) -> Option<String> {
+        None
+    }
 }
 
 impl<S: Source + ?Sized> Source for Arc<S> {
@@ -70,6 +77,9 @@ impl<S: Source + ?Sized> Source for Arc<S> {
     fn describe(&self) -> String {
         (**self).describe()
     }
+    fn id(&self) -> Option<String> {
+        (**self).id()
+    }
 }
 
 impl<S: Source + ?Sized> Source for Box<S> {
@@ -81,5 +91,8 @@ impl<S: Source + ?Sized> Source for Box<S> {
     }
     fn describe(&self) -> String {
         (**self).describe()
+    }
+    fn id(&self) -> Option<String> {
+        (**self).id()
     }
 }

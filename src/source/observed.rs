@@ -62,4 +62,7 @@ where
     fn describe(&self) -> String {
         self.inner.describe()
     }
+    fn id(&self) -> Option<String> {
+        self.inner.id()
+    }
 }

@@ -79,6 +79,9 @@ impl<S: Source> Source for Counting<S> {
     fn size(&self, key: &str) -> Option<u64> {
         self.inner.size(key)
     }
+    fn id(&self) -> Option<String> {
+        self.inner.id()
+    }
 }
 
 pub fn counting_dir(dir: &std::path::Path) -> Counting<DirSource> {

@@ -1,0 +1,13 @@
+//! Synchronisation primitives of the cache, swapped for shuttle's under the
+//! `shuttle` feature so that model-checking tests explore thread schedules.
+
+#[cfg(feature = "shuttle")]
+pub(crate) use shuttle::sync::{Condvar, Mutex, MutexGuard};
+#[cfg(not(feature = "shuttle"))]
+pub(crate) use std::sync::{Condvar, Mutex, MutexGuard};
+
+/// Locks, ignoring poisoning: the cache's state is consistent between any two
+/// statements that can panic, so a panic elsewhere never leaves it broken.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
