@@ -54,7 +54,7 @@ mod value;
 
 pub use array::{from_buffers, Array, Iter};
 pub use buffer::{Buffer, ByteOrder, Native, Residence, TypedBuffer, WeakBuffer};
-pub use cache::{Cache, CacheStats, Observer, ReadEvent};
+pub use cache::{Cache, CacheStats, CachedSource, Observer, ReadEvent};
 pub use container::{open, Metadata};
 pub use error::{Error, Result};
 pub use form::{Form, FormKind, IndexType, Parameters, Primitive, TimeUnit};

@@ -10,14 +10,15 @@ enum State<T> {
 
 /// The rendezvous of one single-flight wave.
 pub(crate) struct Flight<T> {
-    state: Mutex<State<T>>,
+    state: Mutex<(State<T>, usize)>,
     done: Condvar,
 }
 
 impl<T: Clone> Flight<T> {
     pub(crate) fn new() -> Flight<T> {
         Flight {
-            state: Mutex::new(State::Running),
+            // The state and the number of followers waiting on it.
+            state: Mutex::new((State::Running, 0)),
             done: Condvar::new(),
         }
     }
@@ -25,8 +26,9 @@ impl<T: Clone> Flight<T> {
     /// Waits for the leader. `None` if the leader panicked.
     pub(crate) fn wait(&self) -> Option<T> {
         let mut st = lock(&self.state);
+        st.1 += 1;
         loop {
-            match &*st {
+            match &st.0 {
                 State::Running => {
                     st = self.done.wait(st).unwrap_or_else(|e| e.into_inner());
                 }
@@ -36,19 +38,29 @@ impl<T: Clone> Flight<T> {
         }
     }
 
-    /// Publishes the outcome to every follower.
+    /// Publishes the outcome to every follower. Followers register under the
+    /// same lock, so when none is registered none can miss the outcome, and
+    /// the wake-up (a system call) is skipped.
     pub(crate) fn finish(&self, value: T) {
-        *lock(&self.state) = State::Done(value);
-        self.done.notify_all();
+        let mut st = lock(&self.state);
+        st.0 = State::Done(value);
+        let waiting = st.1 > 0;
+        drop(st);
+        if waiting {
+            self.done.notify_all();
+        }
     }
 
     /// Tells the followers that the leader gave up (it panicked).
     pub(crate) fn abandon(&self) {
         let mut st = lock(&self.state);
-        if matches!(*st, State::Running) {
-            *st = State::Abandoned;
+        if matches!(st.0, State::Running) {
+            st.0 = State::Abandoned;
         }
+        let waiting = st.1 > 0;
         drop(st);
-        self.done.notify_all();
+        if waiting {
+            self.done.notify_all();
+        }
     }
 }

@@ -25,11 +25,13 @@ use crate::buffer::{Buffer, Residence, WeakBuffer};
 use crate::error::{Error, Result};
 use crate::source::Source;
 use flight::Flight;
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
-use sync::{lock, Mutex};
+use sync::{lock, read, write, Mutex, RwLock};
 
 /// How the cached bytes relate to the source's bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -43,12 +45,106 @@ pub(crate) enum Conv {
 }
 
 /// An entry's identity: source, buffer key, conversion.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct CacheKey {
     pub(crate) source: u64,
     pub(crate) key: Box<str>,
     pub(crate) conv: Conv,
 }
+
+/// A view of a key's parts, so that owned keys (in the maps) and borrowed
+/// ones (in a lookup) hash and compare alike: lookups allocate nothing.
+trait KeyView {
+    fn parts(&self) -> (u64, Conv, &str);
+}
+
+impl KeyView for CacheKey {
+    fn parts(&self) -> (u64, Conv, &str) {
+        (self.source, self.conv, &self.key)
+    }
+}
+
+struct KeyRef<'a>(u64, Conv, &'a str);
+
+impl KeyView for KeyRef<'_> {
+    fn parts(&self) -> (u64, Conv, &str) {
+        (self.0, self.1, self.2)
+    }
+}
+
+impl Hash for dyn KeyView + '_ {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        let (s, c, k) = self.parts();
+        s.hash(h);
+        c.hash(h);
+        k.hash(h);
+    }
+}
+
+impl PartialEq for dyn KeyView + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for dyn KeyView + '_ {}
+
+/// The owned key held by the maps.
+#[derive(Clone)]
+struct K(Arc<CacheKey>);
+
+impl Hash for K {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        (&*self.0 as &dyn KeyView).hash(h);
+    }
+}
+
+impl PartialEq for K {
+    fn eq(&self, other: &K) -> bool {
+        self.0.parts() == other.0.parts()
+    }
+}
+
+impl Eq for K {}
+
+impl<'a> Borrow<dyn KeyView + 'a> for K {
+    fn borrow(&self) -> &(dyn KeyView + 'a) {
+        &*self.0
+    }
+}
+
+/// FxHash (rustc's hasher): keys come from forms, not from an adversary,
+/// and a hit should cost nanoseconds.
+#[derive(Default, Clone, Copy)]
+struct Fx(u64);
+
+impl Hasher for Fx {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.write_u64(u64::from_le_bytes(w));
+        }
+        for &b in chunks.remainder() {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_u8(&mut self, v: u8) {
+        self.write_u64(u64::from(v));
+    }
+    fn write_usize(&mut self, v: usize) {
+        self.write_u64(v as u64);
+    }
+}
+
+type FxBuild = BuildHasherDefault<Fx>;
 
 /// One read from a source, as reported to the observer.
 #[derive(Debug)]
@@ -97,28 +193,71 @@ pub struct CacheStats {
     pub entries: u64,
 }
 
+/// A counter on its own cache line.
+#[repr(align(128))]
+#[derive(Default)]
+struct Padded(AtomicU64);
+
+const STRIPES: usize = 8;
+
+/// Hits are counted on per-thread stripes, so that threads hitting the cache
+/// at once do not fight over one counter.
+#[derive(Default)]
+struct Striped([Padded; STRIPES]);
+
+impl Striped {
+    fn add(&self) {
+        thread_local! {
+            static STRIPE: usize = {
+                static NEXT: AtomicU64 = AtomicU64::new(0);
+                NEXT.fetch_add(1, Relaxed) as usize % STRIPES
+            };
+        }
+        let i = STRIPE.with(|s| *s);
+        self.0[i].0.fetch_add(1, Relaxed);
+    }
+    fn load(&self) -> u64 {
+        self.0.iter().map(|p| p.0.load(Relaxed)).sum()
+    }
+}
+
 #[derive(Default)]
 struct Counters {
     reads: AtomicU64,
     bytes_read: AtomicU64,
     failed_reads: AtomicU64,
-    hits: AtomicU64,
+    hits: Striped,
     waits: AtomicU64,
     revivals: AtomicU64,
     evictions: AtomicU64,
+    heap_bytes: AtomicU64,
+    mapped_bytes: AtomicU64,
+    entries: AtomicU64,
 }
 
 type Outcome = Result<Option<Buffer>>;
 
-struct State {
-    lru: lru::LruCache<Arc<CacheKey>, Buffer>,
-    inflight: HashMap<Arc<CacheKey>, Arc<Flight<Outcome>>>,
-    evicted: HashMap<Arc<CacheKey>, WeakBuffer>,
-    heap_bytes: u64,
-    mapped_bytes: u64,
-    sources: HashMap<String, u64>,
-    next_source: u64,
+/// A cached buffer. `touched` records a hit since the entry last moved in the
+/// LRU order: hits only read-lock their shard, so they cannot reorder it;
+/// eviction gives touched entries a second chance instead.
+struct Entry {
+    buf: Buffer,
+    touched: AtomicBool,
 }
+
+/// Keys are spread over shards by hash, so threads hitting different keys
+/// share no lock.
+const SHARDS: usize = 16;
+
+struct Shard {
+    lru: lru::LruCache<K, Entry, FxBuild>,
+    inflight: HashMap<K, Arc<Flight<Outcome>>, FxBuild>,
+    evicted: HashMap<K, WeakBuffer, FxBuild>,
+}
+
+/// A shard's lock on its own cache lines.
+#[repr(align(128))]
+struct ShardLock(RwLock<Shard>);
 
 /// An observer of source reads.
 pub type Observer = Arc<dyn Fn(&ReadEvent<'_>) + Send + Sync>;
@@ -140,10 +279,12 @@ pub type Observer = Arc<dyn Fn(&ReadEvent<'_>) + Send + Sync>;
 /// # Ok::<(), akbuf::Error>(())
 /// ```
 pub struct Cache {
-    state: Mutex<State>,
+    shards: Box<[ShardLock]>,
     budget: Option<u64>,
     counters: Counters,
     observer: Option<Observer>,
+    sources: Mutex<(HashMap<String, u64>, u64)>,
+    evict_cursor: AtomicUsize,
 }
 
 impl fmt::Debug for Cache {
@@ -163,8 +304,8 @@ impl Default for Cache {
 
 /// Clears the in-flight entry if the leader unwinds before finishing.
 struct LeadGuard<'a> {
-    cache: &'a Cache,
-    key: &'a Arc<CacheKey>,
+    shard: &'a RwLock<Shard>,
+    key: &'a K,
     flight: &'a Arc<Flight<Outcome>>,
     finished: bool,
 }
@@ -172,36 +313,46 @@ struct LeadGuard<'a> {
 impl Drop for LeadGuard<'_> {
     fn drop(&mut self) {
         if !self.finished {
-            let mut st = lock(&self.cache.state);
-            if st
+            let mut sh = write(self.shard);
+            if sh
                 .inflight
                 .get(self.key)
                 .is_some_and(|f| Arc::ptr_eq(f, self.flight))
             {
-                st.inflight.remove(self.key);
+                sh.inflight.remove(self.key);
             }
-            drop(st);
+            drop(sh);
             self.flight.abandon();
         }
     }
 }
 
+fn shard_of(key: &dyn KeyView) -> usize {
+    let mut h = Fx::default();
+    key.hash(&mut h);
+    // The high bits are the best mixed.
+    (h.finish() >> 60) as usize % SHARDS
+}
+
 impl Cache {
     /// An unbounded cache.
     pub fn new() -> Cache {
+        let shards = (0..SHARDS)
+            .map(|_| {
+                ShardLock(RwLock::new(Shard {
+                    lru: lru::LruCache::unbounded_with_hasher(FxBuild::default()),
+                    inflight: HashMap::default(),
+                    evicted: HashMap::default(),
+                }))
+            })
+            .collect();
         Cache {
-            state: Mutex::new(State {
-                lru: lru::LruCache::unbounded(),
-                inflight: HashMap::new(),
-                evicted: HashMap::new(),
-                heap_bytes: 0,
-                mapped_bytes: 0,
-                sources: HashMap::new(),
-                next_source: 0,
-            }),
+            shards,
             budget: None,
             counters: Counters::default(),
             observer: None,
+            sources: Mutex::new((HashMap::new(), 0)),
+            evict_cursor: AtomicUsize::new(0),
         }
     }
 
@@ -230,45 +381,43 @@ impl Cache {
 
     /// A snapshot of the counters.
     pub fn stats(&self) -> CacheStats {
-        let (heap, mapped, entries) = {
-            let st = lock(&self.state);
-            (st.heap_bytes, st.mapped_bytes, st.lru.len() as u64)
-        };
         let c = &self.counters;
         CacheStats {
             reads: c.reads.load(Relaxed),
             bytes_read: c.bytes_read.load(Relaxed),
             failed_reads: c.failed_reads.load(Relaxed),
-            hits: c.hits.load(Relaxed),
+            hits: c.hits.load(),
             waits: c.waits.load(Relaxed),
             revivals: c.revivals.load(Relaxed),
             evictions: c.evictions.load(Relaxed),
-            heap_bytes: heap,
-            mapped_bytes: mapped,
-            entries,
+            heap_bytes: c.heap_bytes.load(Relaxed),
+            mapped_bytes: c.mapped_bytes.load(Relaxed),
+            entries: c.entries.load(Relaxed),
         }
     }
 
     /// Drops every entry. Buffers still held elsewhere stay valid and are
     /// revived without a read if asked for again while alive.
     pub fn clear(&self) {
-        let mut st = lock(&self.state);
-        while let Some((k, b)) = st.lru.pop_lru() {
-            st.evicted.insert(k, b.downgrade());
+        for shard in self.shards.iter() {
+            let mut sh = write(&shard.0);
+            while let Some((k, e)) = sh.lru.pop_lru() {
+                self.charge(&e.buf, false);
+                sh.evicted.insert(k, e.buf.downgrade());
+            }
+            sh.evicted.retain(|_, w| w.upgrade().is_some());
         }
-        st.heap_bytes = 0;
-        st.mapped_bytes = 0;
-        st.evicted.retain(|_, w| w.upgrade().is_some());
     }
 
     /// The number this cache uses for a source: equal identities share one
     /// number; a source without identity gets a fresh one.
     pub(crate) fn source_number(&self, id: Option<String>) -> u64 {
-        let mut st = lock(&self.state);
-        st.next_source += 1;
-        let fresh = st.next_source;
+        let mut guard = lock(&self.sources);
+        let (ids, next) = &mut *guard;
+        *next += 1;
+        let fresh = *next;
         match id {
-            Some(id) => *st.sources.entry(id).or_insert(fresh),
+            Some(id) => *ids.entry(id).or_insert(fresh),
             None => fresh,
         }
     }
@@ -299,81 +448,135 @@ impl Cache {
         result
     }
 
-    fn charge(st: &mut State, b: &Buffer, add: bool) {
+    fn charge(&self, b: &Buffer, add: bool) {
         let n = b.len() as u64;
         let slot = match b.residence() {
-            Residence::Heap => &mut st.heap_bytes,
-            Residence::Mapped => &mut st.mapped_bytes,
+            Residence::Heap => &self.counters.heap_bytes,
+            Residence::Mapped => &self.counters.mapped_bytes,
         };
-        *slot = if add {
-            *slot + n
+        if add {
+            slot.fetch_add(n, Relaxed);
+            self.counters.entries.fetch_add(1, Relaxed);
         } else {
-            slot.saturating_sub(n)
+            slot.fetch_sub(n, Relaxed);
+            self.counters.entries.fetch_sub(1, Relaxed);
+        }
+    }
+
+    /// Puts a buffer in a shard (whose write lock the caller holds).
+    fn admit(&self, sh: &mut Shard, key: &K, b: &Buffer) {
+        self.charge(b, true);
+        let entry = Entry {
+            buf: b.clone(),
+            touched: AtomicBool::new(false),
         };
+        if let Some(old) = sh.lru.put(key.clone(), entry) {
+            self.charge(&old.buf, false);
+        }
+        sh.evicted.remove(key);
+        if sh.evicted.len() > 1024 + 2 * sh.lru.len() {
+            sh.evicted.retain(|_, w| w.upgrade().is_some());
+        }
     }
 
-    /// Puts a buffer in the cache and evicts to the budget.
-    fn admit(&self, st: &mut State, key: &Arc<CacheKey>, b: &Buffer) {
-        Cache::charge(st, b, true);
-        if let Some(old) = st.lru.put(Arc::clone(key), b.clone()) {
-            Cache::charge(st, &old, false);
-        }
-        st.evicted.remove(key);
+    /// Evicts least recently used heap entries until the budget holds, one
+    /// shard at a time (no two shard locks are ever held together), sparing
+    /// `keep`, the entry just admitted.
+    fn evict_to_budget(&self, keep: &K) {
         let Some(budget) = self.budget else { return };
-        while st.heap_bytes > budget {
-            // Only heap entries count against the budget; skip mapped ones.
-            let victim = st
-                .lru
-                .iter()
-                .rev()
-                .find(|(_, v)| v.residence() == Residence::Heap)
-                .map(|(k, _)| Arc::clone(k));
-            let Some(victim) = victim else { break };
-            if let Some(old) = st.lru.pop(&victim) {
-                Cache::charge(st, &old, false);
-                st.evicted.insert(victim, old.downgrade());
-                self.counters.evictions.fetch_add(1, Relaxed);
+        let mut idle = 0;
+        while self.counters.heap_bytes.load(Relaxed) > budget && idle < SHARDS {
+            let i = self.evict_cursor.fetch_add(1, Relaxed) % SHARDS;
+            let mut sh = write(&self.shards[i].0);
+            let mut evicted = false;
+            for _ in 0..sh.lru.len() {
+                // Only heap entries count against the budget; skip mapped ones.
+                let victim = sh
+                    .lru
+                    .iter()
+                    .rev()
+                    .find(|(k, e)| e.buf.residence() == Residence::Heap && *k != keep)
+                    .map(|(k, e)| (k.clone(), e.touched.swap(false, Relaxed)));
+                let Some((victim, touched)) = victim else {
+                    break;
+                };
+                if touched {
+                    // Hit since it last moved: a second chance, as most recent.
+                    sh.lru.promote(&victim);
+                    continue;
+                }
+                if let Some(old) = sh.lru.pop(&victim) {
+                    self.charge(&old.buf, false);
+                    sh.evicted.insert(victim, old.buf.downgrade());
+                    self.counters.evictions.fetch_add(1, Relaxed);
+                    evicted = true;
+                }
+                break;
             }
-        }
-        if st.evicted.len() > 1024 + 2 * st.lru.len() {
-            st.evicted.retain(|_, w| w.upgrade().is_some());
+            idle = if evicted { 0 } else { idle + 1 };
         }
     }
 
-    /// The buffer under `key`: from the cache, by reviving an evicted buffer
-    /// still alive, by joining a read in flight, or by running `load` (with
-    /// no lock held). `Ok(None)` (a missing key) and errors are not cached.
+    /// The buffer under (source, key, conv): from the cache, by reviving an
+    /// evicted buffer still alive, by joining a read in flight, or by running
+    /// `load` (with no lock held). `Ok(None)` (a missing key) and errors are
+    /// not cached.
     pub(crate) fn get_or_load(
         &self,
-        key: &Arc<CacheKey>,
+        source: u64,
+        key: &str,
+        conv: Conv,
         load: impl FnOnce() -> Outcome,
     ) -> Outcome {
-        let flight = {
-            let mut st = lock(&self.state);
-            if let Some(b) = st.lru.get(&**key) {
-                let b = b.clone();
-                drop(st);
-                self.counters.hits.fetch_add(1, Relaxed);
+        let view = KeyRef(source, conv, key);
+        let view: &dyn KeyView = &view;
+        let shard = &self.shards[shard_of(view)].0;
+        // The hit path takes only its shard's read lock and allocates nothing.
+        {
+            let sh = read(shard);
+            if let Some(e) = sh.lru.peek(view) {
+                if !e.touched.load(Relaxed) {
+                    e.touched.store(true, Relaxed);
+                }
+                let b = e.buf.clone();
+                drop(sh);
+                self.counters.hits.add();
                 return Ok(Some(b));
             }
-            if let Some(w) = st.evicted.get(&**key) {
-                match w.upgrade() {
-                    Some(b) => {
-                        self.admit(&mut st, key, &b);
-                        drop(st);
-                        self.counters.revivals.fetch_add(1, Relaxed);
-                        return Ok(Some(b));
-                    }
-                    None => {
-                        st.evicted.remove(&**key);
-                    }
-                }
+        }
+        let owned = K(Arc::new(CacheKey {
+            source,
+            key: key.into(),
+            conv,
+        }));
+        let flight = {
+            let mut sh = write(shard);
+            if let Some(e) = sh.lru.get(view) {
+                let b = e.buf.clone();
+                drop(sh);
+                self.counters.hits.add();
+                return Ok(Some(b));
             }
-            match st.inflight.get(&**key) {
+            let revived = match sh.evicted.get(view).map(WeakBuffer::upgrade) {
+                Some(Some(b)) => Some(b),
+                Some(None) => {
+                    sh.evicted.remove(view);
+                    None
+                }
+                None => None,
+            };
+            if let Some(b) = revived {
+                self.admit(&mut sh, &owned, &b);
+                drop(sh);
+                self.counters.revivals.fetch_add(1, Relaxed);
+                self.evict_to_budget(&owned);
+                return Ok(Some(b));
+            }
+            match sh.inflight.get(view) {
                 Some(f) => Err(Arc::clone(f)),
                 None => {
                     let f = Arc::new(Flight::new());
-                    st.inflight.insert(Arc::clone(key), Arc::clone(&f));
+                    sh.inflight.insert(owned.clone(), Arc::clone(&f));
                     Ok(f)
                 }
             }
@@ -382,32 +585,96 @@ impl Cache {
             Err(waiting) => {
                 self.counters.waits.fetch_add(1, Relaxed);
                 waiting.wait().unwrap_or_else(|| {
-                    Err(Error::source(
-                        key.key.to_string(),
-                        "the read panicked in another thread",
-                    ))
+                    Err(Error::source(key, "the read panicked in another thread"))
                 })
             }
             Ok(leading) => {
                 let mut guard = LeadGuard {
-                    cache: self,
-                    key,
+                    shard,
+                    key: &owned,
                     flight: &leading,
                     finished: false,
                 };
                 let result = load();
                 {
-                    let mut st = lock(&self.state);
-                    st.inflight.remove(&**key);
+                    let mut sh = write(shard);
+                    sh.inflight.remove(&owned);
                     if let Ok(Some(b)) = &result {
-                        self.admit(&mut st, key, b);
+                        self.admit(&mut sh, &owned, b);
                     }
                 }
                 leading.finish(result.clone());
                 guard.finished = true;
+                if matches!(result, Ok(Some(_))) {
+                    self.evict_to_budget(&owned);
+                }
                 result
             }
         }
+    }
+}
+
+/// A source that reads through a cache: wrap any source once and every
+/// reader of the wrapper shares the cache's single flight, budget and stats.
+///
+/// ```
+/// use akbuf::{Buffer, Cache, CachedSource, MemorySource, Source};
+/// use std::sync::Arc;
+///
+/// let cache = Arc::new(Cache::new());
+/// let inner = MemorySource::new().with("k", Buffer::from_vec(vec![1, 2, 3]));
+/// let source = CachedSource::new(inner, Arc::clone(&cache));
+/// source.read("k")?;
+/// source.read("k")?;
+/// assert_eq!((cache.stats().reads, cache.stats().hits), (1, 1));
+/// # Ok::<(), akbuf::Error>(())
+/// ```
+pub struct CachedSource<S> {
+    inner: S,
+    cache: Arc<Cache>,
+    number: u64,
+}
+
+impl<S: Source> CachedSource<S> {
+    /// Wraps `inner`; entries are shared with other wrappers of sources with
+    /// the same [`Source::id`].
+    pub fn new(inner: S, cache: Arc<Cache>) -> CachedSource<S> {
+        let number = cache.source_number(inner.id());
+        CachedSource {
+            inner,
+            cache,
+            number,
+        }
+    }
+
+    /// The cache.
+    pub fn cache(&self) -> &Arc<Cache> {
+        &self.cache
+    }
+}
+
+impl<S> fmt::Debug for CachedSource<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CachedSource")
+            .field("source", &self.number)
+            .finish()
+    }
+}
+
+impl<S: Source> Source for CachedSource<S> {
+    fn read(&self, key: &str) -> Result<Option<Buffer>> {
+        self.cache.get_or_load(self.number, key, Conv::Raw, || {
+            self.cache.read(self.number, &self.inner, key)
+        })
+    }
+    fn size(&self, key: &str) -> Option<u64> {
+        self.inner.size(key)
+    }
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    fn id(&self) -> Option<String> {
+        self.inner.id()
     }
 }
 
@@ -419,12 +686,8 @@ mod shuttle_tests {
     use crate::source::MemorySource;
     use std::sync::atomic::AtomicUsize;
 
-    fn key(k: &str) -> Arc<CacheKey> {
-        Arc::new(CacheKey {
-            source: 1,
-            key: k.into(),
-            conv: Conv::Raw,
-        })
+    fn get(cache: &Cache, k: &str, load: impl FnOnce() -> Outcome) -> Outcome {
+        cache.get_or_load(1, k, Conv::Raw, load)
     }
 
     #[test]
@@ -443,8 +706,7 @@ mod shuttle_tests {
                         let source = Arc::clone(&source);
                         shuttle::thread::spawn(move || {
                             for k in if i % 2 == 0 { ["a", "b"] } else { ["b", "a"] } {
-                                let b = cache
-                                    .get_or_load(&key(k), || cache.read(1, &*source, k))
+                                let b = get(&cache, k, || cache.read(1, &*source, k))
                                     .unwrap()
                                     .unwrap();
                                 assert_eq!(b.len(), 8);
@@ -472,7 +734,7 @@ mod shuttle_tests {
                         let cache = Arc::clone(&cache);
                         let calls = Arc::clone(&calls);
                         shuttle::thread::spawn(move || {
-                            cache.get_or_load(&key("k"), || {
+                            get(&cache, "k", || {
                                 if calls.fetch_add(1, Relaxed) == 0 {
                                     Err(Error::source("k", "boom"))
                                 } else {
@@ -486,9 +748,7 @@ mod shuttle_tests {
                 // The first wave fails for everyone in it; later waves succeed.
                 let failed = results.iter().filter(|r| r.is_err()).count();
                 assert!(failed >= 1);
-                let again = cache
-                    .get_or_load(&key("k"), || Ok(Some(Buffer::from_vec(vec![0; 4]))))
-                    .unwrap();
+                let again = get(&cache, "k", || Ok(Some(Buffer::from_vec(vec![0; 4])))).unwrap();
                 assert!(again.is_some());
                 assert!(calls.load(Relaxed) <= 3);
             },

@@ -7,7 +7,7 @@
 //! or alignment once.
 
 use crate::buffer::{Buffer, ByteOrder, Native, TypedBuffer, WeakBuffer};
-use crate::cache::{Cache, CacheKey, Conv};
+use crate::cache::{Cache, Conv};
 use crate::error::{Error, Result};
 use crate::form::{IndexType, Primitive};
 use crate::source::Source;
@@ -266,9 +266,9 @@ pub(crate) struct LazyBuf {
     pub(crate) node: NodeInfo,
     loader: Arc<Loader>,
     byteorder: ByteOrder,
-    /// The cache entry for this buffer (raw or byte-swapped bytes), or `None`
-    /// when caching is off for it.
-    cache_key: Option<Arc<CacheKey>>,
+    /// How this buffer's cache entry relates to the stored bytes (raw or
+    /// byte-swapped), or `None` when caching is off for it.
+    cache_key: Option<Conv>,
     memo: Mutex<Option<WeakBuffer>>,
 }
 
@@ -282,15 +282,9 @@ impl LazyBuf {
         byteorder: ByteOrder,
         cached: bool,
     ) -> Arc<LazyBuf> {
-        let cache_key = cached.then(|| {
-            Arc::new(CacheKey {
-                source: loader.number,
-                key: key.as_str().into(),
-                conv: match swap_unit(byteorder, dtype) {
-                    Some(unit) => Conv::Swap(unit as u8),
-                    None => Conv::Raw,
-                },
-            })
+        let cache_key = cached.then(|| match swap_unit(byteorder, dtype) {
+            Some(unit) => Conv::Swap(unit as u8),
+            None => Conv::Raw,
         });
         Arc::new(LazyBuf {
             key,
@@ -340,10 +334,13 @@ impl LazyBuf {
             None => raw,
         };
         match &self.cache_key {
-            Some(ck) => self
-                .loader
-                .cache
-                .get_or_load(ck, || self.loader.read(&self.key).map(convert)),
+            Some(conv) => {
+                self.loader
+                    .cache
+                    .get_or_load(self.loader.number, &self.key, *conv, || {
+                        self.loader.read(&self.key).map(convert)
+                    })
+            }
             None => self.loader.read(&self.key).map(convert),
         }
     }
@@ -379,13 +376,12 @@ impl LazyBuf {
             // copied once; the copy is cached beside the raw bytes.
             let copy = || Ok(Some(Buffer::copy_from_slice(raw.as_slice())));
             let copied = match &self.cache_key {
-                Some(ck) => {
-                    let key = Arc::new(CacheKey {
-                        conv: Conv::Align(align as u8),
-                        ..(**ck).clone()
-                    });
-                    self.loader.cache.get_or_load(&key, copy)?
-                }
+                Some(_) => self.loader.cache.get_or_load(
+                    self.loader.number,
+                    &self.key,
+                    Conv::Align(align as u8),
+                    copy,
+                )?,
                 None => copy()?,
             };
             copied.unwrap_or(raw)
