@@ -138,6 +138,14 @@ fn miss_overhead(c: &mut Criterion) {
     g.finish();
 }
 
+/// What a new (private) cache costs: every array opened without a shared
+/// cache makes one.
+fn new_cache(c: &mut Criterion) {
+    c.bench_function("cache_new_and_drop", |b| {
+        b.iter(|| black_box(Arc::new(Cache::new())))
+    });
+}
+
 fn sample_field(c: &mut Criterion) {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/data/events");
     let meta = Metadata::read_dir(dir).unwrap();
@@ -160,6 +168,7 @@ criterion_group!(
     hits,
     cold_key_with_waiters,
     miss_overhead,
+    new_cache,
     sample_field
 );
 criterion_main!(benches);

@@ -25,6 +25,7 @@ use crate::buffer::{Buffer, Residence, WeakBuffer};
 use crate::error::{Error, Result};
 use crate::source::Source;
 use flight::Flight;
+use once_cell::sync::OnceCell;
 use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::fmt;
@@ -44,21 +45,13 @@ pub(crate) enum Conv {
     Align(u8),
 }
 
-/// An entry's identity: source, buffer key, conversion.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct CacheKey {
-    pub(crate) source: u64,
-    pub(crate) key: Box<str>,
-    pub(crate) conv: Conv,
-}
-
 /// A view of a key's parts, so that owned keys (in the maps) and borrowed
 /// ones (in a lookup) hash and compare alike: lookups allocate nothing.
 trait KeyView {
     fn parts(&self) -> (u64, Conv, &str);
 }
 
-impl KeyView for CacheKey {
+impl KeyView for K {
     fn parts(&self) -> (u64, Conv, &str) {
         (self.source, self.conv, &self.key)
     }
@@ -89,19 +82,24 @@ impl PartialEq for dyn KeyView + '_ {
 
 impl Eq for dyn KeyView + '_ {}
 
-/// The owned key held by the maps.
+/// An entry's identity, as held by the maps: source, buffer key (shared
+/// with the lazy buffer that asked, so making it allocates nothing), conversion.
 #[derive(Clone)]
-struct K(Arc<CacheKey>);
+struct K {
+    source: u64,
+    conv: Conv,
+    key: Arc<str>,
+}
 
 impl Hash for K {
     fn hash<H: Hasher>(&self, h: &mut H) {
-        (&*self.0 as &dyn KeyView).hash(h);
+        (self as &dyn KeyView).hash(h);
     }
 }
 
 impl PartialEq for K {
     fn eq(&self, other: &K) -> bool {
-        self.0.parts() == other.0.parts()
+        self.parts() == other.parts()
     }
 }
 
@@ -109,7 +107,7 @@ impl Eq for K {}
 
 impl<'a> Borrow<dyn KeyView + 'a> for K {
     fn borrow(&self) -> &(dyn KeyView + 'a) {
-        &*self.0
+        self
     }
 }
 
@@ -193,10 +191,14 @@ pub struct CacheStats {
     pub entries: u64,
 }
 
-/// A counter on its own cache line.
-#[repr(align(128))]
+/// A counter padded to 64 bytes, so that neighbours do not share its cache
+/// line. Padding rather than `repr(align)`: over-aligned allocations take
+/// malloc's slow path, and every array without a shared cache allocates one.
 #[derive(Default)]
-struct Padded(AtomicU64);
+struct Padded {
+    n: AtomicU64,
+    _pad: [u64; 7],
+}
 
 const STRIPES: usize = 8;
 
@@ -214,10 +216,10 @@ impl Striped {
             };
         }
         let i = STRIPE.with(|s| *s);
-        self.0[i].0.fetch_add(1, Relaxed);
+        self.0[i].n.fetch_add(1, Relaxed);
     }
     fn load(&self) -> u64 {
-        self.0.iter().map(|p| p.0.load(Relaxed)).sum()
+        self.0.iter().map(|p| p.n.load(Relaxed)).sum()
     }
 }
 
@@ -250,14 +252,19 @@ struct Entry {
 const SHARDS: usize = 16;
 
 struct Shard {
-    lru: lru::LruCache<K, Entry, FxBuild>,
-    inflight: HashMap<K, Arc<Flight<Outcome>>, FxBuild>,
+    /// Made on the first admission: a cache that never fills a shard pays
+    /// nothing for it (every array opened without a shared cache makes one).
+    lru: Option<lru::LruCache<K, Entry, FxBuild>>,
+    /// Reads in flight. The rendezvous for waiters is made by the first
+    /// waiter, so a read nobody waits for allocates none.
+    inflight: HashMap<K, Option<Arc<Flight<Outcome>>>, FxBuild>,
     evicted: HashMap<K, WeakBuffer, FxBuild>,
 }
 
-/// A shard's lock on its own cache lines.
-#[repr(align(128))]
-struct ShardLock(RwLock<Shard>);
+/// A shard's lock (each in its own allocation, so shards share no cache line).
+struct ShardLock {
+    lock: RwLock<Shard>,
+}
 
 /// An observer of source reads.
 pub type Observer = Arc<dyn Fn(&ReadEvent<'_>) + Send + Sync>;
@@ -279,7 +286,9 @@ pub type Observer = Arc<dyn Fn(&ReadEvent<'_>) + Send + Sync>;
 /// # Ok::<(), akbuf::Error>(())
 /// ```
 pub struct Cache {
-    shards: Box<[ShardLock]>,
+    /// Each shard is made on first use: a cache that serves two keys builds
+    /// two shards (every array opened without a shared cache makes a cache).
+    shards: [OnceCell<Box<ShardLock>>; SHARDS],
     budget: Option<u64>,
     counters: Counters,
     observer: Option<Observer>,
@@ -302,27 +311,34 @@ impl Default for Cache {
     }
 }
 
-/// Clears the in-flight entry if the leader unwinds before finishing.
+/// Clears the in-flight entry, and wakes its waiters with the news, if the
+/// leader unwinds before finishing. (Only the leader removes its entry, so
+/// the entry under the key is this leader's.)
 struct LeadGuard<'a> {
     shard: &'a RwLock<Shard>,
     key: &'a K,
-    flight: &'a Arc<Flight<Outcome>>,
     finished: bool,
 }
 
 impl Drop for LeadGuard<'_> {
     fn drop(&mut self) {
         if !self.finished {
-            let mut sh = write(self.shard);
-            if sh
-                .inflight
-                .get(self.key)
-                .is_some_and(|f| Arc::ptr_eq(f, self.flight))
-            {
-                sh.inflight.remove(self.key);
+            let flight = write(self.shard).inflight.remove(self.key).flatten();
+            if let Some(f) = flight {
+                f.abandon();
             }
-            drop(sh);
-            self.flight.abandon();
+        }
+    }
+}
+
+impl ShardLock {
+    fn new() -> ShardLock {
+        ShardLock {
+            lock: RwLock::new(Shard {
+                lru: None,
+                inflight: HashMap::default(),
+                evicted: HashMap::default(),
+            }),
         }
     }
 }
@@ -337,15 +353,7 @@ fn shard_of(key: &dyn KeyView) -> usize {
 impl Cache {
     /// An unbounded cache.
     pub fn new() -> Cache {
-        let shards = (0..SHARDS)
-            .map(|_| {
-                ShardLock(RwLock::new(Shard {
-                    lru: lru::LruCache::unbounded_with_hasher(FxBuild::default()),
-                    inflight: HashMap::default(),
-                    evicted: HashMap::default(),
-                }))
-            })
-            .collect();
+        let shards = std::array::from_fn(|_| OnceCell::new());
         Cache {
             shards,
             budget: None,
@@ -374,6 +382,10 @@ impl Cache {
         self
     }
 
+    fn shard(&self, i: usize) -> &ShardLock {
+        self.shards[i].get_or_init(|| Box::new(ShardLock::new()))
+    }
+
     /// The heap byte budget, if any.
     pub fn budget(&self) -> Option<u64> {
         self.budget
@@ -399,9 +411,9 @@ impl Cache {
     /// Drops every entry. Buffers still held elsewhere stay valid and are
     /// revived without a read if asked for again while alive.
     pub fn clear(&self) {
-        for shard in self.shards.iter() {
-            let mut sh = write(&shard.0);
-            while let Some((k, e)) = sh.lru.pop_lru() {
+        for shard in self.shards.iter().filter_map(OnceCell::get) {
+            let mut sh = write(&shard.lock);
+            while let Some((k, e)) = sh.lru.as_mut().and_then(|l| l.pop_lru()) {
                 self.charge(&e.buf, false);
                 sh.evicted.insert(k, e.buf.downgrade());
             }
@@ -470,11 +482,17 @@ impl Cache {
             buf: b.clone(),
             touched: AtomicBool::new(false),
         };
-        if let Some(old) = sh.lru.put(key.clone(), entry) {
+        let lru = sh
+            .lru
+            .get_or_insert_with(|| lru::LruCache::unbounded_with_hasher(FxBuild::default()));
+        if let Some(old) = lru.put(key.clone(), entry) {
             self.charge(&old.buf, false);
         }
-        sh.evicted.remove(key);
-        if sh.evicted.len() > 1024 + 2 * sh.lru.len() {
+        if !sh.evicted.is_empty() {
+            sh.evicted.remove(key);
+        }
+        let live = sh.lru.as_ref().map_or(0, |l| l.len());
+        if sh.evicted.len() > 1024 + 2 * live {
             sh.evicted.retain(|_, w| w.upgrade().is_some());
         }
     }
@@ -487,12 +505,20 @@ impl Cache {
         let mut idle = 0;
         while self.counters.heap_bytes.load(Relaxed) > budget && idle < SHARDS {
             let i = self.evict_cursor.fetch_add(1, Relaxed) % SHARDS;
-            let mut sh = write(&self.shards[i].0);
+            let Some(shard) = self.shards[i].get() else {
+                idle += 1;
+                continue;
+            };
+            let mut guard = write(&shard.lock);
+            let sh = &mut *guard;
             let mut evicted = false;
-            for _ in 0..sh.lru.len() {
+            let Some(lru) = sh.lru.as_mut() else {
+                idle += 1;
+                continue;
+            };
+            for _ in 0..lru.len() {
                 // Only heap entries count against the budget; skip mapped ones.
-                let victim = sh
-                    .lru
+                let victim = lru
                     .iter()
                     .rev()
                     .find(|(k, e)| e.buf.residence() == Residence::Heap && *k != keep)
@@ -502,10 +528,10 @@ impl Cache {
                 };
                 if touched {
                     // Hit since it last moved: a second chance, as most recent.
-                    sh.lru.promote(&victim);
+                    lru.promote(&victim);
                     continue;
                 }
-                if let Some(old) = sh.lru.pop(&victim) {
+                if let Some(old) = lru.pop(&victim) {
                     self.charge(&old.buf, false);
                     sh.evicted.insert(victim, old.buf.downgrade());
                     self.counters.evictions.fetch_add(1, Relaxed);
@@ -526,15 +552,16 @@ impl Cache {
         source: u64,
         key: &str,
         conv: Conv,
+        shared_key: impl FnOnce() -> Arc<str>,
         load: impl FnOnce() -> Outcome,
     ) -> Outcome {
         let view = KeyRef(source, conv, key);
         let view: &dyn KeyView = &view;
-        let shard = &self.shards[shard_of(view)].0;
+        let shard = &self.shard(shard_of(view)).lock;
         // The hit path takes only its shard's read lock and allocates nothing.
         {
             let sh = read(shard);
-            if let Some(e) = sh.lru.peek(view) {
+            if let Some(e) = sh.lru.as_ref().and_then(|l| l.peek(view)) {
                 if !e.touched.load(Relaxed) {
                     e.touched.store(true, Relaxed);
                 }
@@ -544,20 +571,25 @@ impl Cache {
                 return Ok(Some(b));
             }
         }
-        let owned = K(Arc::new(CacheKey {
+        let owned = K {
             source,
-            key: key.into(),
             conv,
-        }));
+            key: shared_key(),
+        };
         let flight = {
             let mut sh = write(shard);
-            if let Some(e) = sh.lru.get(view) {
+            if let Some(e) = sh.lru.as_mut().and_then(|l| l.get(view)) {
                 let b = e.buf.clone();
                 drop(sh);
                 self.counters.hits.add();
                 return Ok(Some(b));
             }
-            let revived = match sh.evicted.get(view).map(WeakBuffer::upgrade) {
+            let evicted = if sh.evicted.is_empty() {
+                None
+            } else {
+                sh.evicted.get(view).map(WeakBuffer::upgrade)
+            };
+            let revived = match evicted {
                 Some(Some(b)) => Some(b),
                 Some(None) => {
                     sh.evicted.remove(view);
@@ -572,39 +604,42 @@ impl Cache {
                 self.evict_to_budget(&owned);
                 return Ok(Some(b));
             }
-            match sh.inflight.get(view) {
-                Some(f) => Err(Arc::clone(f)),
+            match sh.inflight.get_mut(view) {
+                Some(slot) => Some(Arc::clone(
+                    slot.get_or_insert_with(|| Arc::new(Flight::new())),
+                )),
                 None => {
-                    let f = Arc::new(Flight::new());
-                    sh.inflight.insert(owned.clone(), Arc::clone(&f));
-                    Ok(f)
+                    sh.inflight.insert(owned.clone(), None);
+                    None
                 }
             }
         };
         match flight {
-            Err(waiting) => {
+            Some(waiting) => {
                 self.counters.waits.fetch_add(1, Relaxed);
                 waiting.wait().unwrap_or_else(|| {
                     Err(Error::source(key, "the read panicked in another thread"))
                 })
             }
-            Ok(leading) => {
+            None => {
                 let mut guard = LeadGuard {
                     shard,
                     key: &owned,
-                    flight: &leading,
                     finished: false,
                 };
                 let result = load();
-                {
+                let waiters = {
                     let mut sh = write(shard);
-                    sh.inflight.remove(&owned);
+                    let waiters = sh.inflight.remove(&owned).flatten();
                     if let Ok(Some(b)) = &result {
                         self.admit(&mut sh, &owned, b);
                     }
-                }
-                leading.finish(result.clone());
+                    waiters
+                };
                 guard.finished = true;
+                if let Some(f) = waiters {
+                    f.finish(result.clone());
+                }
                 if matches!(result, Ok(Some(_))) {
                     self.evict_to_budget(&owned);
                 }
@@ -663,9 +698,13 @@ impl<S> fmt::Debug for CachedSource<S> {
 
 impl<S: Source> Source for CachedSource<S> {
     fn read(&self, key: &str) -> Result<Option<Buffer>> {
-        self.cache.get_or_load(self.number, key, Conv::Raw, || {
-            self.cache.read(self.number, &self.inner, key)
-        })
+        self.cache.get_or_load(
+            self.number,
+            key,
+            Conv::Raw,
+            || Arc::from(key),
+            || self.cache.read(self.number, &self.inner, key),
+        )
     }
     fn size(&self, key: &str) -> Option<u64> {
         self.inner.size(key)
@@ -687,7 +726,7 @@ mod shuttle_tests {
     use std::sync::atomic::AtomicUsize;
 
     fn get(cache: &Cache, k: &str, load: impl FnOnce() -> Outcome) -> Outcome {
-        cache.get_or_load(1, k, Conv::Raw, load)
+        cache.get_or_load(1, k, Conv::Raw, || Arc::from(k), load)
     }
 
     #[test]

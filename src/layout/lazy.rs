@@ -260,7 +260,7 @@ impl DType {
 /// cache or a user) holds the bytes, and a budget can free them. With caching
 /// off, every touch reads again.
 pub(crate) struct LazyBuf {
-    pub(crate) key: String,
+    pub(crate) key: Arc<str>,
     pub(crate) dtype: DType,
     pub(crate) count: Arc<Len>,
     pub(crate) node: NodeInfo,
@@ -274,7 +274,7 @@ pub(crate) struct LazyBuf {
 
 impl LazyBuf {
     pub(crate) fn new(
-        key: String,
+        key: Arc<str>,
         dtype: DType,
         count: Arc<Len>,
         node: NodeInfo,
@@ -334,13 +334,13 @@ impl LazyBuf {
             None => raw,
         };
         match &self.cache_key {
-            Some(conv) => {
-                self.loader
-                    .cache
-                    .get_or_load(self.loader.number, &self.key, *conv, || {
-                        self.loader.read(&self.key).map(convert)
-                    })
-            }
+            Some(conv) => self.loader.cache.get_or_load(
+                self.loader.number,
+                &self.key,
+                *conv,
+                || Arc::clone(&self.key),
+                || self.loader.read(&self.key).map(convert),
+            ),
             None => self.loader.read(&self.key).map(convert),
         }
     }
@@ -355,13 +355,13 @@ impl LazyBuf {
             actual: count,
         })?;
         let raw = self.fetch()?.ok_or_else(|| Error::MissingKey {
-            key: self.key.clone(),
+            key: self.key.to_string(),
             node: self.node.path.to_string(),
             class: self.node.class,
         })?;
         if raw.len() < need {
             return Err(Error::ShortBuffer {
-                key: self.key.clone(),
+                key: self.key.to_string(),
                 node: self.node.path.to_string(),
                 class: self.node.class,
                 expected: need,
@@ -380,6 +380,7 @@ impl LazyBuf {
                     self.loader.number,
                     &self.key,
                     Conv::Align(align as u8),
+                    || Arc::clone(&self.key),
                     copy,
                 )?,
                 None => copy()?,

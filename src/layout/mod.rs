@@ -176,7 +176,7 @@ impl Node {
     pub(crate) fn collect_buffers(&self, out: &mut Vec<BufferInfo>) {
         for (attribute, b) in self.data.buffers() {
             out.push(BufferInfo {
-                key: b.key.clone(),
+                key: b.key.to_string(),
                 dtype: b.dtype.name(),
                 node: self.info.path.to_string(),
                 attribute,
@@ -317,7 +317,7 @@ fn build(form: &Arc<Form>, len: Arc<Len>, info: NodeInfo, ctx: &BuildCtx) -> Res
     check_array_parameter(&info, form)?;
     let lazy = |attribute: &str, dtype: DType, count: Arc<Len>| -> Arc<LazyBuf> {
         LazyBuf::new(
-            ctx.buffer_key.key(form.form_key(), attribute),
+            Arc::from(ctx.buffer_key.key(form.form_key(), attribute)),
             dtype,
             count,
             info.clone(),

@@ -217,7 +217,7 @@ impl<'a> View<'a> {
             .buffers()
             .into_iter()
             .find(|(a, _)| *a == attribute)
-            .map(|(_, b)| b.key.clone())
+            .map(|(_, b)| b.key.to_string())
             .unwrap_or_default()
     }
 
