@@ -717,7 +717,7 @@ impl<S: Source> Source for CachedSource<S> {
     }
 }
 
-#[cfg(all(test, feature = "shuttle"))]
+#[cfg(all(test, shuttle))]
 mod shuttle_tests {
     //! Model checking of the single-flight path: random schedules of
     //! threads asking for the same keys, with reads that succeed, fail or panic.

@@ -1,11 +1,11 @@
-//! Synchronisation primitives of the cache, swapped for shuttle's under the
-//! `shuttle` feature so that model-checking tests explore thread schedules.
+//! Synchronisation primitives of the cache, swapped for shuttle's under
+//! `--cfg shuttle` so that model-checking tests explore thread schedules.
 
-#[cfg(feature = "shuttle")]
+#[cfg(shuttle)]
 pub(crate) use shuttle::sync::{
     Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
 };
-#[cfg(not(feature = "shuttle"))]
+#[cfg(not(shuttle))]
 pub(crate) use std::sync::{Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Locks, ignoring poisoning: the cache's state is consistent between any two
