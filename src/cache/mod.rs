@@ -251,13 +251,61 @@ struct Entry {
 /// share no lock.
 const SHARDS: usize = 16;
 
+/// What a shard holds under a key: a buffer, or a read in flight (with the
+/// rendezvous for its waiters, made by the first waiter, so a read nobody
+/// waits for allocates none). One map for both: a miss inserts once.
+enum Slot {
+    Ready(Entry),
+    Loading(Option<Arc<Flight<Outcome>>>),
+}
+
+/// A shard's map: a plain hash map when the cache has no budget (nothing is
+/// ever evicted, so no order is kept), an LRU list when it has one.
+enum Store {
+    Plain(HashMap<K, Slot, FxBuild>),
+    Lru(lru::LruCache<K, Slot, FxBuild>),
+}
+
+impl Store {
+    fn peek(&self, k: &dyn KeyView) -> Option<&Slot> {
+        match self {
+            Store::Plain(m) => m.get(k),
+            Store::Lru(l) => l.peek(k),
+        }
+    }
+    /// For the LRU, also marks the key most recently used.
+    fn get_mut(&mut self, k: &dyn KeyView) -> Option<&mut Slot> {
+        match self {
+            Store::Plain(m) => m.get_mut(k),
+            Store::Lru(l) => l.get_mut(k),
+        }
+    }
+    fn insert(&mut self, k: K, slot: Slot) {
+        match self {
+            Store::Plain(m) => {
+                m.insert(k, slot);
+            }
+            Store::Lru(l) => {
+                l.put(k, slot);
+            }
+        }
+    }
+    fn remove(&mut self, k: &dyn KeyView) -> Option<Slot> {
+        match self {
+            Store::Plain(m) => m.remove(k),
+            Store::Lru(l) => l.pop(k),
+        }
+    }
+    fn len(&self) -> usize {
+        match self {
+            Store::Plain(m) => m.len(),
+            Store::Lru(l) => l.len(),
+        }
+    }
+}
+
 struct Shard {
-    /// Made on the first admission: a cache that never fills a shard pays
-    /// nothing for it (every array opened without a shared cache makes one).
-    lru: Option<lru::LruCache<K, Entry, FxBuild>>,
-    /// Reads in flight. The rendezvous for waiters is made by the first
-    /// waiter, so a read nobody waits for allocates none.
-    inflight: HashMap<K, Option<Arc<Flight<Outcome>>>, FxBuild>,
+    store: Store,
     evicted: HashMap<K, WeakBuffer, FxBuild>,
 }
 
@@ -323,8 +371,8 @@ struct LeadGuard<'a> {
 impl Drop for LeadGuard<'_> {
     fn drop(&mut self) {
         if !self.finished {
-            let flight = write(self.shard).inflight.remove(self.key).flatten();
-            if let Some(f) = flight {
+            let slot = write(self.shard).store.remove(self.key);
+            if let Some(Slot::Loading(Some(f))) = slot {
                 f.abandon();
             }
         }
@@ -332,11 +380,15 @@ impl Drop for LeadGuard<'_> {
 }
 
 impl ShardLock {
-    fn new() -> ShardLock {
+    fn new(budgeted: bool) -> ShardLock {
+        let store = if budgeted {
+            Store::Lru(lru::LruCache::unbounded_with_hasher(FxBuild::default()))
+        } else {
+            Store::Plain(HashMap::default())
+        };
         ShardLock {
             lock: RwLock::new(Shard {
-                lru: None,
-                inflight: HashMap::default(),
+                store,
                 evicted: HashMap::default(),
             }),
         }
@@ -383,7 +435,7 @@ impl Cache {
     }
 
     fn shard(&self, i: usize) -> &ShardLock {
-        self.shards[i].get_or_init(|| Box::new(ShardLock::new()))
+        self.shards[i].get_or_init(|| Box::new(ShardLock::new(self.budget.is_some())))
     }
 
     /// The heap byte budget, if any.
@@ -412,10 +464,25 @@ impl Cache {
     /// revived without a read if asked for again while alive.
     pub fn clear(&self) {
         for shard in self.shards.iter().filter_map(OnceCell::get) {
-            let mut sh = write(&shard.lock);
-            while let Some((k, e)) = sh.lru.as_mut().and_then(|l| l.pop_lru()) {
-                self.charge(&e.buf, false);
-                sh.evicted.insert(k, e.buf.downgrade());
+            let mut guard = write(&shard.lock);
+            let sh = &mut *guard;
+            let ready: Vec<K> = match &sh.store {
+                Store::Plain(m) => m
+                    .iter()
+                    .filter(|(_, s)| matches!(s, Slot::Ready(_)))
+                    .map(|(k, _)| k.clone())
+                    .collect(),
+                Store::Lru(l) => l
+                    .iter()
+                    .filter(|(_, s)| matches!(s, Slot::Ready(_)))
+                    .map(|(k, _)| k.clone())
+                    .collect(),
+            };
+            for k in ready {
+                if let Some(Slot::Ready(e)) = sh.store.remove(&k) {
+                    self.charge(&e.buf, false);
+                    sh.evicted.insert(k, e.buf.downgrade());
+                }
             }
             sh.evicted.retain(|_, w| w.upgrade().is_some());
         }
@@ -475,25 +542,35 @@ impl Cache {
         }
     }
 
-    /// Puts a buffer in a shard (whose write lock the caller holds).
-    fn admit(&self, sh: &mut Shard, key: &K, b: &Buffer) {
+    /// Puts a buffer in a shard (whose write lock the caller holds), in
+    /// place of the key's loading slot if there is one; returns that slot's
+    /// rendezvous, if a waiter made one.
+    fn admit(&self, sh: &mut Shard, key: &K, b: &Buffer) -> Option<Arc<Flight<Outcome>>> {
         self.charge(b, true);
-        let entry = Entry {
+        let ready = Slot::Ready(Entry {
             buf: b.clone(),
             touched: AtomicBool::new(false),
+        });
+        let old = match sh.store.get_mut(key) {
+            Some(slot) => Some(std::mem::replace(slot, ready)),
+            None => {
+                sh.store.insert(key.clone(), ready);
+                None
+            }
         };
-        let lru = sh
-            .lru
-            .get_or_insert_with(|| lru::LruCache::unbounded_with_hasher(FxBuild::default()));
-        if let Some(old) = lru.put(key.clone(), entry) {
-            self.charge(&old.buf, false);
-        }
         if !sh.evicted.is_empty() {
             sh.evicted.remove(key);
+            if sh.evicted.len() > 1024 + 2 * sh.store.len() {
+                sh.evicted.retain(|_, w| w.upgrade().is_some());
+            }
         }
-        let live = sh.lru.as_ref().map_or(0, |l| l.len());
-        if sh.evicted.len() > 1024 + 2 * live {
-            sh.evicted.retain(|_, w| w.upgrade().is_some());
+        match old {
+            Some(Slot::Ready(e)) => {
+                self.charge(&e.buf, false);
+                None
+            }
+            Some(Slot::Loading(f)) => f,
+            None => None,
         }
     }
 
@@ -512,17 +589,18 @@ impl Cache {
             let mut guard = write(&shard.lock);
             let sh = &mut *guard;
             let mut evicted = false;
-            let Some(lru) = sh.lru.as_mut() else {
+            let Store::Lru(lru) = &mut sh.store else {
                 idle += 1;
                 continue;
             };
             for _ in 0..lru.len() {
                 // Only heap entries count against the budget; skip mapped ones.
-                let victim = lru
-                    .iter()
-                    .rev()
-                    .find(|(k, e)| e.buf.residence() == Residence::Heap && *k != keep)
-                    .map(|(k, e)| (k.clone(), e.touched.swap(false, Relaxed)));
+                let victim = lru.iter().rev().find_map(|(k, s)| match s {
+                    Slot::Ready(e) if e.buf.residence() == Residence::Heap && k != keep => {
+                        Some((k.clone(), e.touched.swap(false, Relaxed)))
+                    }
+                    _ => None,
+                });
                 let Some((victim, touched)) = victim else {
                     break;
                 };
@@ -531,7 +609,7 @@ impl Cache {
                     lru.promote(&victim);
                     continue;
                 }
-                if let Some(old) = lru.pop(&victim) {
+                if let Some(Slot::Ready(old)) = lru.pop(&victim) {
                     self.charge(&old.buf, false);
                     sh.evicted.insert(victim, old.buf.downgrade());
                     self.counters.evictions.fetch_add(1, Relaxed);
@@ -561,7 +639,7 @@ impl Cache {
         // The hit path takes only its shard's read lock and allocates nothing.
         {
             let sh = read(shard);
-            if let Some(e) = sh.lru.as_ref().and_then(|l| l.peek(view)) {
+            if let Some(Slot::Ready(e)) = sh.store.peek(view) {
                 if !e.touched.load(Relaxed) {
                     e.touched.store(true, Relaxed);
                 }
@@ -571,81 +649,82 @@ impl Cache {
                 return Ok(Some(b));
             }
         }
-        let owned = K {
-            source,
-            conv,
-            key: shared_key(),
-        };
-        let flight = {
-            let mut sh = write(shard);
-            if let Some(e) = sh.lru.as_mut().and_then(|l| l.get(view)) {
-                let b = e.buf.clone();
-                drop(sh);
-                self.counters.hits.add();
-                return Ok(Some(b));
-            }
-            let evicted = if sh.evicted.is_empty() {
-                None
-            } else {
-                sh.evicted.get(view).map(WeakBuffer::upgrade)
-            };
-            let revived = match evicted {
-                Some(Some(b)) => Some(b),
-                Some(None) => {
-                    sh.evicted.remove(view);
-                    None
+        let waiting = {
+            let mut guard = write(shard);
+            let sh = &mut *guard;
+            match sh.store.get_mut(view) {
+                Some(Slot::Ready(e)) => {
+                    let b = e.buf.clone();
+                    drop(guard);
+                    self.counters.hits.add();
+                    return Ok(Some(b));
                 }
-                None => None,
-            };
-            if let Some(b) = revived {
-                self.admit(&mut sh, &owned, &b);
-                drop(sh);
-                self.counters.revivals.fetch_add(1, Relaxed);
-                self.evict_to_budget(&owned);
-                return Ok(Some(b));
-            }
-            match sh.inflight.get_mut(view) {
-                Some(slot) => Some(Arc::clone(
-                    slot.get_or_insert_with(|| Arc::new(Flight::new())),
-                )),
+                Some(Slot::Loading(f)) => {
+                    Some(Arc::clone(f.get_or_insert_with(|| Arc::new(Flight::new()))))
+                }
                 None => {
-                    sh.inflight.insert(owned.clone(), None);
-                    None
+                    let owned = K {
+                        source,
+                        conv,
+                        key: shared_key(),
+                    };
+                    let revived = if sh.evicted.is_empty() {
+                        None
+                    } else {
+                        match sh.evicted.get(view).map(WeakBuffer::upgrade) {
+                            Some(Some(b)) => Some(b),
+                            Some(None) => {
+                                sh.evicted.remove(view);
+                                None
+                            }
+                            None => None,
+                        }
+                    };
+                    if let Some(b) = revived {
+                        self.admit(sh, &owned, &b);
+                        drop(guard);
+                        self.counters.revivals.fetch_add(1, Relaxed);
+                        self.evict_to_budget(&owned);
+                        return Ok(Some(b));
+                    }
+                    sh.store.insert(owned.clone(), Slot::Loading(None));
+                    drop(guard);
+                    return self.lead(shard, owned, load);
                 }
             }
         };
-        match flight {
-            Some(waiting) => {
-                self.counters.waits.fetch_add(1, Relaxed);
-                waiting.wait().unwrap_or_else(|| {
-                    Err(Error::source(key, "the read panicked in another thread"))
-                })
+        self.counters.waits.fetch_add(1, Relaxed);
+        waiting
+            .and_then(|f| f.wait())
+            .unwrap_or_else(|| Err(Error::source(key, "the read panicked in another thread")))
+    }
+
+    /// Runs the read this thread leads, with no lock held, then publishes it.
+    fn lead(&self, shard: &RwLock<Shard>, owned: K, load: impl FnOnce() -> Outcome) -> Outcome {
+        let mut guard = LeadGuard {
+            shard,
+            key: &owned,
+            finished: false,
+        };
+        let result = load();
+        let waiters = {
+            let mut sh = write(shard);
+            match &result {
+                Ok(Some(b)) => self.admit(&mut sh, &owned, b),
+                _ => match sh.store.remove(&owned) {
+                    Some(Slot::Loading(f)) => f,
+                    _ => None,
+                },
             }
-            None => {
-                let mut guard = LeadGuard {
-                    shard,
-                    key: &owned,
-                    finished: false,
-                };
-                let result = load();
-                let waiters = {
-                    let mut sh = write(shard);
-                    let waiters = sh.inflight.remove(&owned).flatten();
-                    if let Ok(Some(b)) = &result {
-                        self.admit(&mut sh, &owned, b);
-                    }
-                    waiters
-                };
-                guard.finished = true;
-                if let Some(f) = waiters {
-                    f.finish(result.clone());
-                }
-                if matches!(result, Ok(Some(_))) {
-                    self.evict_to_budget(&owned);
-                }
-                result
-            }
+        };
+        guard.finished = true;
+        if let Some(f) = waiters {
+            f.finish(result.clone());
         }
+        if matches!(result, Ok(Some(_))) {
+            self.evict_to_budget(&owned);
+        }
+        result
     }
 }
 
