@@ -45,6 +45,34 @@ impl Metadata {
         }
     }
 
+    /// The text of `metadata.json`: `{"form": ..., "length": N}`, plus
+    /// `"byteorder"` and `"buffer_key"` when they are not the defaults.
+    ///
+    /// ```
+    /// use akbuf::{ByteOrder, Form, Metadata};
+    ///
+    /// let mut m = Metadata::new(Form::from_json("int8")?, 2);
+    /// assert_eq!(m.to_json(), r#"{"form": {"class": "NumpyArray", "primitive": "int8", "inner_shape": [], "parameters": {}, "form_key": null}, "length": 2}"#);
+    /// m.byteorder = ByteOrder::Big;
+    /// assert!(m.to_json().ends_with(r#""length": 2, "byteorder": ">"}"#));
+    /// assert_eq!(Metadata::from_json(&m.to_json())?, m);
+    /// # Ok::<(), akbuf::Error>(())
+    /// ```
+    pub fn to_json(&self) -> String {
+        let mut m = serde_json::Map::new();
+        m.insert("form".into(), self.form.to_value(true));
+        m.insert("length".into(), self.length.into());
+        if self.byteorder == ByteOrder::Big {
+            m.insert("byteorder".into(), ">".into());
+        }
+        if let Some(t) = &self.buffer_key {
+            if t != "{form_key}-{attribute}" {
+                m.insert("buffer_key".into(), t.as_str().into());
+            }
+        }
+        crate::pyjson::dumps(&Value::Object(m))
+    }
+
     /// Parses the text of a `metadata.json`.
     ///
     /// # Errors

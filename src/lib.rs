@@ -49,6 +49,7 @@ pub mod form;
 mod layout;
 mod options;
 mod pyjson;
+pub mod sink;
 pub mod source;
 mod value;
 
@@ -60,6 +61,7 @@ pub use error::{Error, Result};
 pub use form::{Form, FormKind, IndexType, Parameters, Primitive, TimeUnit};
 pub use layout::BufferInfo;
 pub use options::{BufferKey, Caching, CachingFn, KeyFn, Options, TemplatePart};
+pub use sink::{DirSink, MemorySink, Sink};
 pub use source::{DirSource, FnSource, MemorySource, Observed, Source};
 pub use value::Value;
 

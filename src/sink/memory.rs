@@ -1,0 +1,65 @@
+//! A sink that keeps buffers in memory.
+
+use super::Sink;
+use crate::buffer::Buffer;
+use crate::error::Result;
+use crate::source::MemorySource;
+
+/// Buffers kept in memory, in the order they were put; becomes a
+/// [`MemorySource`] to read them back.
+///
+/// ```
+/// use akbuf::{MemorySink, Sink, Source};
+///
+/// let mut sink = MemorySink::new();
+/// sink.put("a", &[7])?;
+/// sink.put("b", &[8, 9])?;
+/// assert_eq!(sink.keys().collect::<Vec<_>>(), ["a", "b"]);
+/// let source = sink.into_source();
+/// assert_eq!(source.read("b")?.unwrap().as_slice(), &[8, 9]);
+/// # Ok::<(), akbuf::Error>(())
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct MemorySink {
+    buffers: Vec<(String, Buffer)>,
+}
+
+impl MemorySink {
+    /// An empty sink.
+    pub fn new() -> MemorySink {
+        MemorySink::default()
+    }
+
+    /// The keys, in the order they were put.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.buffers.iter().map(|(k, _)| k.as_str())
+    }
+
+    /// The buffer last put under `key`.
+    pub fn get(&self, key: &str) -> Option<&Buffer> {
+        self.buffers
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, b)| b)
+    }
+
+    /// The buffers, in the order they were put.
+    pub fn buffers(&self) -> &[(String, Buffer)] {
+        &self.buffers
+    }
+
+    /// A source serving these buffers.
+    pub fn into_source(self) -> MemorySource {
+        self.buffers.into_iter().collect()
+    }
+}
+
+impl Sink for MemorySink {
+    fn put(&mut self, key: &str, bytes: &[u8]) -> Result<()> {
+        self.buffers.retain(|(k, _)| k != key);
+        self.buffers
+            .push((key.to_string(), Buffer::copy_from_slice(bytes)));
+        Ok(())
+    }
+}
