@@ -3,7 +3,7 @@
 use crate::buffer::{Native, TypedBuffer};
 use crate::cache::Cache;
 use crate::error::{Error, Result};
-use crate::form::{Form, FormKind, IndexType, Primitive};
+use crate::form::{Form, FormKind, Primitive};
 use crate::layout::lazy::Loader;
 use crate::layout::view::View;
 use crate::layout::{BufferInfo, BuildCtx, Node, NodeData};
@@ -129,8 +129,9 @@ impl Array {
         source: Arc<dyn Source>,
         options: Options,
     ) -> Result<Array> {
+        let shared = options.cache.is_some();
         let cache = options.cache.unwrap_or_else(|| Arc::new(Cache::new()));
-        let loader = Arc::new(Loader::new(source, cache));
+        let loader = Arc::new(Loader::new(source, cache, shared));
         let ctx = BuildCtx {
             loader: Arc::clone(&loader),
             byteorder: options.byteorder,
@@ -331,7 +332,7 @@ impl Array {
     pub fn offsets<T: Native>(&self) -> Result<TypedBuffer<T>> {
         match (&self.node.data, self.form().kind()) {
             (NodeData::ListOffset { offsets, .. }, FormKind::ListOffset { offsets: t, .. })
-                if index_name(*t) == T::NAME =>
+                if t.numpy_name() == T::NAME =>
             {
                 offsets.typed::<T>()
             }
@@ -397,8 +398,4 @@ impl Array {
             ),
         }
     }
-}
-
-fn index_name(t: IndexType) -> &'static str {
-    t.numpy_name()
 }

@@ -26,8 +26,11 @@ pub(crate) struct Loader {
 }
 
 impl Loader {
-    pub(crate) fn new(source: Arc<dyn Source>, cache: Arc<Cache>) -> Loader {
-        let number = cache.source_number(source.id());
+    /// `shared`: whether other arrays may use `cache`. Only then does the
+    /// source's identity matter, and asking for it can cost system calls
+    /// (a directory canonicalises its path), so a private cache skips it.
+    pub(crate) fn new(source: Arc<dyn Source>, cache: Arc<Cache>, shared: bool) -> Loader {
+        let number = cache.source_number(if shared { source.id() } else { None });
         Loader {
             source,
             cache,
