@@ -149,6 +149,11 @@ impl Array {
         }
     }
 
+    /// The root layout node.
+    pub(crate) fn node(&self) -> &Arc<Node> {
+        &self.node
+    }
+
     /// The cache this array reads through.
     pub fn cache(&self) -> &Arc<Cache> {
         &self.loader.cache

@@ -165,6 +165,18 @@ pub enum Error {
         io: Arc<std::io::Error>,
     },
 
+    /// A sink failed to store a buffer.
+    #[error("writing buffer {key:?} failed: {message}")]
+    Sink {
+        /// The buffer key.
+        key: String,
+        /// What went wrong.
+        message: String,
+        /// The underlying I/O error, if any.
+        #[source]
+        io: Option<Arc<std::io::Error>>,
+    },
+
     /// A typed view was asked for with the wrong element type.
     #[error("type mismatch at {node}: {message}")]
     TypeMismatch {
@@ -182,7 +194,8 @@ impl Error {
             Error::MissingKey { key, .. }
             | Error::ShortBuffer { key, .. }
             | Error::InvalidData { key, .. }
-            | Error::Source { key, .. } => Some(key),
+            | Error::Source { key, .. }
+            | Error::Sink { key, .. } => Some(key),
             _ => None,
         }
     }
@@ -218,6 +231,24 @@ impl Error {
             key: key.into(),
             message: message.into(),
             io: None,
+        }
+    }
+
+    /// Builds a [`Error::Sink`], for user-written sinks.
+    pub fn sink(key: impl Into<String>, message: impl Into<String>) -> Error {
+        Error::Sink {
+            key: key.into(),
+            message: message.into(),
+            io: None,
+        }
+    }
+
+    /// Builds a [`Error::Sink`] from an I/O error.
+    pub fn sink_io(key: impl Into<String>, err: std::io::Error) -> Error {
+        Error::Sink {
+            key: key.into(),
+            message: err.to_string(),
+            io: Some(Arc::new(err)),
         }
     }
 

@@ -48,10 +48,12 @@ mod error;
 pub mod form;
 mod layout;
 mod options;
+mod pack;
 mod pyjson;
 pub mod sink;
 pub mod source;
 mod value;
+mod write;
 
 pub use array::{from_buffers, Array, Iter};
 pub use buffer::{Buffer, ByteOrder, Native, Residence, TypedBuffer, WeakBuffer};
@@ -61,9 +63,11 @@ pub use error::{Error, Result};
 pub use form::{Form, FormKind, IndexType, Parameters, Primitive, TimeUnit};
 pub use layout::BufferInfo;
 pub use options::{BufferKey, Caching, CachingFn, KeyFn, Options, TemplatePart};
-pub use sink::{DirSink, MemorySink, Sink};
+pub use pack::to_packed;
+pub use sink::{DirSink, FillFn, MemorySink, Sink};
 pub use source::{DirSource, FnSource, MemorySource, Observed, Source};
 pub use value::Value;
+pub use write::{to_buffers, write_dir, FormKey, FormKeyFn, ProgressFn, WriteOptions};
 
 /// The README's Rust example is compiled and run as a doctest.
 #[cfg(doctest)]

@@ -73,6 +73,12 @@ impl PartialEq for Buffer {
     }
 }
 
+/// The page size assumed by [`Buffer::release_pages`]: 4 KiB, as on x86-64.
+/// Where pages are larger the kernel refuses the unaligned advice, which
+/// only means the pages stay resident.
+#[cfg(unix)]
+const PAGE: usize = 4096;
+
 /// Memory aligned to 64 bytes, for copies that typed views will read.
 #[repr(C, align(64))]
 #[derive(Clone, Copy)]
@@ -172,6 +178,53 @@ impl Buffer {
             }
         }
         Buffer::from_owner(a)
+    }
+
+    /// Reverses the byte order of every `unit`-byte scalar of `bytes` in
+    /// place (a trailing partial scalar is left alone).
+    pub(crate) fn swap_in_place(bytes: &mut [u8], unit: usize) {
+        if unit > 1 {
+            for c in bytes.chunks_exact_mut(unit) {
+                c.reverse();
+            }
+        }
+    }
+
+    /// Tells the system that `len` bytes from `offset` will not be read again
+    /// soon: for a memory map, the whole pages inside the range leave this
+    /// process's resident memory (they stay in the page cache, and reading
+    /// them again faults them back in with the same bytes). Heap buffers are
+    /// unaffected. Copying a mapped container uses it so that its resident
+    /// memory stays bounded by one chunk, not the container.
+    pub fn release_pages(&self, offset: usize, len: usize) {
+        #[cfg(unix)]
+        if let Some(map) = self.owner.downcast_ref::<memmap2::Mmap>() {
+            let page = PAGE;
+            let base = map.as_ptr() as usize;
+            let start = (self.ptr as usize + offset.min(self.len)).saturating_sub(base);
+            let end = (self.ptr as usize + offset.saturating_add(len).min(self.len))
+                .saturating_sub(base)
+                .min(map.len());
+            let (start, end) = (start.div_ceil(page) * page, end / page * page);
+            if end > start {
+                // SAFETY: the map is a read-only, shared mapping of a file
+                // (`memmap2::Mmap::map`). MADV_DONTNEED on such a mapping only
+                // drops resident pages: the next access reads them again from
+                // the file, so every handle sees the same bytes as before
+                // (the file is not modified while mapped, which is the
+                // contract of every mapped buffer; see `DirSource::read`).
+                // The range lies inside the map and is page-aligned.
+                let _ = unsafe {
+                    map.unchecked_advise_range(
+                        memmap2::UncheckedAdvice::DontNeed,
+                        start,
+                        end - start,
+                    )
+                };
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = (offset, len);
     }
 
     /// The empty buffer.

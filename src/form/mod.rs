@@ -293,6 +293,34 @@ impl Form {
         })
     }
 
+    /// A copy of this node with other children (in [`Form::children`]'s
+    /// order) and another form key.
+    pub(crate) fn rebuilt(&self, mut children: Vec<Arc<Form>>, form_key: Option<String>) -> Form {
+        let kind = match &self.kind {
+            FormKind::Record { fields, .. } => FormKind::Record {
+                fields: fields.clone(),
+                contents: children,
+            },
+            FormKind::Union { tags, index, .. } => FormKind::Union {
+                tags: *tags,
+                index: *index,
+                contents: children,
+            },
+            _ => match children.pop() {
+                Some(c) => match self.with_content(c) {
+                    Some(f) => f.kind,
+                    None => self.kind.clone(),
+                },
+                None => self.kind.clone(),
+            },
+        };
+        Form {
+            kind,
+            parameters: self.parameters.clone(),
+            form_key,
+        }
+    }
+
     /// Whether this node is an option type (IndexedOption, ByteMasked,
     /// BitMasked, Unmasked).
     pub fn is_option(&self) -> bool {

@@ -337,31 +337,49 @@ impl LazyBuf {
             None => raw,
         };
         match &self.cache_key {
+            Some(Conv::Raw) => self.raw_cached(),
+            // The stored bytes are cached only if a copy already put them
+            // there (see `bytes_for_copy`); then they are not read again.
             Some(conv) => self.loader.cache.get_or_load(
                 self.loader.number,
                 &self.key,
                 *conv,
                 || Arc::clone(&self.key),
-                || self.loader.read(&self.key).map(convert),
+                || match self
+                    .loader
+                    .cache
+                    .peek(self.loader.number, &self.key, Conv::Raw)
+                {
+                    Some(raw) => Ok(convert(Some(raw))),
+                    None => self.loader.read(&self.key).map(convert),
+                },
             ),
             None => self.loader.read(&self.key).map(convert),
         }
     }
 
-    fn materialize(&self) -> Result<Buffer> {
+    /// The number of bytes the node needs: `count * itemsize`.
+    pub(crate) fn need(&self) -> Result<usize> {
         let count = self.count.get()?;
-        let itemsize = self.dtype.itemsize();
-        let need = count.checked_mul(itemsize).ok_or_else(|| Error::Length {
-            node: self.node.path.to_string(),
-            class: self.node.class,
-            expected: format!("a buffer size that fits in memory for {count} items"),
-            actual: count,
-        })?;
-        let raw = self.fetch()?.ok_or_else(|| Error::MissingKey {
+        count
+            .checked_mul(self.dtype.itemsize())
+            .ok_or_else(|| Error::Length {
+                node: self.node.path.to_string(),
+                class: self.node.class,
+                expected: format!("a buffer size that fits in memory for {count} items"),
+                actual: count,
+            })
+    }
+
+    fn missing(&self) -> Error {
+        Error::MissingKey {
             key: self.key.to_string(),
             node: self.node.path.to_string(),
             class: self.node.class,
-        })?;
+        }
+    }
+
+    fn check_size(&self, raw: &Buffer, need: usize) -> Result<()> {
         if raw.len() < need {
             return Err(Error::ShortBuffer {
                 key: self.key.to_string(),
@@ -371,6 +389,55 @@ impl LazyBuf {
                 actual: raw.len(),
             });
         }
+        Ok(())
+    }
+
+    /// The needed bytes for copying them elsewhere: the materialized bytes
+    /// (native order) if the buffer or the cache holds them, otherwise the
+    /// stored bytes (the stored byte order, maybe misaligned), read once
+    /// through the cache like any other read. Never a converted copy: the
+    /// writer converts byte order piece by piece.
+    pub(crate) fn bytes_for_copy(&self) -> Result<(Buffer, ByteOrder)> {
+        let need = self.need()?;
+        let raw = match self.cache_key {
+            None => self.loader.read(&self.key)?,
+            Some(conv) => {
+                let held = self.memo.lock().as_ref().and_then(WeakBuffer::upgrade);
+                let held = held.or_else(|| match conv {
+                    Conv::Raw => None,
+                    _ => self.loader.cache.peek(self.loader.number, &self.key, conv),
+                });
+                if let Some(b) = held.filter(|b| b.len() >= need) {
+                    return Ok((b.slice(0, need)?, ByteOrder::native()));
+                }
+                self.raw_cached()?
+            }
+        };
+        let raw = raw.ok_or_else(|| self.missing())?;
+        self.check_size(&raw, need)?;
+        Ok((raw.slice(0, need)?, self.byteorder))
+    }
+
+    /// The stored bytes through the cache.
+    fn raw_cached(&self) -> Result<Option<Buffer>> {
+        self.loader.cache.get_or_load(
+            self.loader.number,
+            &self.key,
+            Conv::Raw,
+            || Arc::clone(&self.key),
+            || self.loader.read(&self.key),
+        )
+    }
+
+    /// The scalar size to swap when converting between byte orders.
+    pub(crate) fn swap_unit(&self) -> usize {
+        self.dtype.swap_unit()
+    }
+
+    fn materialize(&self) -> Result<Buffer> {
+        let need = self.need()?;
+        let raw = self.fetch()?.ok_or_else(|| self.missing())?;
+        self.check_size(&raw, need)?;
         let align = self.dtype.align();
         let aligned = if raw.is_aligned(align) {
             raw

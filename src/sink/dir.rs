@@ -1,6 +1,6 @@
 //! The directory container, written atomically.
 
-use super::Sink;
+use super::{FillFn, Sink};
 use crate::container::Metadata;
 use crate::error::{Error, Result};
 use std::fs;
@@ -107,24 +107,41 @@ impl DirSink {
     }
 }
 
-impl Sink for DirSink {
-    fn put(&mut self, key: &str, bytes: &[u8]) -> Result<()> {
+impl DirSink {
+    fn file_of(&self, key: &str) -> Result<PathBuf> {
         if key.is_empty()
             || key == "."
             || key == ".."
             || key == "metadata.json"
             || key.contains(['/', '\\', '\0'])
         {
-            return Err(Error::source(
+            return Err(Error::sink(
                 key,
                 "a buffer key in a directory container must be a plain file name other than metadata.json",
             ));
         }
-        let path = self.temp.join(key);
-        fs::write(&path, bytes).map_err(|e| Error::Io {
-            context: format!("writing buffer {key:?} to {}", path.display()),
-            io: std::sync::Arc::new(e),
-        })
+        Ok(self.temp.join(key))
+    }
+}
+
+fn write_err(key: &str, path: &Path, e: std::io::Error) -> Error {
+    Error::Sink {
+        key: key.to_string(),
+        message: format!("{}: {e}", path.display()),
+        io: Some(std::sync::Arc::new(e)),
+    }
+}
+
+impl Sink for DirSink {
+    fn put(&mut self, key: &str, bytes: &[u8]) -> Result<()> {
+        let path = self.file_of(key)?;
+        fs::write(&path, bytes).map_err(|e| write_err(key, &path, e))
+    }
+
+    fn put_with(&mut self, key: &str, _len: usize, fill: &mut FillFn<'_>) -> Result<()> {
+        let path = self.file_of(key)?;
+        let mut f = fs::File::create(&path).map_err(|e| write_err(key, &path, e))?;
+        fill(&mut f).map_err(|e| write_err(key, &path, e))
     }
 }
 

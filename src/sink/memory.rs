@@ -1,8 +1,8 @@
 //! A sink that keeps buffers in memory.
 
-use super::Sink;
+use super::{FillFn, Sink};
 use crate::buffer::Buffer;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::source::MemorySource;
 
 /// Buffers kept in memory, in the order they were put; becomes a
@@ -60,6 +60,14 @@ impl Sink for MemorySink {
         self.buffers.retain(|(k, _)| k != key);
         self.buffers
             .push((key.to_string(), Buffer::copy_from_slice(bytes)));
+        Ok(())
+    }
+
+    fn put_with(&mut self, key: &str, len: usize, fill: &mut FillFn<'_>) -> Result<()> {
+        let mut v = Vec::with_capacity(len);
+        fill(&mut v).map_err(|e| Error::sink_io(key, e))?;
+        self.buffers.retain(|(k, _)| k != key);
+        self.buffers.push((key.to_string(), Buffer::from_vec(v)));
         Ok(())
     }
 }

@@ -10,7 +10,7 @@ mod memory;
 pub use dir::DirSink;
 pub use memory::MemorySink;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// A destination for buffers.
 ///
@@ -29,10 +29,43 @@ pub trait Sink {
     ///
     /// Whatever the destination reports, naming the key.
     fn put(&mut self, key: &str, bytes: &[u8]) -> Result<()>;
+
+    /// Stores `len` bytes under `key`, written piece by piece by `fill`, so
+    /// that a large buffer can go from source to sink without ever being
+    /// whole in memory. The default gathers the pieces and calls
+    /// [`Sink::put`]; [`DirSink`] streams them into the file.
+    ///
+    /// ```
+    /// use akbuf::{MemorySink, Sink};
+    /// use std::io::Write;
+    ///
+    /// let mut sink = MemorySink::new();
+    /// sink.put_with("k", 4, &mut |w: &mut dyn Write| {
+    ///     w.write_all(&[1, 2])?;
+    ///     w.write_all(&[3, 4])
+    /// })?;
+    /// assert_eq!(sink.get("k").unwrap().as_slice(), &[1, 2, 3, 4]);
+    /// # Ok::<(), akbuf::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// What `fill` or the destination reports, naming the key.
+    fn put_with(&mut self, key: &str, len: usize, fill: &mut FillFn<'_>) -> Result<()> {
+        let mut v = Vec::with_capacity(len);
+        fill(&mut v).map_err(|e| Error::sink_io(key, e))?;
+        self.put(key, &v)
+    }
 }
+
+/// What [`Sink::put_with`] calls to write a buffer's bytes, in order.
+pub type FillFn<'a> = dyn FnMut(&mut dyn std::io::Write) -> std::io::Result<()> + 'a;
 
 impl<S: Sink + ?Sized> Sink for &mut S {
     fn put(&mut self, key: &str, bytes: &[u8]) -> Result<()> {
         (**self).put(key, bytes)
+    }
+    fn put_with(&mut self, key: &str, len: usize, fill: &mut FillFn<'_>) -> Result<()> {
+        (**self).put_with(key, len, fill)
     }
 }

@@ -1,0 +1,343 @@
+//! The write path: `to_buffers` into any [`Sink`], as awkward's `ak.to_buffers`.
+//!
+//! The layout is walked depth-first, pre-order; every node takes the next id
+//! (from `id_start`), gets the form key made from it, and its buffers are
+//! written under keys made from that form key and the attribute, before its
+//! children's. Buffers go from the source to the sink one at a time, in
+//! pieces: a buffer that no one has touched is read once and not kept in the
+//! cache, and the pages of a memory-mapped buffer leave resident memory as
+//! soon as they are written, so copying a container never holds it whole.
+
+use crate::array::Array;
+use crate::buffer::{Buffer, ByteOrder};
+use crate::container::Metadata;
+use crate::error::{Error, Result};
+use crate::form::Form;
+use crate::layout::lazy::LazyBuf;
+use crate::layout::Node;
+use crate::options::{parse_template, BufferKey, TemplatePart};
+use crate::sink::{DirSink, Sink};
+use std::fmt;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+/// How a node's form key is made from its id when writing (awkward's
+/// `form_key` argument of `to_buffers`).
+///
+/// ```
+/// use akbuf::{Form, FormKey};
+///
+/// let form = Form::from_json("float64")?;
+/// assert_eq!(FormKey::default().key(3, &form), "node3");
+/// assert_eq!(FormKey::template("part{id}x")?.key(0, &form), "part0x");
+/// let f = FormKey::func(|id, form: &Form| format!("{}{id}", form.class_name()));
+/// assert_eq!(f.key(7, &form), "NumpyArray7");
+/// assert!(FormKey::template("node{form_key}").is_err());
+/// # Ok::<(), akbuf::Error>(())
+/// ```
+#[derive(Clone)]
+pub enum FormKey {
+    /// A Python format string using `{id}`.
+    Template(Arc<[TemplatePart]>, String),
+    /// A closure of (id, the node's form as read).
+    Func(FormKeyFn),
+}
+
+/// A form-key closure: (id, form node) to form key.
+pub type FormKeyFn = Arc<dyn Fn(usize, &Form) -> String + Send + Sync>;
+
+impl fmt::Debug for FormKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FormKey::Template(_, s) => write!(f, "FormKey::Template({s:?})"),
+            FormKey::Func(_) => f.write_str("FormKey::Func(..)"),
+        }
+    }
+}
+
+impl Default for FormKey {
+    fn default() -> FormKey {
+        FormKey::Template(
+            Arc::from(vec![TemplatePart::Text("node".into()), TemplatePart::Id]),
+            "node{id}".into(),
+        )
+    }
+}
+
+impl FormKey {
+    /// A template such as `"node{id}"`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Argument`] for fields other than `{id}` or unbalanced braces.
+    pub fn template(s: &str) -> Result<FormKey> {
+        let parts = parse_template(s, &["id"])?;
+        Ok(FormKey::Template(Arc::from(parts), s.to_string()))
+    }
+
+    /// A closure of (id, form node).
+    pub fn func(f: impl Fn(usize, &Form) -> String + Send + Sync + 'static) -> FormKey {
+        FormKey::Func(Arc::new(f))
+    }
+
+    /// The form key of the node with this id.
+    pub fn key(&self, id: usize, form: &Form) -> String {
+        match self {
+            FormKey::Template(parts, _) => {
+                let mut out = String::new();
+                for p in parts.iter() {
+                    match p {
+                        TemplatePart::Text(t) => out.push_str(t),
+                        TemplatePart::Id => out.push_str(&id.to_string()),
+                        TemplatePart::FormKey | TemplatePart::Attribute => {}
+                    }
+                }
+                out
+            }
+            FormKey::Func(f) => f(id, form),
+        }
+    }
+}
+
+/// Called as bytes are written, with the number of bytes since the last call.
+pub type ProgressFn = Arc<dyn Fn(u64) + Send + Sync>;
+
+/// Options of [`to_buffers`], with awkward's defaults.
+///
+/// ```
+/// use akbuf::{ByteOrder, WriteOptions};
+///
+/// let opts = WriteOptions::default()
+///     .with_form_key_template("n{id}")?
+///     .with_buffer_key_template("{form_key}.{attribute}")?
+///     .with_id_start(10)
+///     .with_byteorder(ByteOrder::Big);
+/// assert_eq!((opts.id_start, opts.byteorder), (10, ByteOrder::Big));
+/// # Ok::<(), akbuf::Error>(())
+/// ```
+#[derive(Clone, Default)]
+#[non_exhaustive]
+pub struct WriteOptions {
+    /// How form keys are made from ids (default `node{id}`).
+    pub form_key: FormKey,
+    /// How buffer keys are made (default `{form_key}-{attribute}`).
+    pub buffer_key: BufferKey,
+    /// The id of the first (root) node (default 0).
+    pub id_start: usize,
+    /// Byte order of the written buffers (default: native).
+    pub byteorder: ByteOrder,
+    /// Told about every piece written (for progress bars).
+    pub progress: Option<ProgressFn>,
+}
+
+impl fmt::Debug for WriteOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WriteOptions")
+            .field("form_key", &self.form_key)
+            .field("buffer_key", &self.buffer_key)
+            .field("id_start", &self.id_start)
+            .field("byteorder", &self.byteorder)
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
+}
+
+impl WriteOptions {
+    /// Sets the form-key template (`{id}`).
+    ///
+    /// # Errors
+    ///
+    /// As [`FormKey::template`].
+    pub fn with_form_key_template(mut self, template: &str) -> Result<WriteOptions> {
+        self.form_key = FormKey::template(template)?;
+        Ok(self)
+    }
+
+    /// Sets the form-key rule.
+    pub fn with_form_key(mut self, form_key: FormKey) -> WriteOptions {
+        self.form_key = form_key;
+        self
+    }
+
+    /// Sets the buffer-key template (`{form_key}`, `{attribute}`).
+    ///
+    /// # Errors
+    ///
+    /// As [`BufferKey::template`].
+    pub fn with_buffer_key_template(mut self, template: &str) -> Result<WriteOptions> {
+        self.buffer_key = BufferKey::template(template)?;
+        Ok(self)
+    }
+
+    /// Sets the buffer-key rule.
+    pub fn with_buffer_key(mut self, buffer_key: BufferKey) -> WriteOptions {
+        self.buffer_key = buffer_key;
+        self
+    }
+
+    /// Sets the id of the root node.
+    pub fn with_id_start(mut self, id_start: usize) -> WriteOptions {
+        self.id_start = id_start;
+        self
+    }
+
+    /// Sets the byte order of the written buffers.
+    pub fn with_byteorder(mut self, byteorder: ByteOrder) -> WriteOptions {
+        self.byteorder = byteorder;
+        self
+    }
+
+    /// Sets a progress callback.
+    pub fn with_progress(mut self, progress: impl Fn(u64) + Send + Sync + 'static) -> WriteOptions {
+        self.progress = Some(Arc::new(progress));
+        self
+    }
+}
+
+/// Bytes written per piece: a multiple of every scalar size, small enough
+/// that one piece of resident memory does not matter.
+const PIECE: usize = 4 << 20;
+
+struct Writer<'a, S: ?Sized> {
+    sink: &'a mut S,
+    options: &'a WriteOptions,
+    next_id: usize,
+    scratch: Vec<u8>,
+}
+
+impl<S: Sink + ?Sized> Writer<'_, S> {
+    fn node(&mut self, node: &Node) -> Result<Form> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let form_key = self.options.form_key.key(id, &node.form);
+        for (attribute, buf) in node.data.buffers() {
+            let key = self.options.buffer_key.key(Some(&form_key), attribute);
+            self.buffer(&key, buf)?;
+        }
+        let children = node
+            .children()
+            .into_iter()
+            .map(|c| self.node(c).map(Arc::new))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(node.form.rebuilt(children, Some(form_key)))
+    }
+
+    fn buffer(&mut self, key: &str, buf: &LazyBuf) -> Result<()> {
+        let (bytes, order) = buf.bytes_for_copy()?;
+        let unit = buf.swap_unit();
+        let swap = unit > 1 && order != self.options.byteorder;
+        let progress = self.options.progress.clone();
+        let scratch = &mut self.scratch;
+        let mut fill = |w: &mut dyn Write| -> std::io::Result<()> {
+            for (i, piece) in bytes.as_slice().chunks(PIECE).enumerate() {
+                if swap {
+                    scratch.clear();
+                    scratch.extend_from_slice(piece);
+                    Buffer::swap_in_place(scratch, unit);
+                    w.write_all(scratch)?;
+                } else {
+                    w.write_all(piece)?;
+                }
+                bytes.release_pages(i * PIECE, piece.len());
+                if let Some(p) = &progress {
+                    p(piece.len() as u64);
+                }
+            }
+            Ok(())
+        };
+        self.sink
+            .put_with(key, bytes.len(), &mut fill)
+            .map_err(|e| match e.key() {
+                Some(_) => e,
+                None => Error::sink(key, e.to_string()),
+            })
+    }
+}
+
+/// Writes `array` into `sink` as awkward's `ak.to_buffers` does, and returns
+/// the form (with the new form keys) and the length.
+///
+/// For an array read with [`crate::from_buffers`], the form JSON, the keys
+/// and the bytes equal what awkward writes for the same array: every buffer
+/// is trimmed to what its node uses (as awkward's `from_buffers` trims
+/// longer buffers), and nothing is packed (see [`crate::to_packed`]).
+/// Buffers are read once each and streamed: see the module documentation.
+///
+/// ```
+/// use akbuf::{from_buffers, to_buffers, Buffer, Form, MemorySink, MemorySource, Options, WriteOptions};
+///
+/// let form = Form::from_json(r#"{"class": "ListOffsetArray", "offsets": "i64",
+///     "content": {"class": "NumpyArray", "primitive": "int32", "form_key": "b"}, "form_key": "a"}"#)?;
+/// let source = MemorySource::new()
+///     .with("a-offsets", Buffer::from_slice(&[0i64, 2, 3]))
+///     .with("b-data", Buffer::from_slice(&[1i32, 2, 3, 99])); // one more than needed
+/// let array = from_buffers(&form, 2, source, Options::default())?;
+/// let mut sink = MemorySink::new();
+/// let (written, length) = to_buffers(&array, &mut sink, &WriteOptions::default())?;
+/// assert_eq!(length, 2);
+/// assert_eq!(written.form_key(), Some("node0"));
+/// assert_eq!(sink.keys().collect::<Vec<_>>(), ["node0-offsets", "node1-data"]);
+/// assert_eq!(sink.get("node1-data").unwrap().len(), 12); // trimmed
+/// # Ok::<(), akbuf::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// What reading the array reports (a missing key, a short buffer), or
+/// [`Error::Sink`] naming the key the sink failed on.
+pub fn to_buffers<S: Sink + ?Sized>(
+    array: &Array,
+    sink: &mut S,
+    options: &WriteOptions,
+) -> Result<(Form, usize)> {
+    let mut w = Writer {
+        sink,
+        options,
+        next_id: options.id_start,
+        scratch: Vec::new(),
+    };
+    let form = w.node(array.node())?;
+    Ok((form, array.len()))
+}
+
+/// Writes `array` as a directory container at `dir`, atomically: into a
+/// temporary folder beside it, renamed into place once complete, with
+/// `metadata.json` (which records `byteorder` and `buffer_key` when they are
+/// not the defaults). On any error nothing is left under `dir`.
+///
+/// ```
+/// use akbuf::{from_buffers, write_dir, Buffer, Form, MemorySource, Options, WriteOptions, ByteOrder};
+///
+/// let form = Form::from_json(r#"{"class": "NumpyArray", "primitive": "int16", "form_key": "x"}"#)?;
+/// let source = MemorySource::new().with("x-data", Buffer::from_slice(&[1i16, -2]));
+/// let array = from_buffers(&form, 2, source, Options::default())?;
+/// let tmp = tempfile::tempdir()?;
+/// let out = tmp.path().join("copy");
+/// let meta = write_dir(&array, &out, &WriteOptions::default().with_byteorder(ByteOrder::Big))?;
+/// assert_eq!(meta.byteorder, ByteOrder::Big);
+/// assert_eq!(std::fs::read(out.join("node0-data"))?, [0, 1, 0xff, 0xfe]);
+/// assert_eq!(akbuf::open(&out)?.to_json()?, "[1,-2]");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+///
+/// [`Error::Argument`] when the buffer key is a closure (a directory records
+/// it as a template), [`Error::Container`] when `dir` exists, and whatever
+/// [`to_buffers`] reports.
+pub fn write_dir(array: &Array, dir: impl AsRef<Path>, options: &WriteOptions) -> Result<Metadata> {
+    let Some(template) = options.buffer_key.as_template() else {
+        return Err(Error::Argument(
+            "a directory container records its buffer keys as a template; a closure cannot be written"
+                .into(),
+        ));
+    };
+    let mut sink = DirSink::create(dir)?;
+    let (form, length) = to_buffers(array, &mut sink, options)?;
+    let mut meta = Metadata::new(form, length);
+    meta.byteorder = options.byteorder;
+    meta.buffer_key = Some(template.to_string());
+    sink.commit(&meta)?;
+    Ok(meta)
+}
