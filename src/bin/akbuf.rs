@@ -3,7 +3,10 @@
 //! Exit status: 0 on success, 1 on an error (one line on stderr), 2 on a
 //! usage error.
 
-use akbuf::{Array, Cache, DirSource, Error, Metadata, Options, ReadEvent};
+use akbuf::{
+    to_packed, write_dir, Array, ByteOrder, Cache, DirSource, Error, Metadata, Options, ReadEvent,
+    WriteOptions,
+};
 use clap::{Parser, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;
@@ -52,6 +55,76 @@ enum Command {
         /// A directory container.
         path: PathBuf,
     },
+    /// Copy a container to a new directory, as awkward's to_buffers writes
+    /// it (atomically: nothing appears under DST unless the copy completes).
+    Copy {
+        /// The container to read.
+        src: PathBuf,
+        /// The directory to create (must not exist).
+        dst: PathBuf,
+        /// Write the packed array (awkward's to_packed): no unused bytes.
+        #[arg(long)]
+        packed: bool,
+        /// Byte order of the written buffers: `<` (little) or `>` (big).
+        #[arg(long, value_parser = parse_byteorder, default_value = "<")]
+        byteorder: ByteOrder,
+        /// Form-key template, with `{id}`.
+        #[arg(long, value_name = "TEMPLATE", default_value = "node{id}")]
+        form_key: String,
+        /// Buffer-key template, with `{form_key}` and `{attribute}`.
+        #[arg(long, value_name = "TEMPLATE", default_value = "{form_key}-{attribute}")]
+        buffer_key: String,
+        /// The id of the root node.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        id_start: usize,
+        /// Copy only this field (repeat to go deeper; taken literally).
+        #[arg(long = "field", value_name = "NAME")]
+        fields: Vec<String>,
+        /// Print `read <key> <bytes>` on stderr for every read from the source.
+        #[arg(long)]
+        trace: bool,
+    },
+}
+
+fn parse_byteorder(s: &str) -> Result<ByteOrder, String> {
+    match s {
+        "<" | "little" => Ok(ByteOrder::Little),
+        ">" | "big" => Ok(ByteOrder::Big),
+        _ => Err(format!("{s:?} is not a byte order (use < or >)")),
+    }
+}
+
+/// Copies at least this big get a progress bar (when stderr is a terminal).
+const PROGRESS_FROM: u64 = 16 << 20;
+
+fn copy(array: &Array, dst: &PathBuf, packed: bool, mut opts: WriteOptions) -> Result<(), Error> {
+    let total: u64 = array.buffers().iter().filter_map(|b| b.stored_bytes).sum();
+    // indicatif draws nothing when stderr is not a terminal.
+    let bar = (total >= PROGRESS_FROM).then(|| {
+        let bar = indicatif::ProgressBar::with_draw_target(
+            Some(total),
+            indicatif::ProgressDrawTarget::stderr(),
+        );
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{bar:40} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} eta {eta}",
+        ) {
+            bar.set_style(style);
+        }
+        bar
+    });
+    if let Some(bar) = &bar {
+        let bar = bar.clone();
+        opts = opts.with_progress(move |n| bar.inc(n));
+    }
+    let result = if packed {
+        to_packed(array).and_then(|p| write_dir(&p, dst, &opts))
+    } else {
+        write_dir(array, dst, &opts)
+    };
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    result.map(|_| ())
 }
 
 fn project(mut array: Array, fields: &[String]) -> Result<Array, Error> {
@@ -62,16 +135,23 @@ fn project(mut array: Array, fields: &[String]) -> Result<Array, Error> {
 }
 
 fn open(path: &PathBuf, trace: bool) -> Result<Array, Error> {
+    if !trace {
+        // A private cache: the directory's identity is never asked for.
+        return Metadata::read_dir(path)?.open(DirSource::new(path));
+    }
+    open_with_cache(path, trace, Cache::new())
+}
+
+fn open_with_cache(path: &PathBuf, trace: bool, mut cache: Cache) -> Result<Array, Error> {
     let meta = Metadata::read_dir(path)?;
-    let mut options = Options::default();
     if trace {
         // The cache's observer sees every read from the source as it happens.
-        let cache = Cache::new().with_observer(|e: &ReadEvent<'_>| match e.bytes {
+        cache = cache.with_observer(|e: &ReadEvent<'_>| match e.bytes {
             Some(n) => eprintln!("read {} {n}", e.key),
             None => eprintln!("read {} failed", e.key),
         });
-        options = options.with_cache(Arc::new(cache));
     }
+    let options = Options::default().with_cache(Arc::new(cache));
     meta.open_with(DirSource::new(path), options)
 }
 
@@ -99,6 +179,27 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Form { path } => {
             let meta = Metadata::read_dir(&path)?;
             writeln!(out, "{}", meta.form.to_json()).map_err(io)?;
+        }
+        Command::Copy {
+            src,
+            dst,
+            packed,
+            byteorder,
+            form_key,
+            buffer_key,
+            id_start,
+            fields,
+            trace,
+        } => {
+            let opts = WriteOptions::default()
+                .with_form_key_template(&form_key)?
+                .with_buffer_key_template(&buffer_key)?
+                .with_id_start(id_start)
+                .with_byteorder(byteorder);
+            // Heap buffers beyond 64 MiB leave the cache (mapped ones cost
+            // no heap): a copy streams, it need not keep what it wrote.
+            let array = open_with_cache(&src, trace, Cache::with_budget(64 << 20))?;
+            copy(&project(array, &fields)?, &dst, packed, opts)?;
         }
         Command::Info { path } => {
             let array = open(&path, false)?;
