@@ -179,3 +179,66 @@ fn usage_errors_exit_2() {
     assert_eq!(akbuf(&["show", "x", "--bogus"]).status.code(), Some(2));
     assert_eq!(akbuf(&["--help"]).status.code(), Some(0));
 }
+
+#[test]
+fn copy_writes_a_container_that_reads_back_the_same() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = case("events");
+    let src = src.to_str().unwrap();
+    let want = expected(&case("events"));
+    for (i, extra) in [
+        &[][..],
+        &["--packed"][..],
+        &["--byteorder", ">", "--form-key", "f{id}", "--id-start", "3"][..],
+        &["--buffer-key", "{form_key}.{attribute}"][..],
+    ]
+    .iter()
+    .enumerate()
+    {
+        let dst = tmp.path().join(format!("copy{i}"));
+        let dst = dst.to_str().unwrap();
+        let mut args = vec!["copy", src, dst];
+        args.extend_from_slice(extra);
+        let o = akbuf(&args);
+        assert!(o.status.success(), "{extra:?}: {}", stderr(&o));
+        // Not a terminal: no progress bar, nothing on stderr.
+        assert_eq!(stderr(&o), "", "{extra:?}");
+        let o = akbuf(&["show", dst]);
+        assert_eq!(stdout(&o), format!("{}\n", want.json), "{extra:?}");
+    }
+    let meta = std::fs::read_to_string(tmp.path().join("copy2/metadata.json")).unwrap();
+    assert!(meta.contains(r#""byteorder": ">""#) && meta.contains(r#""form_key": "f3""#));
+}
+
+#[test]
+fn copy_errors_are_one_line_and_leave_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = case("events");
+    let src = src.to_str().unwrap();
+    let dst = tmp.path().join("out");
+    let dst_s = dst.to_str().unwrap();
+    // An existing target is never overwritten.
+    std::fs::create_dir(&dst).unwrap();
+    let o = akbuf(&["copy", src, dst_s]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("already exists"), "{}", stderr(&o));
+    assert_eq!(stderr(&o).lines().count(), 1);
+    std::fs::remove_dir(&dst).unwrap();
+    // A key that cannot be a file name: exit 1, nothing left behind.
+    let o = akbuf(&["copy", src, dst_s, "--buffer-key", "{form_key}/{attribute}"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("node1/data"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+    // Bad options are usage errors.
+    for bad in [
+        &["--byteorder", "="][..],
+        &["--form-key", "node{oops}"][..],
+        &["--id-start", "-1"][..],
+    ] {
+        let mut args = vec!["copy", src, dst_s];
+        args.extend_from_slice(bad);
+        let o = akbuf(&args);
+        assert_ne!(o.status.code(), Some(0), "{bad:?}");
+        assert!(!dst.exists());
+    }
+}
