@@ -29,9 +29,14 @@
 //! # Ok::<(), akbuf::Error>(())
 //! ```
 //!
+//! Writing is awkward's `ak.to_buffers`: [`to_buffers`] puts any array into
+//! any [`Sink`] with awkward's form-key and buffer-key rules, id numbering
+//! and byte order, streaming buffer by buffer; [`write_dir`] writes a
+//! directory container atomically; [`to_packed`] is awkward's `ak.to_packed`.
+//!
 //! The layers, top to bottom: [`Array`] (high level), `layout` (the twelve
 //! node classes over lazy buffers), [`Buffer`] (shared bytes), [`Source`]
-//! (key to bytes). Errors are one type, [`Error`], naming the buffer key and
+//! (key to bytes) and [`Sink`] (key and bytes to a destination). Errors are one type, [`Error`], naming the buffer key and
 //! the node path.
 //!
 //! [Awkward Array]: https://awkward-array.org
