@@ -72,7 +72,11 @@ enum Command {
         #[arg(long, value_name = "TEMPLATE", default_value = "node{id}")]
         form_key: String,
         /// Buffer-key template, with `{form_key}` and `{attribute}`.
-        #[arg(long, value_name = "TEMPLATE", default_value = "{form_key}-{attribute}")]
+        #[arg(
+            long,
+            value_name = "TEMPLATE",
+            default_value = "{form_key}-{attribute}"
+        )]
         buffer_key: String,
         /// The id of the root node.
         #[arg(long, value_name = "N", default_value_t = 0)]
