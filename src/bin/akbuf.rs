@@ -9,7 +9,7 @@ use akbuf::{
 };
 use clap::{Parser, Subcommand};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -28,7 +28,7 @@ struct Cli {
 enum Command {
     /// Print the value as one line of JSON.
     Show {
-        /// A directory container.
+        /// A directory container, or FILE.h5[:GROUP] (feature hdf5).
         path: PathBuf,
         /// Go into a field (repeat to go deeper; taken literally).
         #[arg(long = "field", value_name = "NAME")]
@@ -39,7 +39,7 @@ enum Command {
     },
     /// Print the high-level type, as str(ak_array.type).
     Type {
-        /// A directory container.
+        /// A directory container, or FILE.h5[:GROUP] (feature hdf5).
         path: PathBuf,
         /// Go into a field (repeat to go deeper; taken literally).
         #[arg(long = "field", value_name = "NAME")]
@@ -47,18 +47,18 @@ enum Command {
     },
     /// Print the Form as JSON (awkward's verbose key order).
     Form {
-        /// A directory container.
+        /// A directory container, or FILE.h5[:GROUP] (feature hdf5).
         path: PathBuf,
     },
     /// Print the length and the buffers (key, dtype, bytes); reads no data.
     Info {
-        /// A directory container.
+        /// A directory container, or FILE.h5[:GROUP] (feature hdf5).
         path: PathBuf,
     },
     /// Copy a container to a new directory, as awkward's to_buffers writes
     /// it (atomically: nothing appears under DST unless the copy completes).
     Copy {
-        /// The container to read.
+        /// The container to read (a directory, or FILE.h5[:GROUP] with feature hdf5).
         src: PathBuf,
         /// The directory to create (must not exist).
         dst: PathBuf,
@@ -101,7 +101,7 @@ fn parse_byteorder(s: &str) -> Result<ByteOrder, String> {
 /// Copies at least this big get a progress bar (when stderr is a terminal).
 const PROGRESS_FROM: u64 = 16 << 20;
 
-fn copy(array: &Array, dst: &PathBuf, packed: bool, mut opts: WriteOptions) -> Result<(), Error> {
+fn copy(array: &Array, dst: &Path, packed: bool, mut opts: WriteOptions) -> Result<(), Error> {
     let total: u64 = array.buffers().iter().filter_map(|b| b.stored_bytes).sum();
     // indicatif draws nothing when stderr is not a terminal.
     let bar = (total >= PROGRESS_FROM).then(|| {
@@ -138,16 +138,58 @@ fn project(mut array: Array, fields: &[String]) -> Result<Array, Error> {
     Ok(array)
 }
 
-fn open(path: &PathBuf, trace: bool) -> Result<Array, Error> {
+/// A container on disk: a directory, or (with the `hdf5` feature)
+/// `FILE.h5` / `FILE.h5:GROUP`.
+enum Container {
+    Dir(PathBuf),
+    #[cfg(feature = "hdf5")]
+    Hdf5(akbuf::Hdf5Source),
+}
+
+fn container(path: &Path) -> Result<Container, Error> {
+    let spec = path.to_string_lossy();
+    #[cfg(feature = "hdf5")]
+    if akbuf::is_hdf5_path(&spec) {
+        return akbuf::Hdf5Source::open_spec(&spec).map(Container::Hdf5);
+    }
+    #[cfg(not(feature = "hdf5"))]
+    if spec.contains(".h5") || spec.contains(".hdf5") {
+        return Err(Error::Container {
+            path: spec.to_string(),
+            message: "this akbuf was built without the hdf5 feature".into(),
+        });
+    }
+    Ok(Container::Dir(path.to_path_buf()))
+}
+
+impl Container {
+    fn metadata(&self) -> Result<Metadata, Error> {
+        match self {
+            Container::Dir(p) => Metadata::read_dir(p),
+            #[cfg(feature = "hdf5")]
+            Container::Hdf5(s) => s.metadata(),
+        }
+    }
+
+    fn open(self, options: Options) -> Result<Array, Error> {
+        let meta = self.metadata()?;
+        match self {
+            Container::Dir(p) => meta.open_with(DirSource::new(p), options),
+            #[cfg(feature = "hdf5")]
+            Container::Hdf5(s) => meta.open_with(s, options),
+        }
+    }
+}
+
+fn open(path: &Path, trace: bool) -> Result<Array, Error> {
     if !trace {
-        // A private cache: the directory's identity is never asked for.
-        return Metadata::read_dir(path)?.open(DirSource::new(path));
+        // A private cache: the container's identity is never asked for.
+        return container(path)?.open(Options::default());
     }
     open_with_cache(path, trace, Cache::new())
 }
 
-fn open_with_cache(path: &PathBuf, trace: bool, mut cache: Cache) -> Result<Array, Error> {
-    let meta = Metadata::read_dir(path)?;
+fn open_with_cache(path: &Path, trace: bool, mut cache: Cache) -> Result<Array, Error> {
     if trace {
         // The cache's observer sees every read from the source as it happens.
         cache = cache.with_observer(|e: &ReadEvent<'_>| match e.bytes {
@@ -155,8 +197,7 @@ fn open_with_cache(path: &PathBuf, trace: bool, mut cache: Cache) -> Result<Arra
             None => eprintln!("read {} failed", e.key),
         });
     }
-    let options = Options::default().with_cache(Arc::new(cache));
-    meta.open_with(DirSource::new(path), options)
+    container(path)?.open(Options::default().with_cache(Arc::new(cache)))
 }
 
 fn run(cli: Cli) -> Result<(), Error> {
@@ -181,7 +222,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             writeln!(out, "{}", array.type_string()).map_err(io)?;
         }
         Command::Form { path } => {
-            let meta = Metadata::read_dir(&path)?;
+            let meta = container(&path)?.metadata()?;
             writeln!(out, "{}", meta.form.to_json()).map_err(io)?;
         }
         Command::Copy {

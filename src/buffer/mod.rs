@@ -154,6 +154,18 @@ impl Buffer {
         Buffer::from_owner(a)
     }
 
+    /// A new 64-byte-aligned buffer of `len` bytes, written by `fill`
+    /// (which starts from zeros).
+    #[cfg_attr(not(feature = "hdf5"), allow(dead_code))]
+    pub(crate) fn filled<E>(
+        len: usize,
+        fill: impl FnOnce(&mut [u8]) -> std::result::Result<(), E>,
+    ) -> std::result::Result<Buffer, E> {
+        let mut a = AlignedBytes::zeroed(len);
+        fill(a.as_mut())?;
+        Ok(Buffer::from_owner(a))
+    }
+
     /// Copies a slice of any native type into a new aligned buffer.
     pub fn from_slice<T: Native>(values: &[T]) -> Buffer {
         let mut a = AlignedBytes::zeroed(std::mem::size_of_val(values));
