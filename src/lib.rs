@@ -71,7 +71,7 @@ pub use options::{BufferKey, Caching, CachingFn, KeyFn, Options, TemplatePart};
 pub use pack::to_packed;
 pub use sink::{DirSink, FillFn, MemorySink, Sink};
 #[cfg(feature = "hdf5")]
-pub use source::{is_hdf5_path, open_hdf5, split_hdf5_path, Hdf5Source};
+pub use source::{is_hdf5_path, open_hdf5, split_hdf5_path, write_hdf5, Hdf5Sink, Hdf5Source};
 pub use source::{DirSource, FnSource, MemorySource, Observed, Source};
 pub use value::Value;
 pub use write::{to_buffers, write_dir, FormKey, FormKeyFn, ProgressFn, WriteOptions};

@@ -165,3 +165,29 @@ fn the_cli_takes_file_h5_colon_group_wherever_it_takes_a_path() {
         "{err}"
     );
 }
+
+#[test]
+fn arrays_written_to_hdf5_read_back_and_groups_are_never_overwritten() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("out.h5");
+    for name in [
+        "events",
+        "union_mixed",
+        "numpy_inner_shape",
+        "strings",
+        "bitmasked_valid_lsb",
+    ] {
+        let array = akbuf::open(case(name)).unwrap();
+        let opts = akbuf::WriteOptions::default().with_byteorder(akbuf::ByteOrder::Big);
+        akbuf::write_hdf5(&array, &path, name, &opts).unwrap();
+        let back = open_hdf5(&path, name).unwrap();
+        assert_eq!(
+            back.to_json().unwrap(),
+            expected(&case(name)).json,
+            "{name}"
+        );
+    }
+    let array = akbuf::open(case("events")).unwrap();
+    let err = akbuf::write_hdf5(&array, &path, "events", &Default::default()).unwrap_err();
+    assert!(err.to_string().contains("already exists"), "{err}");
+}

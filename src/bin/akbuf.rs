@@ -60,7 +60,7 @@ enum Command {
     Copy {
         /// The container to read (a directory, or FILE.h5[:GROUP] with feature hdf5).
         src: PathBuf,
-        /// The directory to create (must not exist).
+        /// The directory to create (must not exist), or FILE.h5[:GROUP] (feature hdf5; the group must not exist).
         dst: PathBuf,
         /// Write the packed array (awkward's to_packed): no unused bytes.
         #[arg(long)]
@@ -120,15 +120,26 @@ fn copy(array: &Array, dst: &Path, packed: bool, mut opts: WriteOptions) -> Resu
         let bar = bar.clone();
         opts = opts.with_progress(move |n| bar.inc(n));
     }
+    let write = |a: &Array| -> Result<(), Error> {
+        #[cfg(feature = "hdf5")]
+        {
+            let spec = dst.to_string_lossy();
+            if akbuf::is_hdf5_path(&spec) {
+                let (file, group) = akbuf::split_hdf5_path(&spec);
+                return akbuf::write_hdf5(a, file, group, &opts).map(|_| ());
+            }
+        }
+        write_dir(a, dst, &opts).map(|_| ())
+    };
     let result = if packed {
-        to_packed(array).and_then(|p| write_dir(&p, dst, &opts))
+        to_packed(array).and_then(|p| write(&p))
     } else {
-        write_dir(array, dst, &opts)
+        write(array)
     };
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    result.map(|_| ())
+    result
 }
 
 fn project(mut array: Array, fields: &[String]) -> Result<Array, Error> {

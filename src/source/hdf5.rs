@@ -285,3 +285,137 @@ pub fn open_hdf5(path: impl AsRef<Path>, group: &str) -> Result<crate::Array> {
     let meta = source.metadata()?;
     meta.open(source)
 }
+
+/// A sink that writes a group of an HDF5 file as Awkward's documentation
+/// does with h5py: one dataset per buffer key (raw bytes, `uint8`, which
+/// awkward's `from_buffers` reinterprets by the form, as it does any
+/// `uint8` array), then the form and length (JSON) as attributes of the
+/// group, and `byteorder`/`buffer_key` when they are not the defaults.
+///
+/// ```
+/// use akbuf::{from_buffers, to_buffers, Buffer, Form, Hdf5Sink, Hdf5Source, Metadata, MemorySource, Options, WriteOptions};
+///
+/// let form = Form::from_json(r#"{"class": "NumpyArray", "primitive": "float64", "form_key": "x"}"#)?;
+/// let array = from_buffers(&form, 2, MemorySource::new().with("x-data", Buffer::from_slice(&[1.5f64, 2.5])), Options::default())?;
+/// let tmp = tempfile::tempdir().unwrap();
+/// let path = tmp.path().join("out.h5");
+/// let mut sink = Hdf5Sink::create(&path, "awkward")?;
+/// let (form, length) = to_buffers(&array, &mut sink, &WriteOptions::default())?;
+/// sink.finish(&Metadata::new(form, length))?;
+/// assert_eq!(akbuf::open_hdf5(&path, "awkward")?.to_json()?, "[1.5,2.5]");
+/// # Ok::<(), akbuf::Error>(())
+/// ```
+pub struct Hdf5Sink {
+    path: PathBuf,
+    group: h5::Group,
+}
+
+impl std::fmt::Debug for Hdf5Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hdf5Sink")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl Hdf5Sink {
+    /// Creates `group` in the HDF5 file at `path` (the file is created if
+    /// it does not exist; an existing group is never overwritten).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Container`] when the file cannot be opened or the group exists.
+    pub fn create(path: impl AsRef<Path>, group: &str) -> Result<Hdf5Sink> {
+        let path = path.as_ref().to_path_buf();
+        let file = if path.exists() {
+            h5::File::append(&path)
+        } else {
+            h5::File::create(&path)
+        }
+        .map_err(|e| h5err(&path, e))?;
+        if file.link_exists(group) {
+            return Err(h5err(&path, format!("group {group:?} already exists")));
+        }
+        let g = file
+            .create_group(group)
+            .map_err(|e| h5err(&path, format!("group {group:?}: {e}")))?;
+        Ok(Hdf5Sink { path, group: g })
+    }
+
+    /// Writes the group's attributes: `form`, `length` (JSON), and
+    /// `byteorder`/`buffer_key` when not the defaults.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Container`] when an attribute cannot be written.
+    pub fn finish(self, metadata: &Metadata) -> Result<()> {
+        let put = |name: &str, value: &str| -> Result<()> {
+            let v: h5::types::VarLenUnicode = value
+                .parse()
+                .map_err(|e| h5err(&self.path, format!("attribute {name}: {e}")))?;
+            self.group
+                .new_attr::<h5::types::VarLenUnicode>()
+                .create(name)
+                .and_then(|a| a.write_scalar(&v))
+                .map_err(|e| h5err(&self.path, format!("attribute {name}: {e}")))
+        };
+        put("form", &metadata.form.to_json())?;
+        put("length", &metadata.length.to_string())?;
+        if metadata.byteorder == ByteOrder::Big {
+            put("byteorder", ">")?;
+        }
+        if let Some(t) = metadata
+            .buffer_key
+            .as_deref()
+            .filter(|t| *t != "{form_key}-{attribute}")
+        {
+            put("buffer_key", t)?;
+        }
+        Ok(())
+    }
+}
+
+impl crate::sink::Sink for Hdf5Sink {
+    fn put(&mut self, key: &str, bytes: &[u8]) -> Result<()> {
+        if key.is_empty() || key.contains('/') || key == "." {
+            return Err(Error::sink(
+                key,
+                "a dataset name cannot be empty or contain '/'",
+            ));
+        }
+        self.group
+            .new_dataset::<u8>()
+            .shape(bytes.len())
+            .create(key)
+            .and_then(|ds| ds.write_raw(bytes))
+            .map_err(|e| Error::sink(key, e.to_string()))
+    }
+}
+
+/// Writes `array` into `group` of the HDF5 file at `path` with
+/// [`Hdf5Sink`] and [`crate::to_buffers`].
+///
+/// # Errors
+///
+/// As [`Hdf5Sink::create`] and [`crate::to_buffers`]; [`Error::Argument`]
+/// for a buffer-key closure (the group records a template).
+pub fn write_hdf5(
+    array: &crate::Array,
+    path: impl AsRef<Path>,
+    group: &str,
+    options: &crate::WriteOptions,
+) -> Result<Metadata> {
+    let Some(template) = options.buffer_key.as_template() else {
+        return Err(Error::Argument(
+            "an HDF5 group records its buffer keys as a template; a closure cannot be written"
+                .into(),
+        ));
+    };
+    let mut sink = Hdf5Sink::create(path, group)?;
+    let (form, length) = crate::to_buffers(array, &mut sink, options)?;
+    let mut meta = Metadata::new(form, length);
+    meta.byteorder = options.byteorder;
+    meta.buffer_key = Some(template.to_string());
+    sink.finish(&meta)?;
+    Ok(meta)
+}

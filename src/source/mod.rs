@@ -15,7 +15,9 @@ mod observed;
 pub use dir::DirSource;
 pub use func::FnSource;
 #[cfg(feature = "hdf5")]
-pub use hdf5::{is_hdf5_path, open_hdf5, split_hdf5_path, Hdf5Source, DEFAULT_GROUP};
+pub use hdf5::{
+    is_hdf5_path, open_hdf5, split_hdf5_path, write_hdf5, Hdf5Sink, Hdf5Source, DEFAULT_GROUP,
+};
 pub use memory::MemorySource;
 pub use observed::Observed;
 
