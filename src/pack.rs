@@ -154,7 +154,7 @@ impl Packer {
     fn len(node: &Node, sel: &Sel) -> Result<usize> {
         Ok(match sel {
             Sel::All => node.len.get()?,
-            Sel::Range(a, b) => b - a,
+            Sel::Range(a, b) => b.saturating_sub(*a),
             Sel::Gather(v) => v.len(),
         })
     }
@@ -326,7 +326,7 @@ impl Packer {
                     // Awkward slices and carries a BitMaskedArray as a
                     // ByteMaskedArray of its bits.
                     let m = match sel {
-                        Sel::Range(a, b) if *b <= n => bits[*a..*b].to_vec(),
+                        Sel::Range(a, b) if *a <= *b && *b <= n => bits[*a..*b].to_vec(),
                         Sel::Gather(v) if v.iter().all(|&i| i < n) => {
                             v.iter().map(|&i| bits[i]).collect()
                         }
