@@ -539,7 +539,8 @@ impl Packer {
                     format!("lists span {lo}..{hi} of a content of {clen}"),
                 ));
             }
-            offsets.extend(stops.iter().map(|t| t - lo));
+            // Wrapping: a decreasing or wild stop fails the monotonic check below.
+            offsets.extend(stops.iter().map(|t| t.wrapping_sub(lo)));
             Sel::Range(lo as usize, hi as usize)
         } else {
             let mut carry = Vec::new();

@@ -120,6 +120,11 @@ proptest! {
             }
             let _ = array.flat_values::<f64>();
             let _ = array.buffers();
+            // The write path on corrupt input: errors, never a panic.
+            let _ = akbuf::to_buffers(&array, &mut akbuf::MemorySink::new(), &Default::default());
+            if let Ok(p) = akbuf::to_packed(&array) {
+                let _ = p.to_json();
+            }
         }
     }
 
