@@ -54,6 +54,10 @@ impl Sel {
     }
 }
 
+/// Overlapping lists can gather at most this many times the content's and
+/// the lists' lengths together (corrupt starts could ask for any amount).
+const GATHER_LIMIT: usize = 64;
+
 struct Packer {
     next_id: usize,
     buffers: Vec<(String, Buffer)>,
@@ -544,12 +548,29 @@ impl Packer {
             Sel::Range(lo as usize, hi as usize)
         } else {
             let mut carry = Vec::new();
+            let mut total = 0usize;
+            let limit = GATHER_LIMIT
+                .saturating_mul(clen.saturating_add(n))
+                .max(1 << 20);
             for (&s, &t) in starts.iter().zip(&stops) {
                 if s < 0 || t < s || t as usize > clen {
                     return Err(bad(
                         &node.info,
                         &buf.key,
                         format!("list {s}..{t} is not within a content of {clen}"),
+                    ));
+                }
+                // Lists may overlap, so the total is not bounded by the
+                // content; corrupt starts can ask for any amount.
+                total = total.saturating_add((t - s) as usize);
+                if total > limit {
+                    return Err(bad(
+                        &node.info,
+                        &buf.key,
+                        format!(
+                            "the lists gather {total}+ entries of a content of {clen}, \
+                             more than to_packed allows ({limit})"
+                        ),
                     ));
                 }
                 carry.extend(s as usize..t as usize);
@@ -634,7 +655,9 @@ impl Packer {
 /// # Errors
 ///
 /// What reading the array reports, or [`Error::InvalidData`] when an index,
-/// offset or tag points outside its content.
+/// offset or tag points outside its content, or when overlapping lists of a
+/// ListArray would gather more than 64 times the entries of their content
+/// and the lists together (a limit awkward does not have).
 pub fn to_packed(array: &Array) -> Result<Array> {
     let mut p = Packer {
         next_id: 0,
