@@ -145,6 +145,21 @@ pub(crate) fn parse_template(s: &str, allowed: &[&str]) -> Result<Vec<TemplatePa
     Ok(parts)
 }
 
+/// Renders a parsed template: text as is, each field by `field`.
+pub(crate) fn render(
+    parts: &[TemplatePart],
+    mut field: impl FnMut(&TemplatePart, &mut String),
+) -> String {
+    let mut out = String::new();
+    for p in parts {
+        match p {
+            TemplatePart::Text(t) => out.push_str(t),
+            other => field(other, &mut out),
+        }
+    }
+    out
+}
+
 impl BufferKey {
     /// A template such as `"{form_key}-{attribute}"`.
     ///
@@ -165,18 +180,11 @@ impl BufferKey {
     /// as Python's `str.format` does.
     pub fn key(&self, form_key: Option<&str>, attribute: &str) -> String {
         match self {
-            BufferKey::Template(parts, _) => {
-                let mut out = String::new();
-                for p in parts.iter() {
-                    match p {
-                        TemplatePart::Text(t) => out.push_str(t),
-                        TemplatePart::FormKey => out.push_str(form_key.unwrap_or("None")),
-                        TemplatePart::Attribute => out.push_str(attribute),
-                        TemplatePart::Id => {}
-                    }
-                }
-                out
-            }
+            BufferKey::Template(parts, _) => render(parts, |p, out| match p {
+                TemplatePart::FormKey => out.push_str(form_key.unwrap_or("None")),
+                TemplatePart::Attribute => out.push_str(attribute),
+                _ => {}
+            }),
             BufferKey::Func(f) => f(form_key, attribute),
         }
     }

@@ -266,48 +266,42 @@ impl Packer {
                 let n = node.len.get()?;
                 let ix = select(index, &index.index()?, n, sel)?;
                 let fk = self.id();
-                if node.form.array_parameter() == Some("categorical") {
-                    self.put(&fk, "index", index_buffer(&ix, *it));
-                    let content = self.node(content, &Sel::All)?;
-                    Form::new(
-                        FormKind::IndexedOption {
-                            index: *it,
-                            content,
-                        },
-                        params,
-                        Some(fk),
-                    )
+                // Categorical: kept as is over its whole content. Otherwise
+                // the index is renumbered and the content gathered.
+                let (written, csel) = if node.form.array_parameter() == Some("categorical") {
+                    (ix, Sel::All)
                 } else {
                     let valid: Vec<i64> = ix.iter().copied().filter(|&x| x >= 0).collect();
                     let carry = positions(&valid, content.len.get()?, index)?;
-                    let mut next = 0i64;
-                    let renumbered: Vec<i64> = ix
+                    let mut next = -1i64;
+                    let renumbered = ix
                         .iter()
                         .map(|&x| {
                             if x < 0 {
                                 -1
                             } else {
                                 next += 1;
-                                next - 1
+                                next
                             }
                         })
                         .collect();
-                    self.put(&fk, "index", index_buffer(&renumbered, *it));
-                    let content = self.node(content, &Sel::Gather(carry))?;
-                    Form::new(
-                        FormKind::IndexedOption {
-                            index: *it,
-                            content,
-                        },
-                        params,
-                        Some(fk),
-                    )
-                }
+                    (renumbered, Sel::Gather(carry))
+                };
+                self.put(&fk, "index", index_buffer(&written, *it));
+                let content = self.node(content, &csel)?;
+                Form::new(
+                    FormKind::IndexedOption {
+                        index: *it,
+                        content,
+                    },
+                    params,
+                    Some(fk),
+                )
             }
             (NodeData::ByteMasked { mask, content }, FormKind::ByteMasked { valid_when, .. }) => {
                 let n = node.len.get()?;
                 let m = select(mask, &mask.index()?, n, sel)?;
-                return self.byte_masked(node, m, *valid_when, content, sel.sliced(n), params);
+                return self.byte_masked(m, *valid_when, content, sel.sliced(n), params);
             }
             (
                 NodeData::BitMasked { mask, content },
@@ -319,29 +313,27 @@ impl Packer {
             ) => {
                 let n = node.len.get()?;
                 let bytes = mask.get()?;
-                let bits: Vec<i64> = (0..n)
-                    .map(|i| {
-                        let byte = bytes.as_slice()[i / 8];
-                        let bit = if *lsb_order { i % 8 } else { 7 - i % 8 };
-                        i64::from((byte >> bit) & 1)
-                    })
-                    .collect();
+                // Element `i < n` of the mask: `bytes` has ceil(n / 8) bytes.
+                let bit = |i: usize| {
+                    let shift = if *lsb_order { i % 8 } else { 7 - i % 8 };
+                    i64::from((bytes.as_slice()[i / 8] >> shift) & 1)
+                };
                 if !matches!(sel, Sel::All) {
                     // Awkward slices and carries a BitMaskedArray as a
                     // ByteMaskedArray of its bits.
                     let m = match sel {
-                        Sel::Range(a, b) if *a <= *b && *b <= n => bits[*a..*b].to_vec(),
+                        Sel::Range(a, b) if *a <= *b && *b <= n => (*a..*b).map(bit).collect(),
                         Sel::Gather(v) if v.iter().all(|&i| i < n) => {
-                            v.iter().map(|&i| bits[i]).collect()
+                            v.iter().map(|&i| bit(i)).collect()
                         }
                         _ => return Err(bad(&node.info, &mask.key, "selection outside the mask")),
                     };
-                    return self.byte_masked(node, m, *valid_when, content, sel.clone(), params);
+                    return self.byte_masked(m, *valid_when, content, sel.clone(), params);
                 }
                 if matches!(content.data, NodeData::Record { .. }) {
                     let valid = i64::from(*valid_when);
                     let index: Vec<i64> = (0..n)
-                        .map(|i| if bits[i] == valid { i as i64 } else { -1 })
+                        .map(|i| if bit(i) == valid { i as i64 } else { -1 })
                         .collect();
                     let fk = self.id();
                     self.put(&fk, "index", index_buffer(&index, IndexType::I64));
@@ -597,7 +589,6 @@ impl Packer {
     /// content keeps.
     fn byte_masked(
         &mut self,
-        _node: &Node,
         mask: Vec<i64>,
         valid_when: bool,
         content: &Node,

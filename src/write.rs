@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::form::Form;
 use crate::layout::lazy::LazyBuf;
 use crate::layout::Node;
-use crate::options::{parse_template, BufferKey, TemplatePart};
+use crate::options::{parse_template, render, BufferKey, TemplatePart};
 use crate::sink::{DirSink, Sink};
 use std::fmt;
 use std::io::Write;
@@ -84,17 +84,11 @@ impl FormKey {
     /// The form key of the node with this id.
     pub fn key(&self, id: usize, form: &Form) -> String {
         match self {
-            FormKey::Template(parts, _) => {
-                let mut out = String::new();
-                for p in parts.iter() {
-                    match p {
-                        TemplatePart::Text(t) => out.push_str(t),
-                        TemplatePart::Id => out.push_str(&id.to_string()),
-                        TemplatePart::FormKey | TemplatePart::Attribute => {}
-                    }
+            FormKey::Template(parts, _) => render(parts, |p, out| {
+                if *p == TemplatePart::Id {
+                    out.push_str(&id.to_string());
                 }
-                out
-            }
+            }),
             FormKey::Func(f) => f(id, form),
         }
     }
@@ -327,17 +321,32 @@ pub fn to_buffers<S: Sink + ?Sized>(
 /// it as a template), [`Error::Container`] when `dir` exists, and whatever
 /// [`to_buffers`] reports.
 pub fn write_dir(array: &Array, dir: impl AsRef<Path>, options: &WriteOptions) -> Result<Metadata> {
-    let Some(template) = options.buffer_key.as_template() else {
-        return Err(Error::Argument(
-            "a directory container records its buffer keys as a template; a closure cannot be written"
-                .into(),
-        ));
-    };
+    let template = recorded_template(options, "a directory container")?;
     let mut sink = DirSink::create(dir)?;
     let (form, length) = to_buffers(array, &mut sink, options)?;
+    let meta = written_metadata(form, length, options, template);
+    sink.commit(&meta)?;
+    Ok(meta)
+}
+
+/// The buffer-key template a container records, or an error for a closure.
+pub(crate) fn recorded_template<'a>(options: &'a WriteOptions, what: &str) -> Result<&'a str> {
+    options.buffer_key.as_template().ok_or_else(|| {
+        Error::Argument(format!(
+            "{what} records its buffer keys as a template; a closure cannot be written"
+        ))
+    })
+}
+
+/// The metadata of what [`to_buffers`] wrote with `options`.
+pub(crate) fn written_metadata(
+    form: Form,
+    length: usize,
+    options: &WriteOptions,
+    template: &str,
+) -> Metadata {
     let mut meta = Metadata::new(form, length);
     meta.byteorder = options.byteorder;
     meta.buffer_key = Some(template.to_string());
-    sink.commit(&meta)?;
-    Ok(meta)
+    meta
 }

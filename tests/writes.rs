@@ -127,11 +127,7 @@ fn every_fixture_is_written_as_awkward_writes_it() {
             &summary_of(&want["packed"]),
             &mut failures,
         );
-        for (key, n) in source.counts() {
-            if n != 1 {
-                failures.push(format!("{name}: key {key} read {n} times"));
-            }
-        }
+        failures.extend(source.reread(name));
     }
     assert!(
         failures.is_empty(),

@@ -8,7 +8,7 @@ use akbuf::{
     WriteOptions,
 };
 use clap::{Parser, Subcommand};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -102,8 +102,12 @@ fn parse_byteorder(s: &str) -> Result<ByteOrder, String> {
 const PROGRESS_FROM: u64 = 16 << 20;
 
 fn copy(array: &Array, dst: &Path, packed: bool, mut opts: WriteOptions) -> Result<(), Error> {
-    let total: u64 = array.buffers().iter().filter_map(|b| b.stored_bytes).sum();
-    // indicatif draws nothing when stderr is not a terminal.
+    // A bar only on a terminal: then the sizes are worth asking the source for.
+    let total: u64 = if std::io::stderr().is_terminal() {
+        array.buffers().iter().filter_map(|b| b.stored_bytes).sum()
+    } else {
+        0
+    };
     let bar = (total >= PROGRESS_FROM).then(|| {
         let bar = indicatif::ProgressBar::with_draw_target(
             Some(total),

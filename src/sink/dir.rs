@@ -3,6 +3,7 @@
 use super::{FillFn, Sink};
 use crate::container::Metadata;
 use crate::error::{Error, Result};
+use crate::source::dir::is_plain_file_name;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -109,12 +110,7 @@ impl DirSink {
 
 impl DirSink {
     fn file_of(&self, key: &str) -> Result<PathBuf> {
-        if key.is_empty()
-            || key == "."
-            || key == ".."
-            || key == "metadata.json"
-            || key.contains(['/', '\\', '\0'])
-        {
+        if !is_plain_file_name(key) || key == "metadata.json" {
             return Err(Error::sink(
                 key,
                 "a buffer key in a directory container must be a plain file name other than metadata.json",

@@ -49,7 +49,7 @@ impl DirSource {
     }
 
     fn path_of(&self, key: &str) -> Result<PathBuf> {
-        if key.is_empty() || key == "." || key == ".." || key.contains(['/', '\\', '\0']) {
+        if !is_plain_file_name(key) {
             return Err(Error::source(
                 key,
                 "a buffer key in a directory container must be a plain file name",
@@ -57,6 +57,12 @@ impl DirSource {
         }
         Ok(self.root.join(key))
     }
+}
+
+/// Whether a buffer key can name a file of a directory container: not empty,
+/// not `.` or `..`, no path separator or NUL.
+pub(crate) fn is_plain_file_name(key: &str) -> bool {
+    !(key.is_empty() || key == "." || key == ".." || key.contains(['/', '\\', '\0']))
 }
 
 impl Source for DirSource {

@@ -190,11 +190,16 @@ impl Hdf5Source {
     }
 }
 
-/// Reads a dataset's raw bytes through libhdf5, in its own type (no conversion).
-fn read_raw(key: &str, ds: &h5::Dataset) -> Result<Buffer> {
-    use hdf5_metno_sys::{h5d, h5p, h5s, h5t};
+/// The size of a dataset's data in bytes.
+fn byte_len(key: &str, ds: &h5::Dataset) -> Result<usize> {
     let dtype = ds.dtype().map_err(|e| Error::source(key, e.to_string()))?;
-    let len = ds.size() * dtype.size();
+    Ok(ds.size() * dtype.size())
+}
+
+/// Reads a dataset's `len` raw bytes through libhdf5, in its own type (no
+/// conversion).
+fn read_raw(key: &str, ds: &h5::Dataset, len: usize) -> Result<Buffer> {
+    use hdf5_metno_sys::{h5d, h5p, h5s, h5t};
     let id = ds.id();
     h5::sync::sync(|| {
         // SAFETY: `id` is a valid open dataset (held by `ds` for this whole
@@ -243,8 +248,7 @@ impl Source for Hdf5Source {
         let Some(ds) = self.dataset(key)? else {
             return Ok(None);
         };
-        let dtype = ds.dtype().map_err(|e| Error::source(key, e.to_string()))?;
-        let len = ds.size() * dtype.size();
+        let len = byte_len(key, &ds)?;
         if len == 0 {
             return Ok(Some(Buffer::empty()));
         }
@@ -256,13 +260,12 @@ impl Source for Hdf5Source {
                 }
             }
         }
-        read_raw(key, &ds).map(Some)
+        read_raw(key, &ds, len).map(Some)
     }
 
     fn size(&self, key: &str) -> Option<u64> {
         let ds = self.dataset(key).ok()??;
-        let dtype = ds.dtype().ok()?;
-        Some((ds.size() * dtype.size()) as u64)
+        byte_len(key, &ds).ok().map(|n| n as u64)
     }
 
     fn describe(&self) -> String {
@@ -405,17 +408,10 @@ pub fn write_hdf5(
     group: &str,
     options: &crate::WriteOptions,
 ) -> Result<Metadata> {
-    let Some(template) = options.buffer_key.as_template() else {
-        return Err(Error::Argument(
-            "an HDF5 group records its buffer keys as a template; a closure cannot be written"
-                .into(),
-        ));
-    };
+    let template = crate::write::recorded_template(options, "an HDF5 group")?;
     let mut sink = Hdf5Sink::create(path, group)?;
     let (form, length) = crate::to_buffers(array, &mut sink, options)?;
-    let mut meta = Metadata::new(form, length);
-    meta.byteorder = options.byteorder;
-    meta.buffer_key = Some(template.to_string());
+    let meta = crate::write::written_metadata(form, length, options, template);
     sink.finish(&meta)?;
     Ok(meta)
 }

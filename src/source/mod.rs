@@ -5,7 +5,7 @@
 //! (any closure), [`DirSource`] (a directory container, memory-mapped), and
 //! [`Observed`] (wraps another source and reports every read).
 
-mod dir;
+pub(crate) mod dir;
 mod func;
 #[cfg(feature = "hdf5")]
 mod hdf5;

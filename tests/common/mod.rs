@@ -66,6 +66,14 @@ impl<S: Source> Counting<S> {
     pub fn keys(&self) -> Vec<String> {
         self.reads.lock().keys().cloned().collect()
     }
+    /// One message per key read other than exactly once.
+    pub fn reread(&self, what: &str) -> Vec<String> {
+        self.counts()
+            .into_iter()
+            .filter(|&(_, n)| n != 1)
+            .map(|(key, n)| format!("{what}: key {key} read {n} times"))
+            .collect()
+    }
     pub fn total(&self) -> usize {
         self.reads.lock().values().sum()
     }
