@@ -130,7 +130,9 @@ impl Array {
         options: Options,
     ) -> Result<Array> {
         let shared = options.cache.is_some();
-        let cache = options.cache.unwrap_or_else(|| Arc::new(Cache::new()));
+        let cache = options
+            .cache
+            .unwrap_or_else(|| Arc::new(Cache::unsharded()));
         let loader = Arc::new(Loader::new(source, cache, shared));
         let ctx = BuildCtx {
             loader: Arc::clone(&loader),

@@ -25,8 +25,9 @@ use crate::buffer::{Buffer, Residence, WeakBuffer};
 use crate::error::{Error, Result};
 use crate::source::Source;
 use flight::Flight;
-use once_cell::sync::OnceCell;
+use once_cell::race::OnceBox;
 use std::borrow::Borrow;
+use std::collections::hash_map::Entry as MapEntry;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
@@ -223,12 +224,37 @@ impl Striped {
     }
 }
 
-#[derive(Default)]
+/// The hit counter: striped in a shared cache, whose hits many threads may
+/// count at once; one word in an unsharded one, which every array opened
+/// without a shared cache makes (half a kilobyte of stripes would be most of
+/// what making it costs).
+enum Hits {
+    One(AtomicU64),
+    Striped(Box<Striped>),
+}
+
+impl Hits {
+    fn add(&self) {
+        match self {
+            Hits::One(n) => {
+                n.fetch_add(1, Relaxed);
+            }
+            Hits::Striped(s) => s.add(),
+        }
+    }
+    fn load(&self) -> u64 {
+        match self {
+            Hits::One(n) => n.load(Relaxed),
+            Hits::Striped(s) => s.load(),
+        }
+    }
+}
+
 struct Counters {
     reads: AtomicU64,
     bytes_read: AtomicU64,
     failed_reads: AtomicU64,
-    hits: Striped,
+    hits: Hits,
     waits: AtomicU64,
     revivals: AtomicU64,
     evictions: AtomicU64,
@@ -257,6 +283,16 @@ const SHARDS: usize = 16;
 enum Slot {
     Ready(Entry),
     Loading(Option<Arc<Flight<Outcome>>>),
+}
+
+/// What the write-locked probe of a miss found.
+enum Found<'a> {
+    /// The key's slot.
+    Slot(&'a mut Slot),
+    /// Nothing: a loading slot was put under the key.
+    Inserted(K),
+    /// Nothing, and nothing put: the key may be among the evicted.
+    Absent(K),
 }
 
 /// A shard's map: a plain hash map when the cache has no budget (nothing is
@@ -334,9 +370,7 @@ pub type Observer = Arc<dyn Fn(&ReadEvent<'_>) + Send + Sync>;
 /// # Ok::<(), akbuf::Error>(())
 /// ```
 pub struct Cache {
-    /// Each shard is made on first use: a cache that serves two keys builds
-    /// two shards (every array opened without a shared cache makes a cache).
-    shards: [OnceCell<Box<ShardLock>>; SHARDS],
+    shards: Shards,
     budget: Option<u64>,
     counters: Counters,
     observer: Option<Observer>,
@@ -402,14 +436,98 @@ fn shard_of(key: &dyn KeyView) -> usize {
     (h.finish() >> 60) as usize % SHARDS
 }
 
+/// A cache's shards.
+enum Shards {
+    /// A private cache's (one array's, made when it was opened without a
+    /// shared cache): one shard, inline, so that making the cache is one
+    /// allocation. Its hits are rare (an array's lazy buffers keep their own
+    /// handles), and every array opened pays for making its cache.
+    One(ShardLock),
+    /// A shared cache's: keys spread over [`SHARDS`] shards, each made on
+    /// first use, so that threads hitting different keys share no lock.
+    Many([OnceBox<ShardLock>; SHARDS]),
+}
+
+impl Shards {
+    /// The shard of `key`, made if need be.
+    fn of(&self, key: &dyn KeyView, budgeted: bool) -> &ShardLock {
+        match self {
+            Shards::One(s) => s,
+            Shards::Many(m) => m[shard_of(key)].get_or_init(|| Box::new(ShardLock::new(budgeted))),
+        }
+    }
+
+    /// The shard of `key` if it has been made.
+    fn of_if_made(&self, key: &dyn KeyView) -> Option<&ShardLock> {
+        match self {
+            Shards::One(s) => Some(s),
+            Shards::Many(m) => m[shard_of(key)].get(),
+        }
+    }
+
+    /// The number of shards there can be.
+    fn count(&self) -> usize {
+        match self {
+            Shards::One(_) => 1,
+            Shards::Many(_) => SHARDS,
+        }
+    }
+
+    /// Shard `i` (below [`Shards::count`]) if it has been made.
+    fn made(&self, i: usize) -> Option<&ShardLock> {
+        match self {
+            Shards::One(s) => Some(s),
+            Shards::Many(m) => m[i].get(),
+        }
+    }
+}
+
 impl Cache {
     /// An unbounded cache.
     pub fn new() -> Cache {
-        let shards = std::array::from_fn(|_| OnceCell::new());
+        Cache::with_shards(Shards::Many(std::array::from_fn(|_| OnceBox::new())))
+    }
+
+    /// An unbounded cache with a single shard: the cheapest to make, and what
+    /// an array opened without a shared cache makes for itself. Right for one
+    /// array or few threads; [`Cache::new`] spreads keys over shards so that
+    /// threads hitting different keys share no lock.
+    ///
+    /// ```
+    /// use akbuf::{Buffer, Cache, CachedSource, MemorySource, Source};
+    /// use std::sync::Arc;
+    ///
+    /// let inner = MemorySource::new().with("k", Buffer::from_vec(vec![7]));
+    /// let source = CachedSource::new(inner, Arc::new(Cache::unsharded()));
+    /// source.read("k")?;
+    /// source.read("k")?;
+    /// assert_eq!(source.cache().stats().reads, 1);
+    /// # Ok::<(), akbuf::Error>(())
+    /// ```
+    pub fn unsharded() -> Cache {
+        Cache::with_shards(Shards::One(ShardLock::new(false)))
+    }
+
+    fn with_shards(shards: Shards) -> Cache {
+        let hits = match shards {
+            Shards::One(_) => Hits::One(AtomicU64::new(0)),
+            Shards::Many(_) => Hits::Striped(Box::default()),
+        };
         Cache {
             shards,
             budget: None,
-            counters: Counters::default(),
+            counters: Counters {
+                reads: AtomicU64::new(0),
+                bytes_read: AtomicU64::new(0),
+                failed_reads: AtomicU64::new(0),
+                hits,
+                waits: AtomicU64::new(0),
+                revivals: AtomicU64::new(0),
+                evictions: AtomicU64::new(0),
+                heap_bytes: AtomicU64::new(0),
+                mapped_bytes: AtomicU64::new(0),
+                entries: AtomicU64::new(0),
+            },
             observer: None,
             sources: Mutex::new((HashMap::new(), 0)),
             evict_cursor: AtomicUsize::new(0),
@@ -432,10 +550,6 @@ impl Cache {
     ) -> Cache {
         self.observer = Some(Arc::new(observer));
         self
-    }
-
-    fn shard(&self, i: usize) -> &ShardLock {
-        self.shards[i].get_or_init(|| Box::new(ShardLock::new(self.budget.is_some())))
     }
 
     /// The heap byte budget, if any.
@@ -463,7 +577,7 @@ impl Cache {
     /// Drops every entry. Buffers still held elsewhere stay valid and are
     /// revived without a read if asked for again while alive.
     pub fn clear(&self) {
-        for shard in self.shards.iter().filter_map(OnceCell::get) {
+        for shard in (0..self.shards.count()).filter_map(|i| self.shards.made(i)) {
             let mut guard = write(&shard.lock);
             let sh = &mut *guard;
             let ready: Vec<K> = match &sh.store {
@@ -577,12 +691,19 @@ impl Cache {
     /// Evicts least recently used heap entries until the budget holds, one
     /// shard at a time (no two shard locks are ever held together), sparing
     /// `keep`, the entry just admitted.
+    #[inline]
     fn evict_to_budget(&self, keep: &K) {
-        let Some(budget) = self.budget else { return };
+        if let Some(budget) = self.budget {
+            self.evict_over(budget, keep);
+        }
+    }
+
+    fn evict_over(&self, budget: u64, keep: &K) {
         let mut idle = 0;
-        while self.counters.heap_bytes.load(Relaxed) > budget && idle < SHARDS {
-            let i = self.evict_cursor.fetch_add(1, Relaxed) % SHARDS;
-            let Some(shard) = self.shards[i].get() else {
+        let count = self.shards.count();
+        while self.counters.heap_bytes.load(Relaxed) > budget && idle < count {
+            let i = self.evict_cursor.fetch_add(1, Relaxed) % count;
+            let Some(shard) = self.shards.made(i) else {
                 idle += 1;
                 continue;
             };
@@ -635,9 +756,12 @@ impl Cache {
     ) -> Outcome {
         let view = KeyRef(source, conv, key);
         let view: &dyn KeyView = &view;
-        let shard = &self.shard(shard_of(view)).lock;
+        let shard = &self.shards.of(view, self.budget.is_some()).lock;
         // The hit path takes only its shard's read lock and allocates nothing.
-        {
+        // An unsharded cache skips it: it belongs to one array, whose lazy
+        // buffers keep their own handles, so nearly every request it sees is
+        // a miss, and the write lock below serves a hit as well.
+        if matches!(self.shards, Shards::Many(_)) {
             let sh = read(shard);
             if let Some(Slot::Ready(e)) = sh.store.peek(view) {
                 if !e.touched.load(Relaxed) {
@@ -652,22 +776,48 @@ impl Cache {
         let waiting = {
             let mut guard = write(shard);
             let sh = &mut *guard;
-            match sh.store.get_mut(view) {
-                Some(Slot::Ready(e)) => {
-                    let b = e.buf.clone();
-                    drop(guard);
-                    self.counters.hits.add();
-                    return Ok(Some(b));
-                }
-                Some(Slot::Loading(f)) => {
-                    Some(Arc::clone(f.get_or_insert_with(|| Arc::new(Flight::new()))))
-                }
-                None => {
+            // One probe finds the key or makes its loading slot.
+            let found = match &mut sh.store {
+                Store::Plain(m) => {
                     let owned = K {
                         source,
                         conv,
                         key: shared_key(),
                     };
+                    match m.entry(owned) {
+                        MapEntry::Occupied(o) => Found::Slot(o.into_mut()),
+                        MapEntry::Vacant(v) if sh.evicted.is_empty() => {
+                            let owned = v.key().clone();
+                            v.insert(Slot::Loading(None));
+                            Found::Inserted(owned)
+                        }
+                        MapEntry::Vacant(v) => Found::Absent(v.into_key()),
+                    }
+                }
+                Store::Lru(l) => match l.get_mut(view) {
+                    Some(slot) => Found::Slot(slot),
+                    None => Found::Absent(K {
+                        source,
+                        conv,
+                        key: shared_key(),
+                    }),
+                },
+            };
+            match found {
+                Found::Slot(Slot::Ready(e)) => {
+                    let b = e.buf.clone();
+                    drop(guard);
+                    self.counters.hits.add();
+                    return Ok(Some(b));
+                }
+                Found::Slot(Slot::Loading(f)) => {
+                    Some(Arc::clone(f.get_or_insert_with(|| Arc::new(Flight::new()))))
+                }
+                Found::Inserted(owned) => {
+                    drop(guard);
+                    return self.lead(shard, owned, load);
+                }
+                Found::Absent(owned) => {
                     let revived = if sh.evicted.is_empty() {
                         None
                     } else {
@@ -704,7 +854,7 @@ impl Cache {
     pub(crate) fn peek(&self, source: u64, key: &str, conv: Conv) -> Option<Buffer> {
         let view = KeyRef(source, conv, key);
         let view: &dyn KeyView = &view;
-        let shard = self.shards[shard_of(view)].get()?;
+        let shard = self.shards.of_if_made(view)?;
         let sh = read(&shard.lock);
         let Some(Slot::Ready(e)) = sh.store.peek(view) else {
             return None;
@@ -824,69 +974,78 @@ mod shuttle_tests {
         cache.get_or_load(1, k, Conv::Raw, || Arc::from(k), load)
     }
 
+    /// Both kinds of cache: sharded (hits under a read lock) and unsharded
+    /// (every request under the write lock).
+    const KINDS: [fn() -> Cache; 2] = [Cache::new, Cache::unsharded];
+
     #[test]
     fn one_read_per_key_under_any_schedule() {
-        shuttle::check_random(
-            || {
-                let cache = Arc::new(Cache::new());
-                let source = Arc::new(
-                    MemorySource::new()
-                        .with("a", Buffer::from_vec(vec![1; 8]))
-                        .with("b", Buffer::from_vec(vec![2; 8])),
-                );
-                let handles: Vec<_> = (0..3)
-                    .map(|i| {
-                        let cache = Arc::clone(&cache);
-                        let source = Arc::clone(&source);
-                        shuttle::thread::spawn(move || {
-                            for k in if i % 2 == 0 { ["a", "b"] } else { ["b", "a"] } {
-                                let b = get(&cache, k, || cache.read(1, &*source, k))
-                                    .unwrap()
-                                    .unwrap();
-                                assert_eq!(b.len(), 8);
-                            }
+        for make in KINDS {
+            shuttle::check_random(
+                move || {
+                    let cache = Arc::new(make());
+                    let source = Arc::new(
+                        MemorySource::new()
+                            .with("a", Buffer::from_vec(vec![1; 8]))
+                            .with("b", Buffer::from_vec(vec![2; 8])),
+                    );
+                    let handles: Vec<_> = (0..3)
+                        .map(|i| {
+                            let cache = Arc::clone(&cache);
+                            let source = Arc::clone(&source);
+                            shuttle::thread::spawn(move || {
+                                for k in if i % 2 == 0 { ["a", "b"] } else { ["b", "a"] } {
+                                    let b = get(&cache, k, || cache.read(1, &*source, k))
+                                        .unwrap()
+                                        .unwrap();
+                                    assert_eq!(b.len(), 8);
+                                }
+                            })
                         })
-                    })
-                    .collect();
-                for h in handles {
-                    h.join().unwrap();
-                }
-                assert_eq!(cache.stats().reads, 2);
-            },
-            2000,
-        );
+                        .collect();
+                    for h in handles {
+                        h.join().unwrap();
+                    }
+                    assert_eq!(cache.stats().reads, 2);
+                },
+                2000,
+            );
+        }
     }
 
     #[test]
     fn a_failure_is_shared_then_retried() {
-        shuttle::check_random(
-            || {
-                let cache = Arc::new(Cache::new());
-                let calls = Arc::new(AtomicUsize::new(0));
-                let handles: Vec<_> = (0..3)
-                    .map(|_| {
-                        let cache = Arc::clone(&cache);
-                        let calls = Arc::clone(&calls);
-                        shuttle::thread::spawn(move || {
-                            get(&cache, "k", || {
-                                if calls.fetch_add(1, Relaxed) == 0 {
-                                    Err(Error::source("k", "boom"))
-                                } else {
-                                    Ok(Some(Buffer::from_vec(vec![0; 4])))
-                                }
+        for make in KINDS {
+            shuttle::check_random(
+                move || {
+                    let cache = Arc::new(make());
+                    let calls = Arc::new(AtomicUsize::new(0));
+                    let handles: Vec<_> = (0..3)
+                        .map(|_| {
+                            let cache = Arc::clone(&cache);
+                            let calls = Arc::clone(&calls);
+                            shuttle::thread::spawn(move || {
+                                get(&cache, "k", || {
+                                    if calls.fetch_add(1, Relaxed) == 0 {
+                                        Err(Error::source("k", "boom"))
+                                    } else {
+                                        Ok(Some(Buffer::from_vec(vec![0; 4])))
+                                    }
+                                })
                             })
                         })
-                    })
-                    .collect();
-                let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-                // The first wave fails for everyone in it; later waves succeed.
-                let failed = results.iter().filter(|r| r.is_err()).count();
-                assert!(failed >= 1);
-                let again = get(&cache, "k", || Ok(Some(Buffer::from_vec(vec![0; 4])))).unwrap();
-                assert!(again.is_some());
-                assert!(calls.load(Relaxed) <= 3);
-            },
-            2000,
-        );
+                        .collect();
+                    let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+                    // The first wave fails for everyone in it; later waves succeed.
+                    let failed = results.iter().filter(|r| r.is_err()).count();
+                    assert!(failed >= 1);
+                    let again =
+                        get(&cache, "k", || Ok(Some(Buffer::from_vec(vec![0; 4])))).unwrap();
+                    assert!(again.is_some());
+                    assert!(calls.load(Relaxed) <= 3);
+                },
+                2000,
+            );
+        }
     }
 }
