@@ -7,7 +7,9 @@
 - events: 2,000,000 events; jets (Poisson(4) per event, 8 fields of
           float32/float64/int), muons (Poisson(2), 6 fields), 10 scalar event
           fields. Also events.arrow, an uncompressed Arrow IPC file of the
-          same events (when pyarrow is installed).
+          same events (when pyarrow is installed), and events.h5, the same
+          events in the HDF5 group "awkward" exactly as Awkward's documentation
+          stores them with h5py (when h5py is installed).
 - wide:   1,000 entries of a record with 2,000 float64 fields.
 
 With no names, writes all three. Everything comes from numpy's PCG64 with a
@@ -35,6 +37,21 @@ def write_container(path, array):
     for key, buf in container.items():
         with open(os.path.join(path, key), "wb") as f:
             np.ascontiguousarray(buf).tofile(f)
+
+
+def write_hdf5(path, array):
+    """As "Saving Awkward Arrays to HDF5" does: one group, one (contiguous,
+    uncompressed) dataset per buffer, form and length as string attributes."""
+    try:
+        import h5py
+    except ImportError:
+        print(f"h5py not installed: {path} not written")
+        return
+    with h5py.File(path, "w") as file:
+        group = file.create_group("awkward")
+        form, length, _ = ak.to_buffers(ak.to_packed(array), container=group)
+        group.attrs["form"] = form.to_json()
+        group.attrs["length"] = json.dumps(length)
 
 
 def big(out):
@@ -81,6 +98,7 @@ def events(out, n=2_000_000):
     contents = [ak.contents.NumpyArray(v) for v in scalars.values()] + [jets, muons]
     array = ak.Array(ak.contents.RecordArray(contents, fields, length=n))
     write_container(os.path.join(out, "events"), array)
+    write_hdf5(os.path.join(out, "events.h5"), array)
     try:
         import pyarrow as pa
         import pyarrow.feather as feather

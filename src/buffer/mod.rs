@@ -79,38 +79,41 @@ impl PartialEq for Buffer {
 #[cfg(unix)]
 const PAGE: usize = 4096;
 
-/// Memory aligned to 64 bytes, for copies that typed views will read.
-#[repr(C, align(64))]
-#[derive(Clone, Copy)]
-struct Line([u8; 64]);
-
+/// Memory aligned to 64 bytes, for copies that typed views will read: a
+/// zeroed byte vector 63 bytes longer than needed, used from its first
+/// 64-byte boundary. Zeroed through the allocator (`calloc`), so a large
+/// buffer comes as fresh zero pages from the kernel instead of being written
+/// twice (once with zeros, once with the data).
 struct AlignedBytes {
-    lines: Vec<Line>,
+    bytes: Vec<u8>,
+    start: usize,
     len: usize,
 }
 
 impl AsRef<[u8]> for AlignedBytes {
     fn as_ref(&self) -> &[u8] {
-        // SAFETY: `Line` is `repr(C)` over `[u8; 64]` with no padding, so the
-        // vector's storage is `lines.len() * 64` initialised, contiguous bytes,
-        // and `len <= lines.len() * 64` by construction.
-        unsafe { std::slice::from_raw_parts(self.lines.as_ptr().cast::<u8>(), self.len) }
+        &self.bytes[self.start..self.start + self.len]
     }
 }
 
 impl AsMut<[u8]> for AlignedBytes {
     fn as_mut(&mut self) -> &mut [u8] {
-        // SAFETY: as in `as_ref`, and `&mut self` gives exclusive access.
-        unsafe { std::slice::from_raw_parts_mut(self.lines.as_mut_ptr().cast::<u8>(), self.len) }
+        &mut self.bytes[self.start..self.start + self.len]
     }
 }
 
 impl AlignedBytes {
     fn zeroed(len: usize) -> AlignedBytes {
-        AlignedBytes {
-            lines: vec![Line([0; 64]); len.div_ceil(64)],
-            len,
-        }
+        let bytes = vec![0u8; len.saturating_add(63)];
+        // A vector's storage never moves while it is not resized, so the
+        // offset found now stays right. (`align_offset` of a byte pointer is
+        // exact at run time; were it ever not, the bytes would merely be
+        // unaligned, which typed views check and copy around.)
+        let start = match bytes.as_ptr().align_offset(64) {
+            off if off < 64 => off,
+            _ => 0,
+        };
+        AlignedBytes { bytes, start, len }
     }
 }
 
