@@ -36,7 +36,9 @@ fn field(mut a: Array, path: &str) -> akbuf::Result<Array> {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let spec = args.next().ok_or("usage: hdf5_sum FILE.h5[:GROUP] [FIELD.PATH] [REPS]")?;
+    let spec = args
+        .next()
+        .ok_or("usage: hdf5_sum FILE.h5[:GROUP] [FIELD.PATH] [REPS]")?;
     let path = args.next().unwrap_or_else(|| "jets.pt".to_string());
     let reps: usize = args.next().map(|r| r.parse()).transpose()?.unwrap_or(20);
     let (file, group) = split_hdf5_path(&spec);

@@ -2,6 +2,7 @@
 
 use crate::buffer::{Native, TypedBuffer};
 use crate::cache::Cache;
+use crate::device::{Device, Placement};
 use crate::error::{Error, Result};
 use crate::form::{Form, FormKind, Primitive};
 use crate::layout::lazy::Loader;
@@ -40,6 +41,7 @@ use std::sync::Arc;
 pub struct Array {
     node: Arc<Node>,
     loader: Arc<Loader>,
+    placement: Placement,
 }
 
 impl std::fmt::Debug for Array {
@@ -66,7 +68,12 @@ pub fn from_buffers<S: Source + 'static>(
 }
 
 fn accepts<T: Native>(p: Primitive) -> bool {
-    let want = match p {
+    native_name(p) == T::NAME
+}
+
+/// The [`Native`] type that reads a primitive's values (`""` for none).
+pub(crate) fn native_name(p: Primitive) -> &'static str {
+    match p {
         Primitive::Bool | Primitive::UInt8 => "uint8",
         Primitive::Int8 => "int8",
         Primitive::Int16 => "int16",
@@ -80,8 +87,7 @@ fn accepts<T: Native>(p: Primitive) -> bool {
         Primitive::Complex64 => "complex64",
         Primitive::Complex128 => "complex128",
         Primitive::Float128 | Primitive::Complex256 => "",
-    };
-    want == T::NAME
+    }
 }
 
 /// Iterator over the elements of an [`Array`], from [`Array::iter`].
@@ -141,13 +147,18 @@ impl Array {
             caching: options.caching,
         };
         let node = Node::build_root(&form, length, &ctx)?;
-        Ok(Array { node, loader })
+        Ok(Array {
+            node,
+            loader,
+            placement: Placement::Host,
+        })
     }
 
     fn with_node(&self, node: Arc<Node>) -> Array {
         Array {
             node,
             loader: Arc::clone(&self.loader),
+            placement: self.placement.clone(),
         }
     }
 
@@ -287,11 +298,12 @@ impl Array {
         self.node.validate()
     }
 
-    /// Reads every buffer of this array (what awkward's `ak.materialize` does).
+    /// Reads every buffer of this array (what awkward's `ak.materialize`
+    /// does); on a device ([`Array::to_device`]), also uploads each one.
     ///
     /// # Errors
     ///
-    /// Any read error.
+    /// Any read error; [`Error::Device`] if an upload fails.
     pub fn materialize(&self) -> Result<()> {
         fn go(n: &Node) -> Result<()> {
             n.len.get()?;
@@ -300,7 +312,50 @@ impl Array {
             }
             n.children().into_iter().try_for_each(|c| go(c))
         }
-        go(&self.node)
+        match &self.placement {
+            Placement::Host => go(&self.node),
+            #[cfg(feature = "cuda")]
+            Placement::Cuda(_) => self.device_buffers().map(drop),
+        }
+    }
+
+    /// The same array, with its buffers materializing on `device` on first
+    /// touch: each read once into the host cache (converted there once if it
+    /// is big-endian or misaligned), then uploaded once per (key, device)
+    /// through the cache's device copies, with the host cache's single
+    /// flight and a budget of its own ([`Cache::with_device_budget`]).
+    /// Host access ([`Array::values`], JSON, ...) works as before. Reads and
+    /// uploads nothing yet.
+    ///
+    /// ```
+    /// use akbuf::{open, Device, Error};
+    ///
+    /// let events = open(concat!(env!("CARGO_MANIFEST_DIR"), "/data/events"))?;
+    /// match events.to_device(Device::Cuda(0)) {
+    ///     Ok(on_gpu) => assert_eq!(on_gpu.device(), Device::Cuda(0)),
+    ///     // Built without the `cuda` feature, no driver, or no device 0.
+    ///     Err(Error::Device { device, .. }) => assert_eq!(device, "cuda:0"),
+    ///     Err(e) => return Err(e),
+    /// }
+    /// assert_eq!(events.to_device(Device::Cpu)?.device(), Device::Cpu);
+    /// # Ok::<(), akbuf::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Device`] when the device cannot be used: the crate was built
+    /// without the `cuda` feature, there is no CUDA driver, or no such device.
+    pub fn to_device(&self, device: Device) -> Result<Array> {
+        Ok(Array {
+            node: Arc::clone(&self.node),
+            loader: Arc::clone(&self.loader),
+            placement: Placement::open(device)?,
+        })
+    }
+
+    /// Where this array's buffers materialize (see [`Array::to_device`]).
+    pub fn device(&self) -> Device {
+        self.placement.device()
     }
 
     /// The buffers this array refers to, depth-first, with their stored sizes
@@ -404,5 +459,87 @@ impl Array {
                 self.form().type_string()
             ),
         }
+    }
+}
+
+/// Device buffers (feature `cuda`).
+#[cfg(feature = "cuda")]
+impl Array {
+    fn gpu(&self) -> Result<&Arc<crate::device::cuda::Gpu>> {
+        match &self.placement {
+            Placement::Cuda(g) => Ok(g),
+            Placement::Host => Err(Error::Device {
+                device: Device::Cpu.to_string(),
+                message: "this array is on the host: call to_device(Device::Cuda(n)) first".into(),
+            }),
+        }
+    }
+
+    fn upload(&self, b: &Arc<crate::layout::lazy::LazyBuf>) -> Result<crate::DeviceBuffer> {
+        use crate::device::copies::CopyKey;
+        let gpu = self.gpu()?;
+        let key = CopyKey {
+            source: self.loader.number,
+            key: Arc::clone(&b.key),
+            ordinal: gpu.ordinal,
+            swapped: b.swapped(),
+        };
+        let native = match b.dtype {
+            crate::layout::lazy::DType::Index(t) => t.numpy_name(),
+            crate::layout::lazy::DType::Prim(p) => native_name(p),
+        };
+        crate::device::cuda::device_buffer(
+            self.loader.cache.device_copies(),
+            gpu,
+            key,
+            || b.get(),
+            (b.dtype.name(), b.dtype.itemsize(), native),
+        )
+    }
+
+    /// For a `NumpyArray` on a device: its data there, uploaded on first
+    /// touch (once per key and device, whatever the number of threads).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Device`] if the array is on the host or the upload fails;
+    /// [`Error::TypeMismatch`] if this is not a `NumpyArray`; read errors.
+    pub fn device_values(&self) -> Result<crate::DeviceBuffer> {
+        match &self.node.data {
+            NodeData::Numpy { data } => self.upload(data),
+            _ => Err(self.mismatch("device values")),
+        }
+    }
+
+    /// For a `ListOffsetArray` on a device: its offsets there.
+    ///
+    /// # Errors
+    ///
+    /// As [`Array::device_values`].
+    pub fn device_offsets(&self) -> Result<crate::DeviceBuffer> {
+        match &self.node.data {
+            NodeData::ListOffset { offsets, .. } => self.upload(offsets),
+            _ => Err(self.mismatch("device offsets")),
+        }
+    }
+
+    /// Every buffer of this array on its device, depth-first in the order
+    /// of [`Array::buffers`], each uploaded once.
+    ///
+    /// # Errors
+    ///
+    /// As [`Array::device_values`].
+    pub fn device_buffers(&self) -> Result<Vec<crate::DeviceBuffer>> {
+        fn go(a: &Array, n: &Node, out: &mut Vec<crate::DeviceBuffer>) -> Result<()> {
+            n.len.get()?;
+            for (_, b) in n.data.buffers() {
+                out.push(a.upload(b)?);
+            }
+            n.children().into_iter().try_for_each(|c| go(a, c, out))
+        }
+        self.gpu()?;
+        let mut out = Vec::new();
+        go(self, &self.node, &mut out)?;
+        Ok(out)
     }
 }

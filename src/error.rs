@@ -185,6 +185,16 @@ pub enum Error {
         /// What was asked for and what the node holds.
         message: String,
     },
+
+    /// A device could not be used: no driver, no such device, or a failed
+    /// allocation or copy.
+    #[error("{device}: {message}")]
+    Device {
+        /// The device (`cuda:0`).
+        device: String,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 impl Error {

@@ -49,6 +49,7 @@ mod array;
 pub mod buffer;
 mod cache;
 mod container;
+pub mod device;
 mod error;
 pub mod form;
 mod layout;
@@ -64,6 +65,11 @@ pub use array::{from_buffers, Array, Iter};
 pub use buffer::{Buffer, ByteOrder, Native, Residence, TypedBuffer, WeakBuffer};
 pub use cache::{Cache, CacheStats, CachedSource, Observer, ReadEvent};
 pub use container::{open, Metadata};
+pub use device::Device;
+#[cfg(feature = "cuda")]
+pub use device::{
+    cuda_available, set_upload_mode, DeviceBuffer, DeviceNative, UploadMode, STAGED_MIN,
+};
 pub use error::{Error, Result};
 pub use form::{Form, FormKind, IndexType, Parameters, Primitive, TimeUnit};
 pub use layout::BufferInfo;

@@ -4,8 +4,8 @@
 //! usage error.
 
 use akbuf::{
-    to_packed, write_dir, Array, ByteOrder, Cache, DirSource, Error, Metadata, Options, ReadEvent,
-    WriteOptions,
+    to_packed, write_dir, Array, ByteOrder, Cache, Device, DirSource, Error, Metadata, Options,
+    ReadEvent, WriteOptions,
 };
 use clap::{Parser, Subcommand};
 use std::io::{IsTerminal, Write};
@@ -36,6 +36,10 @@ enum Command {
         /// Print `read <key> <bytes>` on stderr for every read from the source.
         #[arg(long)]
         trace: bool,
+        /// Materialize the shown buffers on this device (`cpu`, `cuda`,
+        /// `cuda:N`; feature cuda) and show what comes back from it.
+        #[arg(long, value_name = "DEVICE")]
+        device: Option<Device>,
     },
     /// Print the high-level type, as str(ak_array.type).
     Type {
@@ -196,6 +200,30 @@ impl Container {
     }
 }
 
+/// Uploads every buffer of `on_device` (once each), copies each back, and
+/// opens the same container and fields over the copies: what is shown then
+/// went to the device and back.
+#[cfg(feature = "cuda")]
+fn round_trip(path: &Path, fields: &[String], on_device: &Array) -> Result<Array, Error> {
+    let mut copies = akbuf::MemorySource::new();
+    for b in on_device.device_buffers()? {
+        copies = copies.with(b.key(), b.to_host()?);
+    }
+    let meta = container(path)?.metadata()?;
+    // Device copies are in the host's byte order, whatever the container's.
+    let options = meta.options()?.with_byteorder(ByteOrder::native());
+    project(
+        akbuf::from_buffers(&meta.form, meta.length, copies, options)?,
+        fields,
+    )
+}
+
+/// Without the `cuda` feature no array reaches a device (`to_device` fails first).
+#[cfg(not(feature = "cuda"))]
+fn round_trip(_: &Path, _: &[String], on_device: &Array) -> Result<Array, Error> {
+    Ok(on_device.clone())
+}
+
 fn open(path: &Path, trace: bool) -> Result<Array, Error> {
     if !trace {
         // A private cache: the container's identity is never asked for.
@@ -227,8 +255,12 @@ fn run(cli: Cli) -> Result<(), Error> {
             path,
             fields,
             trace,
+            device,
         } => {
-            let array = project(open(&path, trace)?, &fields)?;
+            let mut array = project(open(&path, trace)?, &fields)?;
+            if let Some(device) = device.filter(|d| *d != Device::Cpu) {
+                array = round_trip(&path, &fields, &array.to_device(device)?)?;
+            }
             array.write_json(&mut out)?;
             writeln!(out).map_err(io)?;
         }

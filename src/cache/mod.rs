@@ -18,7 +18,7 @@
 //! - **Stats and observation**: [`Cache::stats`], and an observer called on
 //!   every source read as it happens.
 
-mod flight;
+pub(crate) mod flight;
 pub(crate) mod sync;
 
 use crate::buffer::{Buffer, Residence, WeakBuffer};
@@ -190,6 +190,18 @@ pub struct CacheStats {
     pub mapped_bytes: u64,
     /// Entries held now.
     pub entries: u64,
+    /// Uploads to devices (feature `cuda`; see [`crate::Array::to_device`]).
+    pub uploads: u64,
+    /// Bytes those uploads copied.
+    pub upload_bytes: u64,
+    /// Requests for a device copy served from the cache.
+    pub device_hits: u64,
+    /// Requests for a device copy that joined an upload in flight.
+    pub device_waits: u64,
+    /// Device copies dropped to respect the device budget.
+    pub device_evictions: u64,
+    /// Device bytes held by the cache now.
+    pub device_bytes: u64,
 }
 
 /// A counter padded to 64 bytes, so that neighbours do not share its cache
@@ -376,6 +388,10 @@ pub struct Cache {
     observer: Option<Observer>,
     sources: Mutex<(HashMap<String, u64>, u64)>,
     evict_cursor: AtomicUsize,
+    device_budget: Option<u64>,
+    /// Device copies, made on first upload.
+    #[cfg(feature = "cuda")]
+    device: OnceBox<crate::device::cuda::CudaCopies>,
 }
 
 impl fmt::Debug for Cache {
@@ -531,6 +547,9 @@ impl Cache {
             observer: None,
             sources: Mutex::new((HashMap::new(), 0)),
             evict_cursor: AtomicUsize::new(0),
+            device_budget: None,
+            #[cfg(feature = "cuda")]
+            device: OnceBox::new(),
         }
     }
 
@@ -552,6 +571,33 @@ impl Cache {
         self
     }
 
+    /// Sets a budget on the bytes of device copies (all devices together),
+    /// past which the least recently used copies leave the cache; a copy
+    /// still held elsewhere stays valid. Unbounded by default.
+    ///
+    /// ```
+    /// use akbuf::Cache;
+    ///
+    /// let cache = Cache::new().with_device_budget(8 << 30);
+    /// assert_eq!(cache.device_budget(), Some(8 << 30));
+    /// ```
+    pub fn with_device_budget(mut self, bytes: u64) -> Cache {
+        self.device_budget = Some(bytes);
+        self
+    }
+
+    /// The device byte budget, if any.
+    pub fn device_budget(&self) -> Option<u64> {
+        self.device_budget
+    }
+
+    /// The device copies, made on first use.
+    #[cfg(feature = "cuda")]
+    pub(crate) fn device_copies(&self) -> &crate::device::cuda::CudaCopies {
+        self.device
+            .get_or_init(|| Box::new(crate::device::copies::Copies::new(self.device_budget)))
+    }
+
     /// The heap byte budget, if any.
     pub fn budget(&self) -> Option<u64> {
         self.budget
@@ -560,7 +606,8 @@ impl Cache {
     /// A snapshot of the counters.
     pub fn stats(&self) -> CacheStats {
         let c = &self.counters;
-        CacheStats {
+        #[cfg_attr(not(feature = "cuda"), allow(unused_mut))]
+        let mut stats = CacheStats {
             reads: c.reads.load(Relaxed),
             bytes_read: c.bytes_read.load(Relaxed),
             failed_reads: c.failed_reads.load(Relaxed),
@@ -571,7 +618,19 @@ impl Cache {
             heap_bytes: c.heap_bytes.load(Relaxed),
             mapped_bytes: c.mapped_bytes.load(Relaxed),
             entries: c.entries.load(Relaxed),
+            ..CacheStats::default()
+        };
+        #[cfg(feature = "cuda")]
+        if let Some(d) = self.device.get() {
+            let d = &d.counters;
+            stats.uploads = d.uploads.load(Relaxed);
+            stats.upload_bytes = d.upload_bytes.load(Relaxed);
+            stats.device_hits = d.hits.load(Relaxed);
+            stats.device_waits = d.waits.load(Relaxed);
+            stats.device_evictions = d.evictions.load(Relaxed);
+            stats.device_bytes = d.resident_bytes.load(Relaxed);
         }
+        stats
     }
 
     /// Drops every entry. Buffers still held elsewhere stay valid and are

@@ -309,6 +309,12 @@ impl LazyBuf {
             .is_some_and(|w| w.upgrade().is_some())
     }
 
+    /// Whether its bytes are byte-swapped from the stored ones.
+    #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+    pub(crate) fn swapped(&self) -> bool {
+        swap_unit(self.byteorder, self.dtype).is_some()
+    }
+
     /// The stored size of the buffer, without reading it.
     pub(crate) fn stored_size(&self) -> Option<u64> {
         self.loader.size(&self.key)
