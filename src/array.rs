@@ -8,6 +8,7 @@ use crate::form::{Form, FormKind, Primitive};
 use crate::layout::lazy::Loader;
 use crate::layout::view::View;
 use crate::layout::{BufferInfo, BuildCtx, Node, NodeData};
+use crate::lists::Lists;
 use crate::options::Options;
 use crate::source::Source;
 use crate::value::Value;
@@ -447,6 +448,38 @@ impl Array {
                 values.slice(first as usize, (last - first) as usize)
             }
             _ => Err(self.mismatch(&format!("a list of {}", T::NAME))),
+        }
+    }
+
+    /// For a `ListOffsetArray` or `ListArray` of numbers: each list as a
+    /// `&[T]` into the content's buffer, for loops that allocate nothing per
+    /// list (see [`Lists`]). Reads the index buffers and the data, once each.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TypeMismatch`] for other layouts or another element type;
+    /// read errors.
+    pub fn lists<T: Native>(&self) -> Result<Lists<T>> {
+        let numpy = |c: &Arc<Node>| matches!(c.data, NodeData::Numpy { .. });
+        let n = self.len();
+        let info = self.node.info.clone();
+        match &self.node.data {
+            NodeData::ListOffset { offsets, content } if numpy(content) => {
+                let values = self.with_node(Arc::clone(content)).values::<T>()?;
+                let key = Arc::clone(&offsets.key);
+                Ok(Lists::offsets(offsets.index()?, values, n, (info, key)))
+            }
+            NodeData::List {
+                starts,
+                stops,
+                content,
+            } if numpy(content) => {
+                let values = self.with_node(Arc::clone(content)).values::<T>()?;
+                let key = Arc::clone(&starts.key);
+                let bounds = (starts.index()?, stops.index()?);
+                Ok(Lists::starts_stops(bounds, values, n, (info, key)))
+            }
+            _ => Err(self.mismatch(&format!("lists of {}", T::NAME))),
         }
     }
 

@@ -53,6 +53,7 @@ pub mod device;
 mod error;
 pub mod form;
 mod layout;
+mod lists;
 mod options;
 mod pack;
 mod pyjson;
@@ -73,6 +74,7 @@ pub use device::{
 pub use error::{Error, Result};
 pub use form::{Form, FormKind, IndexType, Parameters, Primitive, TimeUnit};
 pub use layout::BufferInfo;
+pub use lists::{Lists, ListsIter};
 pub use options::{BufferKey, Caching, CachingFn, KeyFn, Options, TemplatePart};
 pub use pack::to_packed;
 pub use sink::{DirSink, FillFn, MemorySink, Sink};
