@@ -3,6 +3,7 @@
 use crate::array::{from_buffers, Array};
 use crate::buffer::ByteOrder;
 use crate::error::{Error, Result};
+use crate::form::json::J;
 use crate::form::Form;
 use crate::options::{BufferKey, Options};
 use crate::source::{DirSource, Source};
@@ -84,18 +85,18 @@ impl Metadata {
             path: "metadata.json".into(),
             message: m,
         };
-        let v: Value =
+        let obj: J<'_> =
             serde_json::from_str(text).map_err(|e| bad(format!("not valid JSON: {e}")))?;
-        let obj = v
-            .as_object()
-            .ok_or_else(|| bad("not a JSON object".into()))?;
+        if !matches!(obj, J::Obj(_)) {
+            return Err(bad("not a JSON object".into()));
+        }
         let form = match obj.get("form") {
-            Some(Value::String(s)) => Form::from_json(s)?,
-            Some(f) => Form::from_value(f)?,
+            Some(J::Str(s)) => Form::from_json(s)?,
+            Some(f) => crate::form::parse::parse(f, "/")?,
             None => return Err(bad("no \"form\"".into())),
         };
         let length = match obj.get("length") {
-            Some(Value::Number(n)) => n
+            Some(J::Num(n)) => n
                 .as_u64()
                 .and_then(|n| usize::try_from(n).ok())
                 .ok_or_else(|| {
@@ -111,8 +112,8 @@ impl Metadata {
             None => return Err(bad("no \"length\"".into())),
         };
         let byteorder = match obj.get("byteorder") {
-            None | Some(Value::Null) => ByteOrder::Little,
-            Some(Value::String(s)) => ByteOrder::parse(s)
+            None | Some(J::Null) => ByteOrder::Little,
+            Some(J::Str(s)) => ByteOrder::parse(s)
                 .ok_or_else(|| bad(format!("\"byteorder\" must be \"<\" or \">\", not {s:?}")))?,
             Some(other) => {
                 return Err(bad(format!(
@@ -121,8 +122,8 @@ impl Metadata {
             }
         };
         let buffer_key = match obj.get("buffer_key") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) => Some(s.clone()),
+            None | Some(J::Null) => None,
+            Some(J::Str(s)) => Some(s.to_string()),
             Some(other) => {
                 return Err(bad(format!("\"buffer_key\" must be a string, not {other}")))
             }

@@ -39,7 +39,7 @@ fn asking_for_an_unusable_device_is_a_device_error() {
         }
         other => panic!("expected a device error, got {other:?}"),
     }
-    if let Some(why) = no_gpu() {
+    if let Some(_why) = no_gpu() {
         match events.to_device(Device::Cuda(0)) {
             Err(e @ Error::Device { .. }) => {
                 let text = e.to_string();
@@ -47,9 +47,9 @@ fn asking_for_an_unusable_device_is_a_device_error() {
                 #[cfg(not(feature = "cuda"))]
                 assert!(text.contains("without the `cuda` feature"), "{text}");
                 #[cfg(feature = "cuda")]
-                if why.starts_with("cuda:0: ") {
+                if _why.starts_with("cuda:0: ") {
                     // No driver: the probe's reason, word for word.
-                    assert_eq!(text, why);
+                    assert_eq!(text, _why);
                 }
             }
             other => panic!("expected a device error, got {other:?}"),

@@ -19,7 +19,8 @@
 //! # Ok::<(), akbuf::Error>(())
 //! ```
 
-mod parse;
+pub(crate) mod json;
+pub(crate) mod parse;
 mod primitive;
 mod typestr;
 mod write;

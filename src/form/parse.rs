@@ -1,5 +1,6 @@
 //! Form JSON in: everything awkward 2.14's `ak.forms.from_dict` accepts.
 
+use super::json::{to_map, J};
 use super::{child_path, Form, FormKind, IndexType, Parameters, Primitive};
 use crate::error::{Error, Result};
 use serde_json::Value;
@@ -30,9 +31,9 @@ impl Form {
         if let Some(p) = Primitive::parse(trimmed) {
             return Ok(numpy(p));
         }
-        let value: Value = serde_json::from_str(trimmed)
+        let value: J<'_> = serde_json::from_str(trimmed)
             .map_err(|e| Error::form("/", format!("not valid JSON: {e}")))?;
-        Form::from_value(&value)
+        parse(&value, "/")
     }
 
     /// Parses a Form from a JSON value (awkward's `from_dict`).
@@ -41,7 +42,7 @@ impl Form {
     ///
     /// As [`Form::from_json`].
     pub fn from_value(value: &Value) -> Result<Form> {
-        parse(value, "/")
+        parse(&J::borrow(value), "/")
     }
 }
 
@@ -68,10 +69,10 @@ fn parse_primitive(s: &str, path: &str) -> Result<Primitive> {
     })
 }
 
-fn parse(value: &Value, path: &str) -> Result<Form> {
+pub(crate) fn parse(value: &J<'_>, path: &str) -> Result<Form> {
     let obj = match value {
-        Value::String(s) => return Ok(numpy(parse_primitive(s, path)?)),
-        Value::Object(o) => o,
+        J::Str(s) => return Ok(numpy(parse_primitive(s, path)?)),
+        J::Obj(_) => value,
         other => {
             return Err(Error::form(
                 path,
@@ -79,12 +80,12 @@ fn parse(value: &Value, path: &str) -> Result<Form> {
             ))
         }
     };
-    let get = |key: &str| -> Result<&Value> {
+    let get = |key: &str| -> Result<&J<'_>> {
         obj.get(key)
             .ok_or_else(|| Error::form(path, format!("missing key '{key}'")))
     };
     let class = match get("class")? {
-        Value::String(s) => s.as_str(),
+        J::Str(s) => s.as_ref(),
         other => {
             return Err(Error::form(
                 path,
@@ -93,8 +94,8 @@ fn parse(value: &Value, path: &str) -> Result<Form> {
         }
     };
     let parameters = match obj.get("parameters") {
-        None | Some(Value::Null) => Parameters::new(),
-        Some(Value::Object(m)) => m.clone(),
+        None | Some(J::Null) => Parameters::new(),
+        Some(J::Obj(m)) => to_map(m),
         Some(other) => {
             return Err(Error::form(
                 path,
@@ -103,8 +104,8 @@ fn parse(value: &Value, path: &str) -> Result<Form> {
         }
     };
     let form_key = match obj.get("form_key") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.clone()),
+        None | Some(J::Null) => None,
+        Some(J::Str(s)) => Some(s.to_string()),
         Some(other) => {
             return Err(Error::form(
                 path,
@@ -114,7 +115,7 @@ fn parse(value: &Value, path: &str) -> Result<Form> {
     };
     let index = |key: &str| -> Result<IndexType> {
         match get(key)? {
-            Value::String(s) => IndexType::parse(s).ok_or_else(|| {
+            J::Str(s) => IndexType::parse(s).ok_or_else(|| {
                 Error::form(
                     path,
                     format!("'{key}' must be one of i8, u8, i32, u32, i64, not '{s}'"),
@@ -128,7 +129,7 @@ fn parse(value: &Value, path: &str) -> Result<Form> {
     };
     let boolean = |key: &str| -> Result<bool> {
         match get(key)? {
-            Value::Bool(b) => Ok(*b),
+            J::Bool(b) => Ok(*b),
             other => Err(Error::form(
                 path,
                 format!("'{key}' must be true or false, not {other}"),
@@ -145,7 +146,7 @@ fn parse(value: &Value, path: &str) -> Result<Form> {
     let kind = match class {
         "NumpyArray" => {
             let primitive = match get("primitive")? {
-                Value::String(s) => parse_primitive(s, path)?,
+                J::Str(s) => parse_primitive(s, path)?,
                 other => {
                     return Err(Error::form(
                         path,
@@ -154,8 +155,8 @@ fn parse(value: &Value, path: &str) -> Result<Form> {
                 }
             };
             let inner_shape = match obj.get("inner_shape") {
-                None | Some(Value::Null) => Vec::new(),
-                Some(Value::Array(items)) => items
+                None | Some(J::Null) => Vec::new(),
+                Some(J::Arr(items)) => items
                     .iter()
                     .map(|v| {
                         v.as_u64().and_then(|n| usize::try_from(n).ok()).ok_or_else(|| {
@@ -183,11 +184,11 @@ fn parse(value: &Value, path: &str) -> Result<Form> {
         }
         "RegularArray" => {
             let size = match get("size")? {
-                Value::Number(n) if n.is_u64() => n
+                J::Num(n) if n.is_u64() => n
                     .as_u64()
                     .and_then(|n| usize::try_from(n).ok())
                     .ok_or_else(|| Error::form(path, "'size' is too large"))?,
-                Value::Null => {
+                J::Null => {
                     return Err(Error::form(
                         path,
                         "'size' is null (unknown), which only a typetracer can use",
@@ -245,7 +246,7 @@ fn parse(value: &Value, path: &str) -> Result<Form> {
         "RecordArray" => parse_record(obj, path)?,
         "UnionArray" | "UnionArray8_32" | "UnionArray8_U32" | "UnionArray8_64" => {
             let contents = match get("contents")? {
-                Value::Array(items) => items
+                J::Arr(items) => items
                     .iter()
                     .enumerate()
                     .map(|(i, v)| Ok(Arc::new(parse(v, &child_path(path, &format!("#{i}")))?)))
@@ -279,11 +280,11 @@ fn parse(value: &Value, path: &str) -> Result<Form> {
     Ok(Form::new(kind, parameters, form_key))
 }
 
-fn parse_record(obj: &serde_json::Map<String, Value>, path: &str) -> Result<FormKind> {
+fn parse_record(obj: &J<'_>, path: &str) -> Result<FormKind> {
     let contents = obj
         .get("contents")
         .ok_or_else(|| Error::form(path, "missing key 'contents'"))?;
-    let parse_list = |items: &[Value], names: Option<&[String]>| -> Result<Vec<Arc<Form>>> {
+    let parse_list = |items: &[J<'_>], names: Option<&[String]>| -> Result<Vec<Arc<Form>>> {
         items
             .iter()
             .enumerate()
@@ -298,15 +299,15 @@ fn parse_record(obj: &serde_json::Map<String, Value>, path: &str) -> Result<Form
     };
     if let Some(fields) = obj.get("fields") {
         // New style: `fields` present (possibly null) and `contents` a list.
-        let Value::Array(items) = contents else {
+        let J::Arr(items) = contents else {
             return Err(Error::form(
                 path,
                 "new-style RecordForm contents must not be mappings",
             ));
         };
         let fields = match fields {
-            Value::Null => None,
-            Value::Array(names) => Some(
+            J::Null => None,
+            J::Arr(names) => Some(
                 names
                     .iter()
                     .map(|n| {
@@ -342,13 +343,22 @@ fn parse_record(obj: &serde_json::Map<String, Value>, path: &str) -> Result<Form
         return Ok(FormKind::Record { fields, contents });
     }
     match contents {
-        // Old style record: field order is the mapping's order.
-        Value::Object(map) => {
-            let mut fields = Vec::with_capacity(map.len());
+        // Old style record: field order is the mapping's order (a repeated
+        // name keeps its first place and its last form, as JSON parsers do).
+        J::Obj(map) => {
+            let mut fields: Vec<String> = Vec::with_capacity(map.len());
             let mut forms = Vec::with_capacity(map.len());
+            let mut seen = std::collections::HashMap::with_capacity(map.len());
             for (k, v) in map {
-                forms.push(Arc::new(parse(v, &child_path(path, k))?));
-                fields.push(k.clone());
+                let form = Arc::new(parse(v, &child_path(path, k))?);
+                match seen.get(k.as_ref()) {
+                    Some(&i) => forms[i] = form,
+                    None => {
+                        seen.insert(k.as_ref(), fields.len());
+                        fields.push(k.to_string());
+                        forms.push(form);
+                    }
+                }
             }
             Ok(FormKind::Record {
                 fields: Some(fields),
@@ -356,7 +366,7 @@ fn parse_record(obj: &serde_json::Map<String, Value>, path: &str) -> Result<Form
             })
         }
         // Old style tuple.
-        Value::Array(items) => Ok(FormKind::Record {
+        J::Arr(items) => Ok(FormKind::Record {
             fields: None,
             contents: parse_list(items, None)?,
         }),
