@@ -54,13 +54,23 @@ impl Sel {
     }
 }
 
-/// Overlapping lists can gather at most this many times the content's and
-/// the lists' lengths together (corrupt starts could ask for any amount).
+/// All the gathers of one `to_packed` together may select at most this many
+/// times the bytes of the array's buffers (plus [`GATHER_FLOOR`] entries):
+/// a valid array's packing gathers repeated entries only as far as its own
+/// indexes repeat them, while corrupt indexes, starts or sizes could ask for
+/// any amount and get the process killed for memory instead of an error.
 const GATHER_LIMIT: usize = 64;
+
+/// Gathers below this many entries in all are always allowed.
+const GATHER_FLOOR: usize = 1 << 20;
 
 struct Packer {
     next_id: usize,
     buffers: Vec<(String, Buffer)>,
+    /// Entries all gathers may still select (see [`GATHER_LIMIT`]).
+    budget: usize,
+    /// The budget at the start, for messages.
+    limit: usize,
 }
 
 fn bad(info: &NodeInfo, key: &str, message: impl Into<String>) -> Error {
@@ -145,6 +155,25 @@ fn union_parameters(inner: &Parameters, outer: &Parameters) -> Parameters {
 }
 
 impl Packer {
+    /// Takes `n` entries from the gather budget, or says which node asked too much.
+    fn charge(&mut self, n: usize, info: &NodeInfo, key: &str) -> Result<()> {
+        match self.budget.checked_sub(n) {
+            Some(left) => {
+                self.budget = left;
+                Ok(())
+            }
+            None => Err(bad(
+                info,
+                key,
+                format!(
+                    "packing would gather {n} more entries here, beyond the {} that \
+                     to_packed allows for this array (64 times its buffers' bytes)",
+                    self.limit
+                ),
+            )),
+        }
+    }
+
     fn id(&mut self) -> String {
         let key = format!("node{}", self.next_id);
         self.next_id += 1;
@@ -192,11 +221,14 @@ impl Packer {
                 let csel = match sel {
                     Sel::All => Sel::Range(0, node.len.get()? * size),
                     Sel::Range(a, b) => Sel::Range(a * size, b * size),
-                    Sel::Gather(v) => Sel::Gather(
-                        v.iter()
-                            .flat_map(|&i| (i * size)..(i * size + size))
-                            .collect(),
-                    ),
+                    Sel::Gather(v) => {
+                        self.charge(v.len().saturating_mul(size), &node.info, "")?;
+                        Sel::Gather(
+                            v.iter()
+                                .flat_map(|&i| (i * size)..(i * size + size))
+                                .collect(),
+                        )
+                    }
                 };
                 let content = self.node(content, &csel)?;
                 Form::new(FormKind::Regular { size, content }, params, Some(fk))
@@ -253,6 +285,7 @@ impl Packer {
                         Some(fk),
                     )
                 } else {
+                    self.charge(ix.len(), &node.info, &index.key)?;
                     let carry = positions(&ix, content.len.get()?, index)?;
                     let packed = self.node(content, &Sel::Gather(carry))?;
                     let merged = union_parameters(packed.parameters(), &params);
@@ -272,6 +305,7 @@ impl Packer {
                     (ix, Sel::All)
                 } else {
                     let valid: Vec<i64> = ix.iter().copied().filter(|&x| x >= 0).collect();
+                    self.charge(valid.len(), &node.info, &index.key)?;
                     let carry = positions(&valid, content.len.get()?, index)?;
                     let mut next = -1i64;
                     let renumbered = ix
@@ -413,6 +447,7 @@ impl Packer {
                                 next += 1;
                             }
                         }
+                        self.charge(used.len(), &node.info, &index.key)?;
                         carries.push(Sel::Gather(positions(&used, c.len.get()?, index)?));
                     } else {
                         carries.push(Sel::All);
@@ -462,6 +497,8 @@ impl Packer {
             Sel::All => all,
             Sel::Range(a, b) if *a <= *b && *b <= rows => all.slice(a * row, (b - a) * row)?,
             Sel::Gather(v) if v.iter().all(|&i| i < rows) => {
+                let per_row = inner_shape.iter().product::<usize>().max(1);
+                self.charge(v.len().saturating_mul(per_row), &node.info, &data.key)?;
                 let src = all.as_slice();
                 let mut out = Vec::with_capacity(v.len() * row);
                 for &i in v {
@@ -540,10 +577,6 @@ impl Packer {
             Sel::Range(lo as usize, hi as usize)
         } else {
             let mut carry = Vec::new();
-            let mut total = 0usize;
-            let limit = GATHER_LIMIT
-                .saturating_mul(clen.saturating_add(n))
-                .max(1 << 20);
             for (&s, &t) in starts.iter().zip(&stops) {
                 if s < 0 || t < s || t as usize > clen {
                     return Err(bad(
@@ -554,17 +587,7 @@ impl Packer {
                 }
                 // Lists may overlap, so the total is not bounded by the
                 // content; corrupt starts can ask for any amount.
-                total = total.saturating_add((t - s) as usize);
-                if total > limit {
-                    return Err(bad(
-                        &node.info,
-                        &buf.key,
-                        format!(
-                            "the lists gather {total}+ entries of a content of {clen}, \
-                             more than to_packed allows ({limit})"
-                        ),
-                    ));
-                }
+                self.charge((t - s) as usize, &node.info, &buf.key)?;
                 carry.extend(s as usize..t as usize);
                 offsets.push(carry.len() as i64);
             }
@@ -621,6 +644,24 @@ impl Packer {
     }
 }
 
+/// The bytes of every buffer under `node`: as stored where the source can
+/// tell without reading, else as read (packing reads them all anyway; what
+/// the layout says it needs is not trusted, since corrupt lengths drive it).
+fn input_bytes(node: &Node) -> Result<usize> {
+    let mut total = 0usize;
+    for (_, b) in node.data.buffers() {
+        let n = match b.stored_size() {
+            Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
+            None => b.get()?.len(),
+        };
+        total = total.saturating_add(n);
+    }
+    for c in node.children() {
+        total = total.saturating_add(input_bytes(c)?);
+    }
+    Ok(total)
+}
+
 /// The same values in the fewest bytes, as awkward's `ak.to_packed` (see
 /// the module documentation for the rules). The result is an array over
 /// in-memory buffers, with awkward's default form keys (`node{id}`), ready
@@ -646,13 +687,20 @@ impl Packer {
 /// # Errors
 ///
 /// What reading the array reports, or [`Error::InvalidData`] when an index,
-/// offset or tag points outside its content, or when overlapping lists of a
-/// ListArray would gather more than 64 times the entries of their content
-/// and the lists together (a limit awkward does not have).
+/// offset or tag points outside its content, or when the packing would
+/// gather (repeat entries through indexes, overlapping lists or regular
+/// sizes) more than 64 times as many entries as the array's buffers have
+/// bytes, plus a million (a limit awkward does not have: it guards against
+/// corrupt indexes asking for any amount of memory).
 pub fn to_packed(array: &Array) -> Result<Array> {
+    let limit = GATHER_LIMIT
+        .saturating_mul(input_bytes(array.node())?)
+        .saturating_add(GATHER_FLOOR);
     let mut p = Packer {
         next_id: 0,
         buffers: Vec::new(),
+        budget: limit,
+        limit,
     };
     let form = p.node(array.node(), &Sel::All)?;
     let source: MemorySource = p.buffers.into_iter().collect();

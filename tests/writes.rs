@@ -6,8 +6,8 @@
 mod common;
 
 use akbuf::{
-    to_buffers, to_packed, write_dir, Array, BufferKey, ByteOrder, DirSink, Error, Form, FormKey,
-    MemorySink, Metadata, Sink, WriteOptions,
+    from_buffers, to_buffers, to_packed, write_dir, Array, Buffer, BufferKey, ByteOrder, DirSink,
+    Error, Form, FormKey, MemorySink, MemorySource, Metadata, Options, Sink, WriteOptions,
 };
 use common::*;
 use sha2::{Digest, Sha256};
@@ -278,4 +278,38 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         let e = e.unwrap();
         std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
     }
+}
+
+#[test]
+fn packing_refuses_to_gather_without_bound() {
+    // 300 references to one row of a million bytes: packing would copy that
+    // row 300 times (300 MB from 1 MB), past the limit of 64 times the input.
+    let form = Form::from_json(
+        r#"{"class": "IndexedArray", "index": "i64", "form_key": "ix",
+            "content": {"class": "RegularArray", "size": 1048576, "form_key": "reg",
+                "content": {"class": "NumpyArray", "primitive": "uint8", "form_key": "bytes"}}}"#,
+    )
+    .unwrap();
+    let source = MemorySource::new()
+        .with("ix-index", Buffer::from_slice(&[0i64; 300]))
+        .with("bytes-data", Buffer::from_vec(vec![7u8; 1 << 20]));
+    let array = from_buffers(&form, 300, source.clone(), Options::default()).unwrap();
+    match to_packed(&array) {
+        Err(e @ akbuf::Error::InvalidData { .. }) => {
+            assert!(e.to_string().contains("that to_packed allows"), "{e}");
+            assert!(e.to_string().contains("RegularArray"), "{e}");
+        }
+        other => panic!(
+            "expected the gather limit, got {:?}",
+            other.map(|a| a.len())
+        ),
+    }
+    // Within the limit, the same array packs (3 copies of the row).
+    let few = from_buffers(&form, 3, source, Options::default()).unwrap();
+    let packed = to_packed(&few).unwrap();
+    assert_eq!(packed.type_string(), "3 * 1048576 * uint8");
+    assert_eq!(
+        packed.content().unwrap().values::<u8>().unwrap().len(),
+        3 << 20
+    );
 }
