@@ -9,7 +9,7 @@ use super::copies::{Copies, CopyKey};
 use super::Device;
 use crate::buffer::{Buffer, Native};
 use crate::error::{Error, Result};
-use cudarc::driver::{CudaContext, CudaSlice, CudaStream, CudaView, DeviceRepr};
+use cudarc::driver::{CudaContext, CudaSlice, CudaStream, CudaView, DeviceRepr, PinnedHostSlice};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
@@ -118,11 +118,14 @@ fn upload_mode() -> UploadMode {
     }
 }
 
-/// One device: its context and the stream uploads and downloads use.
+/// One device: its context, the stream uploads and downloads use, and the
+/// pinned staging buffers (made on the first staged upload, then reused:
+/// pinning memory costs far more than copying through it).
 pub(crate) struct Gpu {
     pub(crate) ordinal: usize,
     ctx: Arc<CudaContext>,
     stream: Arc<CudaStream>,
+    stages: Mutex<Option<[PinnedHostSlice<u8>; 2]>>,
 }
 
 impl Gpu {
@@ -150,6 +153,7 @@ impl Gpu {
             ordinal,
             ctx,
             stream,
+            stages: Mutex::new(None),
         });
         gpus.insert(ordinal, Arc::clone(&gpu));
         Ok(gpu)
@@ -190,14 +194,24 @@ impl Gpu {
         // SAFETY: every byte of `dst` is written by the copies below before
         // the slice is returned to anyone.
         let mut dst = unsafe { self.stream.alloc::<u8>(host.len()) }?;
-        // SAFETY: pinned host memory is only written (by `copy_from_slice`)
-        // before the device reads it; `u8` has no invalid values. Write-combined
-        // memory suits buffers the host only writes.
-        let mut stages = unsafe {
-            [
-                self.ctx.alloc_pinned::<u8>(STAGE)?,
-                self.ctx.alloc_pinned::<u8>(STAGE)?,
-            ]
+        // One staged upload at a time per device: they share the buffers
+        // (and the stream, which would serialize them anyway).
+        let mut guard = self.stages.lock();
+        let stages = match &mut *guard {
+            Some(s) => s,
+            empty => {
+                // SAFETY: pinned host memory is only written (by
+                // `copy_from_slice`) before the device reads it; `u8` has no
+                // invalid values. Write-combined memory suits buffers the
+                // host only writes.
+                let made = unsafe {
+                    [
+                        self.ctx.alloc_pinned::<u8>(STAGE)?,
+                        self.ctx.alloc_pinned::<u8>(STAGE)?,
+                    ]
+                };
+                empty.insert(made)
+            }
         };
         let full = host.len() / STAGE;
         for i in 0..full {
