@@ -10,7 +10,7 @@
 //! On a machine without CUDA it prints why and exits successfully.
 
 use akbuf::{set_upload_mode, Cache, Device, DirSource, Metadata, Options, UploadMode};
-use cudarc::driver::CudaContext;
+use cudarc::driver::{CudaContext, CudaSlice, DriverError};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -62,24 +62,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut pinned = unsafe { ctx.alloc_pinned_with_flags::<u8>(bytes, 0)? };
         pinned.as_mut_slice()?.fill(1);
         let mut dst = stream.alloc_zeros::<u8>(bytes)?;
-        let mut peak = Vec::new();
-        for _ in 0..REPS + 1 {
-            let t = Instant::now();
-            stream.memcpy_htod(&pinned, &mut dst)?;
-            stream.synchronize()?;
-            peak.push(t.elapsed().as_secs_f64());
-        }
-        peak.remove(0);
+        let mut copies = |src: &dyn Fn(&mut CudaSlice<u8>) -> Result<(), DriverError>| {
+            let mut secs = Vec::new();
+            for _ in 0..REPS + 1 {
+                let t = Instant::now();
+                src(&mut dst)?;
+                stream.synchronize()?;
+                secs.push(t.elapsed().as_secs_f64());
+            }
+            secs.remove(0);
+            Ok::<_, DriverError>(secs)
+        };
+        let peak = copies(&|d| stream.memcpy_htod(&pinned, d))?;
         let card = row("cudarc memcpy_htod, pinned host (the card)", bytes, peak);
         let pageable = vec![1u8; bytes];
-        let mut page = Vec::new();
-        for _ in 0..REPS + 1 {
-            let t = Instant::now();
-            stream.memcpy_htod(&pageable, &mut dst)?;
-            stream.synchronize()?;
-            page.push(t.elapsed().as_secs_f64());
-        }
-        page.remove(0);
+        let page = copies(&|d| stream.memcpy_htod(&pageable, d))?;
         row("cudarc memcpy_htod, pageable Vec", bytes, page);
         drop((pinned, dst, pageable));
 

@@ -13,19 +13,7 @@
 use akbuf::{open_hdf5, split_hdf5_path, Array};
 use std::time::Instant;
 
-/// Sums in f64, in sixteen independent lanes so that the compiler can
-/// vectorize the loop (a single running sum is one long dependency chain).
-fn sum_f32(xs: &[f32]) -> f64 {
-    let mut lanes = [0f64; 16];
-    let mut chunks = xs.chunks_exact(16);
-    for c in &mut chunks {
-        for (l, &x) in lanes.iter_mut().zip(c) {
-            *l += f64::from(x);
-        }
-    }
-    let tail: f64 = chunks.remainder().iter().map(|&x| f64::from(x)).sum();
-    lanes.iter().sum::<f64>() + tail
-}
+mod common;
 
 fn field(mut a: Array, path: &str) -> akbuf::Result<Array> {
     for name in path.split('.') {
@@ -50,7 +38,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let start = Instant::now();
         let events = open_hdf5(file, group)?;
         let values = field(events.clone(), &path)?.flat_values::<f32>()?;
-        sum = sum_f32(&values);
+        sum = common::sum(&values);
         let elapsed = start.elapsed().as_secs_f64();
         if rep >= 3 {
             times.push(elapsed);

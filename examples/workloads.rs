@@ -34,20 +34,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-type Res<T> = Result<T, Box<dyn std::error::Error>>;
+mod common;
 
-/// Sums in f64, in sixteen independent lanes so that the loop vectorizes
-/// (the same sum for every contender).
-fn sum<T: Copy + Into<f64>>(xs: &[T]) -> f64 {
-    let mut lanes = [0f64; 16];
-    let mut chunks = xs.chunks_exact(16);
-    for c in &mut chunks {
-        for (l, &x) in lanes.iter_mut().zip(c) {
-            *l += x.into();
-        }
-    }
-    lanes.iter().sum::<f64>() + chunks.remainder().iter().map(|&x| x.into()).sum::<f64>()
-}
+use common::sum;
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 #[derive(Clone, Copy)]
 struct Stat {
@@ -172,26 +163,13 @@ fn map(path: &Path) -> Res<memmap2::Mmap> {
     Ok(unsafe { memmap2::Mmap::map(&file)? })
 }
 
-fn as_f32(bytes: &[u8]) -> &[f32] {
-    // SAFETY: every bit pattern is a valid f32, and `align_to` returns an
-    // aligned middle part (all of a page-aligned mapping).
-    let (head, body, _) = unsafe { bytes.align_to::<f32>() };
-    assert!(head.is_empty());
-    body
-}
-
-fn as_f64(bytes: &[u8]) -> &[f64] {
-    // SAFETY: every bit pattern is a valid f64, and `align_to` returns an
-    // aligned middle part (all of a page-aligned mapping).
-    let (head, body, _) = unsafe { bytes.align_to::<f64>() };
-    assert!(head.is_empty());
-    body
-}
-
-fn as_i64(bytes: &[u8]) -> &[i64] {
-    // SAFETY: every bit pattern is a valid i64; as above.
-    let (head, body, _) = unsafe { bytes.align_to::<i64>() };
-    assert!(head.is_empty());
+/// A mapped file's bytes as numbers, in place.
+fn view<T: akbuf::Native>(bytes: &[u8]) -> &[T] {
+    // SAFETY: akbuf's `Native` types are plain numbers (and pairs of them),
+    // valid for every bit pattern; `align_to` returns an aligned middle part,
+    // which is all of a page-aligned mapping (checked).
+    let (head, body, _) = unsafe { bytes.align_to::<T>() };
+    assert!(head.is_empty(), "a mapping starts page-aligned");
     body
 }
 
@@ -311,9 +289,9 @@ fn main() -> Res<()> {
         measure(3, 21, 1, || {
             let off = map(&events_dir.join(&offsets_key))?;
             let pt = map(&events_dir.join(&pt_key))?;
-            let o = as_i64(&off);
+            let o = view::<i64>(&off);
             let (first, last) = (o[0] as usize, o[o.len() - 1] as usize);
-            total = sum(&as_f32(&pt)[first..last]);
+            total = sum(&view::<f32>(&pt)[first..last]);
             Ok((off.len() + pt.len()) as u64)
         })?,
     ));
@@ -376,7 +354,7 @@ fn main() -> Res<()> {
         "memmap+sum (limit)",
         measure(2, 9, 1, || {
             let m = map(&big_dir.join(&big_key))?;
-            total = sum(as_f64(&m));
+            total = sum(view::<f64>(&m));
             Ok(m.len() as u64)
         })?,
     ));
