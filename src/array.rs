@@ -6,7 +6,7 @@ use crate::device::{Device, Placement};
 use crate::error::{Error, Result};
 use crate::form::{Form, FormKind, Primitive};
 use crate::layout::lazy::Loader;
-use crate::layout::view::View;
+use crate::layout::view::{Budget, JsonOut, View};
 use crate::layout::{BufferInfo, BuildCtx, Node, NodeData};
 use crate::lists::Lists;
 use crate::options::Options;
@@ -114,7 +114,8 @@ impl Iterator for Iter<'_> {
         if self.next >= self.view.len {
             return None;
         }
-        let v = self.view.value(self.next);
+        let mut budget = Budget::of(&self.view, "this element");
+        let v = self.view.value(self.next, &mut budget);
         self.next += 1;
         Some(v)
     }
@@ -122,6 +123,22 @@ impl Iterator for Iter<'_> {
         let n = self.view.len - self.next;
         (n, Some(n))
     }
+}
+
+/// `[e0,e1,...]` into `out`.
+fn write_elements(view: &View<'_>, out: &mut JsonOut<'_>) -> Result<()> {
+    out.buf.push('[');
+    for i in 0..view.len {
+        if i > 0 {
+            out.buf.push(',');
+        }
+        view.write_json(i, out)?;
+        if out.buf.len() >= 1 << 16 {
+            out.flush()?;
+        }
+    }
+    out.buf.push(']');
+    out.flush()
 }
 
 impl Array {
@@ -214,9 +231,16 @@ impl Array {
     /// Element `i`. Reads every buffer of this array's subtree that is not
     /// read yet (as awkward's `array[i].tolist()` does).
     ///
+    /// An element is materialized in memory only if it makes at most 64
+    /// values per byte of the subtree's buffers, plus 4 Mi values: a count
+    /// that no stored byte backs (a regular size or inner shape of 2^40
+    /// over empty content) is an [`Error::TooLarge`], never an allocation
+    /// that kills the process. [`Array::write_json`] streams any element.
+    ///
     /// # Errors
     ///
-    /// [`Error::OutOfRange`] past the end; any read or data error.
+    /// [`Error::OutOfRange`] past the end; [`Error::TooLarge`]; any read or
+    /// data error.
     pub fn get(&self, i: usize) -> Result<Value> {
         if i >= self.len() {
             return Err(Error::OutOfRange {
@@ -226,7 +250,9 @@ impl Array {
                 class: self.node.info.class,
             });
         }
-        View::new(&self.node)?.value(i)
+        let view = View::new(&self.node)?;
+        let mut budget = Budget::of(&view, "this element");
+        view.value(i, &mut budget)
     }
 
     /// Iterates the elements, materializing the subtree once.
@@ -241,52 +267,50 @@ impl Array {
         })
     }
 
-    /// All elements as [`Value`]s.
+    /// All elements as [`Value`]s, within the same limit as [`Array::get`]
+    /// for the whole array.
     ///
     /// # Errors
     ///
-    /// Any read or data error.
+    /// [`Error::TooLarge`]; any read or data error.
     pub fn to_values(&self) -> Result<Vec<Value>> {
-        self.iter()?.collect()
+        let view = View::new(&self.node)?;
+        let mut budget = Budget::of(&view, "the array");
+        let mut out = Vec::new();
+        for i in 0..view.len {
+            out.push(view.value(i, &mut budget)?);
+        }
+        Ok(out)
     }
 
-    /// The whole array as one line of JSON (DESIGN.md's mapping).
+    /// The whole array as one line of JSON (DESIGN.md's mapping), within
+    /// the same limit as [`Array::get`] for the whole array (a string in
+    /// memory); [`Array::write_json`] streams without limit.
     ///
     /// # Errors
     ///
-    /// Any read or data error.
+    /// [`Error::TooLarge`]; any read or data error.
     pub fn to_json(&self) -> Result<String> {
-        let mut out = Vec::new();
-        self.write_json(&mut out)?;
+        let mut bytes = Vec::new();
+        let view = View::new(&self.node)?;
+        let budget = Budget::of(&view, "the array's JSON");
+        let mut out = JsonOut::new(&mut bytes, Some(budget));
+        write_elements(&view, &mut out)?;
         // The writer only produces ASCII.
-        String::from_utf8(out).map_err(|e| Error::Argument(e.to_string()))
+        String::from_utf8(bytes).map_err(|e| Error::Argument(e.to_string()))
     }
 
-    /// Streams the JSON of the whole array to `w`, element by element.
+    /// Streams the JSON of the whole array to `w`, straight from the
+    /// buffers in pieces of 64 KiB: memory stays bounded whatever the
+    /// array's size (no element is ever built whole).
     ///
     /// # Errors
     ///
     /// Any read or data error, or the writer's error.
     pub fn write_json<W: std::io::Write>(&self, mut w: W) -> Result<()> {
-        let io = |e: std::io::Error| Error::Io {
-            context: "writing JSON".into(),
-            io: Arc::new(e),
-        };
         let view = View::new(&self.node)?;
-        let mut chunk = String::with_capacity(1 << 16);
-        chunk.push('[');
-        for i in 0..view.len {
-            if i > 0 {
-                chunk.push(',');
-            }
-            view.value(i)?.write_json(&mut chunk);
-            if chunk.len() > 1 << 16 {
-                w.write_all(chunk.as_bytes()).map_err(io)?;
-                chunk.clear();
-            }
-        }
-        chunk.push(']');
-        w.write_all(chunk.as_bytes()).map_err(io)
+        let mut out = JsonOut::new(&mut w, None);
+        write_elements(&view, &mut out)
     }
 
     /// Runs the full validation: offsets monotonic and in bounds, indexes and

@@ -10,6 +10,33 @@ use crate::source::{DirSource, Source};
 use serde_json::Value;
 use std::path::Path;
 
+/// The most bytes of `metadata.json` akbuf reads (256 MiB): a form for a
+/// hundred thousand fields is a few MiB, and a file linked to `/dev/zero`
+/// or grown without end must not be read until memory runs out.
+pub const METADATA_LIMIT: u64 = 256 << 20;
+
+/// Reads a regular file as UTF-8 text, refusing one over `limit` bytes.
+fn read_capped(path: &Path, limit: u64, no_follow: bool) -> std::io::Result<String> {
+    use std::io::Read;
+    let file = crate::sys::open_regular(path, no_follow)?;
+    let too_big = |n: u64| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{n} bytes or more, over the limit of {limit} bytes"),
+        )
+    };
+    let len = file.metadata()?.len();
+    if len > limit {
+        return Err(too_big(len));
+    }
+    let mut text = String::new();
+    file.take(limit + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > limit {
+        return Err(too_big(text.len() as u64));
+    }
+    Ok(text)
+}
+
 /// The contents of `metadata.json`: form, length, and the optional
 /// `byteorder` and `buffer_key`.
 ///
@@ -138,22 +165,33 @@ impl Metadata {
 
     /// Reads `DIR/metadata.json`.
     ///
+    /// Only a regular file is read (a FIFO or a device under that name is
+    /// refused without blocking), and at most [`METADATA_LIMIT`] bytes of it.
+    ///
     /// # Errors
     ///
     /// [`Error::Container`] naming the folder when it cannot be read, and
     /// the errors of [`Metadata::from_json`].
     pub fn read_dir(dir: impl AsRef<Path>) -> Result<Metadata> {
-        let dir = dir.as_ref();
-        let path = dir.join("metadata.json");
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::Container {
+        Metadata::read_dir_with(dir.as_ref(), false)
+    }
+
+    /// [`Metadata::read_dir`], refusing a `metadata.json` that resolves
+    /// outside `dir` when `confined`.
+    pub(crate) fn read_dir_with(dir: &Path, confined: bool) -> Result<Metadata> {
+        let bad = |message: String| Error::Container {
             path: dir.display().to_string(),
-            message: format!("reading metadata.json: {e}"),
-        })?;
+            message,
+        };
+        let mut path = dir.join("metadata.json");
+        if confined {
+            path = crate::source::dir::confined_path(dir, &path)
+                .map_err(|e| bad(format!("reading metadata.json: {e}")))?;
+        }
+        let text = read_capped(&path, METADATA_LIMIT, confined)
+            .map_err(|e| bad(format!("reading metadata.json: {e}")))?;
         Metadata::from_json(&text).map_err(|e| match e {
-            Error::Container { message, .. } => Error::Container {
-                path: dir.display().to_string(),
-                message: format!("metadata.json: {message}"),
-            },
+            Error::Container { message, .. } => bad(format!("metadata.json: {message}")),
             other => other,
         })
     }
@@ -198,7 +236,66 @@ impl Metadata {
     }
 }
 
-/// Opens a directory container lazily: reads `metadata.json`, no buffer.
+/// A stored container, by what its path is: a directory, or (feature
+/// `hdf5`) a group of an HDF5 file.
+pub(crate) enum Stored {
+    Dir(DirSource),
+    #[cfg(feature = "hdf5")]
+    Hdf5(crate::source::Hdf5Source),
+}
+
+impl Stored {
+    /// Decides by what the path is: an existing directory is a directory
+    /// container (whatever its name); otherwise `FILE.h5[:GROUP]` names an
+    /// HDF5 group.
+    pub(crate) fn at(path: &Path, confined: bool) -> Result<Stored> {
+        if path.is_dir() {
+            let mut source = DirSource::new(path);
+            if confined {
+                source = source.confined();
+            }
+            return Ok(Stored::Dir(source));
+        }
+        let spec = path.to_string_lossy();
+        #[cfg(feature = "hdf5")]
+        if crate::source::is_hdf5_path(&spec) {
+            let (file, group) = crate::source::split_hdf5_path(&spec);
+            let mut source = crate::source::Hdf5Source::open(file, group)?;
+            if confined {
+                source = source.confined();
+            }
+            return Ok(Stored::Hdf5(source));
+        }
+        #[cfg(not(feature = "hdf5"))]
+        if spec.contains(".h5") || spec.contains(".hdf5") {
+            return Err(Error::Container {
+                path: spec.to_string(),
+                message: "this akbuf was built without the hdf5 feature".into(),
+            });
+        }
+        Ok(Stored::Dir(DirSource::new(path)))
+    }
+
+    pub(crate) fn metadata(&self) -> Result<Metadata> {
+        match self {
+            Stored::Dir(s) => Metadata::read_dir_with(s.root(), s.is_confined()),
+            #[cfg(feature = "hdf5")]
+            Stored::Hdf5(s) => s.metadata(),
+        }
+    }
+
+    pub(crate) fn open(self, metadata: &Metadata, options: Options) -> Result<Array> {
+        match self {
+            Stored::Dir(s) => metadata.open_with(s, options),
+            #[cfg(feature = "hdf5")]
+            Stored::Hdf5(s) => metadata.open_with(s, options),
+        }
+    }
+}
+
+/// Opens a container lazily: reads its metadata, no buffer. `path` is a
+/// directory container, or with the `hdf5` feature `FILE.h5[:GROUP]`
+/// (a directory is always a directory container, whatever its name).
 ///
 /// ```no_run
 /// let events = akbuf::open("data/events")?;
@@ -210,7 +307,48 @@ impl Metadata {
 /// # Errors
 ///
 /// As [`Metadata::read_dir`] and [`from_buffers`].
-pub fn open(dir: impl AsRef<Path>) -> Result<Array> {
-    let dir = dir.as_ref();
-    Metadata::read_dir(dir)?.open(DirSource::new(dir))
+pub fn open(path: impl AsRef<Path>) -> Result<Array> {
+    open_with(path, Options::default())
+}
+
+/// [`open`] with options: a shared cache, a caching policy, and
+/// [`Options::confined`] for untrusted containers. The byte order and
+/// buffer-key template come from the container's metadata.
+///
+/// ```
+/// use akbuf::{open_with, Cache, Options};
+/// use std::sync::Arc;
+///
+/// let cache = Arc::new(Cache::new());
+/// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/events");
+/// let events = open_with(path, Options::default().with_cache(Arc::clone(&cache)).confined())?;
+/// events.field("run")?.to_json()?;
+/// assert_eq!(cache.stats().reads, 1);
+/// # Ok::<(), akbuf::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// As [`open`].
+pub fn open_with(path: impl AsRef<Path>, options: Options) -> Result<Array> {
+    let stored = Stored::at(path.as_ref(), options.confined)?;
+    let metadata = stored.metadata()?;
+    stored.open(&metadata, options)
+}
+
+/// The metadata (form, length, byte order, buffer-key template) of the
+/// container at `path` (as [`open`] takes it), reading nothing else.
+///
+/// ```
+/// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/events");
+/// let meta = akbuf::read_metadata(path)?;
+/// assert_eq!(meta.length, 1000);
+/// # Ok::<(), akbuf::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// As [`Metadata::read_dir`].
+pub fn read_metadata(path: impl AsRef<Path>) -> Result<Metadata> {
+    Stored::at(path.as_ref(), false)?.metadata()
 }

@@ -177,6 +177,33 @@ pub enum Error {
         io: Option<Arc<std::io::Error>>,
     },
 
+    /// Two buffers of one write would be stored under the same key (a
+    /// form-key or buffer-key template that does not tell nodes apart, or
+    /// a closure that repeats itself). Nothing was written.
+    #[error("buffer key {key:?} would be written twice: by {first} and by {second}; the form-key and buffer-key templates must give every buffer its own key (keep {{id}} and {{form_key}} in them)")]
+    DuplicateKey {
+        /// The key given twice.
+        key: String,
+        /// The first buffer given that key (`<class> at <node> (<attribute>)`).
+        first: String,
+        /// The second one.
+        second: String,
+    },
+
+    /// Materializing values in memory (`get`, `to_values`, `to_json`) would
+    /// make far more values than the bytes behind them can account for
+    /// (a regular size or inner shape of 2^40 over empty content). The
+    /// streaming writers ([`crate::Array::write_json`]) have no such limit.
+    #[error("{class} at {node}: {message}")]
+    TooLarge {
+        /// Path of the node.
+        node: String,
+        /// Class of the node.
+        class: &'static str,
+        /// What was asked and the limit, with the sizes.
+        message: String,
+    },
+
     /// A typed view was asked for with the wrong element type.
     #[error("type mismatch at {node}: {message}")]
     TypeMismatch {
@@ -205,7 +232,8 @@ impl Error {
             | Error::ShortBuffer { key, .. }
             | Error::InvalidData { key, .. }
             | Error::Source { key, .. }
-            | Error::Sink { key, .. } => Some(key),
+            | Error::Sink { key, .. }
+            | Error::DuplicateKey { key, .. } => Some(key),
             _ => None,
         }
     }
@@ -220,6 +248,7 @@ impl Error {
             | Error::Length { node, .. }
             | Error::NoField { node, .. }
             | Error::OutOfRange { node, .. }
+            | Error::TooLarge { node, .. }
             | Error::TypeMismatch { node, .. } => Some(node),
             Error::Form { path, .. } => Some(path),
             _ => None,

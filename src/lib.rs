@@ -59,13 +59,14 @@ mod pack;
 mod pyjson;
 pub mod sink;
 pub mod source;
+mod sys;
 mod value;
 mod write;
 
 pub use array::{from_buffers, Array, Iter};
 pub use buffer::{Buffer, ByteOrder, Native, Residence, TypedBuffer, WeakBuffer};
 pub use cache::{Cache, CacheStats, CachedSource, Observer, ReadEvent};
-pub use container::{open, Metadata};
+pub use container::{open, open_with, read_metadata, Metadata, METADATA_LIMIT};
 pub use device::Device;
 #[cfg(feature = "cuda")]
 pub use device::{

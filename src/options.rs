@@ -271,6 +271,12 @@ pub struct Options {
     pub cache: Option<Arc<Cache>>,
     /// Which buffers are cached (default: all).
     pub caching: Caching,
+    /// Whether a container opened with these options ([`crate::open_with`])
+    /// refuses buffer files, `metadata.json` or HDF5 datasets that resolve
+    /// outside it (symbolic links, HDF5 external links and external
+    /// storage), for serving untrusted data. Default: off (links are
+    /// followed, as users link data).
+    pub confined: bool,
 }
 
 impl Options {
@@ -305,6 +311,31 @@ impl Options {
     /// Sets the byte order.
     pub fn with_byteorder(mut self, byteorder: ByteOrder) -> Options {
         self.byteorder = byteorder;
+        self
+    }
+
+    /// Containers opened with these options refuse anything that resolves
+    /// outside them (see [`Options::confined`](Options#structfield.confined)).
+    ///
+    /// ```
+    /// use akbuf::{open_with, Options};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let outside = tempfile::NamedTempFile::new()?;
+    /// std::fs::write(outside.path(), [7u8])?;
+    /// std::fs::write(dir.path().join("metadata.json"), r#"{"form": {"class": "NumpyArray", "primitive": "int8", "form_key": "node0"}, "length": 1}"#)?;
+    /// # #[cfg(unix)] {
+    /// // The buffer is a link to a file outside the container.
+    /// std::os::unix::fs::symlink(outside.path(), dir.path().join("node0-data"))?;
+    /// assert_eq!(open_with(dir.path(), Options::default())?.to_json()?, "[7]");
+    /// let confined = open_with(dir.path(), Options::default().confined())?;
+    /// let err = confined.to_json().unwrap_err();
+    /// assert!(err.to_string().contains("outside the container"), "{err}");
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn confined(mut self) -> Options {
+        self.confined = true;
         self
     }
 }

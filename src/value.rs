@@ -124,16 +124,7 @@ impl Value {
                 out.push('}');
             }
             Value::String(bytes) => pyjson::write_bytes_as_str(out, bytes),
-            Value::Bytes(bytes) => {
-                out.push('[');
-                for (i, b) in bytes.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    let _ = write!(out, "{b}");
-                }
-                out.push(']');
-            }
+            Value::Bytes(bytes) => Value::write_byte_list(out, bytes),
             Value::List(items) | Value::Tuple(items) => {
                 out.push('[');
                 for (i, v) in items.iter().enumerate() {
@@ -157,6 +148,18 @@ impl Value {
                 out.push('}');
             }
         }
+    }
+
+    /// A bytestring's JSON: the byte values as an array.
+    pub(crate) fn write_byte_list(out: &mut String, bytes: &[u8]) {
+        out.push('[');
+        for (i, b) in bytes.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let _ = write!(out, "{b}");
+        }
+        out.push(']');
     }
 
     /// The JSON text of this value.

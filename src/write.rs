@@ -17,6 +17,7 @@ use crate::layout::lazy::LazyBuf;
 use crate::layout::Node;
 use crate::options::{parse_template, render, BufferKey, TemplatePart};
 use crate::sink::{DirSink, Sink};
+use std::collections::HashMap;
 use std::fmt;
 use std::io::Write;
 use std::path::Path;
@@ -123,6 +124,10 @@ pub struct WriteOptions {
     pub byteorder: ByteOrder,
     /// Told about every piece written (for progress bars).
     pub progress: Option<ProgressFn>,
+    /// Whether [`write_dir`] (and `write_hdf5`) replace an existing
+    /// destination, in one step once the new one is complete (default:
+    /// refuse it). Only an empty folder or a container is replaced.
+    pub replace: bool,
 }
 
 impl fmt::Debug for WriteOptions {
@@ -133,6 +138,7 @@ impl fmt::Debug for WriteOptions {
             .field("id_start", &self.id_start)
             .field("byteorder", &self.byteorder)
             .field("progress", &self.progress.is_some())
+            .field("replace", &self.replace)
             .finish()
     }
 }
@@ -182,6 +188,12 @@ impl WriteOptions {
         self
     }
 
+    /// Replaces an existing destination (see [`WriteOptions::replace`](WriteOptions#structfield.replace)).
+    pub fn with_replace(mut self, replace: bool) -> WriteOptions {
+        self.replace = replace;
+        self
+    }
+
     /// Sets a progress callback.
     pub fn with_progress(mut self, progress: impl Fn(u64) + Send + Sync + 'static) -> WriteOptions {
         self.progress = Some(Arc::new(progress));
@@ -193,21 +205,44 @@ impl WriteOptions {
 /// that one piece of resident memory does not matter.
 const PIECE: usize = 4 << 20;
 
-struct Writer<'a, S: ?Sized> {
-    sink: &'a mut S,
-    options: &'a WriteOptions,
-    next_id: usize,
-    scratch: Vec<u8>,
+/// One buffer of a write, with the key it will be stored under.
+struct Planned<'n> {
+    key: String,
+    buf: &'n LazyBuf,
+    attribute: &'static str,
+    node: &'n Node,
 }
 
-impl<S: Sink + ?Sized> Writer<'_, S> {
-    fn node(&mut self, node: &Node) -> Result<Form> {
+impl Planned<'_> {
+    fn describe(&self) -> String {
+        format!(
+            "{} at {} ({})",
+            self.node.info.class, self.node.info.path, self.attribute
+        )
+    }
+}
+
+/// Gives every node its id and form key and every buffer its key,
+/// depth-first and pre-order as awkward does, before anything is written.
+struct Planner<'n, 'o> {
+    options: &'o WriteOptions,
+    next_id: usize,
+    buffers: Vec<Planned<'n>>,
+}
+
+impl<'n> Planner<'n, '_> {
+    fn node(&mut self, node: &'n Node) -> Result<Form> {
         let id = self.next_id;
         self.next_id += 1;
         let form_key = self.options.form_key.key(id, &node.form);
         for (attribute, buf) in node.data.buffers() {
             let key = self.options.buffer_key.key(Some(&form_key), attribute);
-            self.buffer(&key, buf)?;
+            self.buffers.push(Planned {
+                key,
+                buf,
+                attribute,
+                node,
+            });
         }
         let children = node
             .children()
@@ -217,6 +252,31 @@ impl<S: Sink + ?Sized> Writer<'_, S> {
         Ok(node.form.rebuilt(children, Some(form_key)))
     }
 
+    /// Every key distinct, and each one acceptable to the sink.
+    fn check<S: Sink + ?Sized>(&self, sink: &S) -> Result<()> {
+        let mut seen: HashMap<&str, usize> = HashMap::with_capacity(self.buffers.len());
+        for (i, p) in self.buffers.iter().enumerate() {
+            if let Some(&j) = seen.get(p.key.as_str()) {
+                return Err(Error::DuplicateKey {
+                    key: p.key.clone(),
+                    first: self.buffers[j].describe(),
+                    second: p.describe(),
+                });
+            }
+            seen.insert(&p.key, i);
+            sink.check_key(&p.key)?;
+        }
+        Ok(())
+    }
+}
+
+struct Writer<'a, S: ?Sized> {
+    sink: &'a mut S,
+    options: &'a WriteOptions,
+    scratch: Vec<u8>,
+}
+
+impl<S: Sink + ?Sized> Writer<'_, S> {
     fn buffer(&mut self, key: &str, buf: &LazyBuf) -> Result<()> {
         let (bytes, order) = buf.bytes_for_copy()?;
         let unit = buf.swap_unit();
@@ -276,22 +336,55 @@ impl<S: Sink + ?Sized> Writer<'_, S> {
 /// # Ok::<(), akbuf::Error>(())
 /// ```
 ///
+/// Before anything is written, every buffer's key is worked out and
+/// checked: two buffers given the same key (a template without `{id}` or
+/// `{form_key}`, a closure that repeats itself) are refused with
+/// [`Error::DuplicateKey`] naming both nodes, and the sink is asked whether
+/// it can store each key ([`Sink::check_key`]).
+///
+/// ```
+/// use akbuf::{from_buffers, to_buffers, Buffer, Error, Form, MemorySink, MemorySource, Options, WriteOptions};
+///
+/// let form = Form::from_json(r#"{"class": "RecordArray", "fields": ["x", "y"], "contents": [
+///     {"class": "NumpyArray", "primitive": "int8", "form_key": "node1"},
+///     {"class": "NumpyArray", "primitive": "int8", "form_key": "node2"}]}"#)?;
+/// let source = MemorySource::new()
+///     .with("node1-data", Buffer::from_slice(&[1i8]))
+///     .with("node2-data", Buffer::from_slice(&[2i8]));
+/// let array = from_buffers(&form, 1, source, Options::default())?;
+/// let mut sink = MemorySink::new();
+/// let opts = WriteOptions::default().with_buffer_key_template("{attribute}")?; // no {form_key}
+/// let err = to_buffers(&array, &mut sink, &opts).unwrap_err();
+/// assert!(matches!(err, Error::DuplicateKey { ref key, .. } if key == "data"));
+/// assert_eq!(sink.keys().count(), 0); // nothing written
+/// # Ok::<(), akbuf::Error>(())
+/// ```
+///
 /// # Errors
 ///
-/// What reading the array reports (a missing key, a short buffer), or
-/// [`Error::Sink`] naming the key the sink failed on.
+/// [`Error::DuplicateKey`] when two buffers would share a key, the sink's
+/// refusal of a key, what reading the array reports (a missing key, a short
+/// buffer), or [`Error::Sink`] naming the key the sink failed on.
 pub fn to_buffers<S: Sink + ?Sized>(
     array: &Array,
     sink: &mut S,
     options: &WriteOptions,
 ) -> Result<(Form, usize)> {
+    let mut plan = Planner {
+        options,
+        next_id: options.id_start,
+        buffers: Vec::new(),
+    };
+    let form = plan.node(array.node())?;
+    plan.check(&*sink)?;
     let mut w = Writer {
         sink,
         options,
-        next_id: options.id_start,
         scratch: Vec::new(),
     };
-    let form = w.node(array.node())?;
+    for p in &plan.buffers {
+        w.buffer(&p.key, p.buf)?;
+    }
     Ok((form, array.len()))
 }
 
@@ -318,11 +411,16 @@ pub fn to_buffers<S: Sink + ?Sized>(
 /// # Errors
 ///
 /// [`Error::Argument`] when the buffer key is a closure (a directory records
-/// it as a template), [`Error::Container`] when `dir` exists, and whatever
+/// it as a template), [`Error::Container`] when `dir` exists (unless
+/// [`WriteOptions::with_replace`]), and whatever
 /// [`to_buffers`] reports.
 pub fn write_dir(array: &Array, dir: impl AsRef<Path>, options: &WriteOptions) -> Result<Metadata> {
     let template = recorded_template(options, "a directory container")?;
-    let mut sink = DirSink::create(dir)?;
+    let mut sink = if options.replace {
+        DirSink::replace(dir)?
+    } else {
+        DirSink::create(dir)?
+    };
     let (form, length) = to_buffers(array, &mut sink, options)?;
     let meta = written_metadata(form, length, options, template);
     sink.commit(&meta)?;

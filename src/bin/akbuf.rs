@@ -4,8 +4,8 @@
 //! usage error.
 
 use akbuf::{
-    to_packed, write_dir, Array, ByteOrder, Cache, Device, DirSource, Error, Metadata, Options,
-    ReadEvent, WriteOptions,
+    open_with, read_metadata, to_packed, write_dir, Array, ByteOrder, Cache, Device, Error,
+    Options, ReadEvent, WriteOptions,
 };
 use clap::{Parser, Subcommand};
 use std::io::{IsTerminal, Write};
@@ -22,6 +22,11 @@ use std::sync::Arc;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Refuse buffer files, metadata.json or HDF5 datasets that resolve
+    /// outside the container (symbolic links, external links), for
+    /// serving untrusted data.
+    #[arg(long, global = true)]
+    confined: bool,
 }
 
 #[derive(Subcommand)]
@@ -53,6 +58,18 @@ enum Command {
     Form {
         /// A directory container, or FILE.h5[:GROUP] (feature hdf5).
         path: PathBuf,
+        /// Go into a field (repeat to go deeper; taken literally).
+        #[arg(long = "field", value_name = "NAME")]
+        fields: Vec<String>,
+    },
+    /// Check the whole array (offsets, indexes, tags, lengths) as
+    /// ak.validity_error does; prints "ok", or exits 1 naming the problem.
+    Validate {
+        /// A directory container, or FILE.h5[:GROUP] (feature hdf5).
+        path: PathBuf,
+        /// Go into a field (repeat to go deeper; taken literally).
+        #[arg(long = "field", value_name = "NAME")]
+        fields: Vec<String>,
     },
     /// Print the length and the buffers (key, dtype, bytes); reads no data.
     Info {
@@ -91,6 +108,10 @@ enum Command {
         /// Print `read <key> <bytes>` on stderr for every read from the source.
         #[arg(long)]
         trace: bool,
+        /// Replace DST if it exists (a container or an empty folder; an
+        /// HDF5 group), in one step once the copy is complete.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -132,7 +153,8 @@ fn copy(array: &Array, dst: &Path, packed: bool, mut opts: WriteOptions) -> Resu
         #[cfg(feature = "hdf5")]
         {
             let spec = dst.to_string_lossy();
-            if akbuf::is_hdf5_path(&spec) {
+            // An existing folder is a directory container, whatever its name.
+            if akbuf::is_hdf5_path(&spec) && !dst.is_dir() {
                 let (file, group) = akbuf::split_hdf5_path(&spec);
                 return akbuf::write_hdf5(a, file, group, &opts).map(|_| ());
             }
@@ -157,49 +179,6 @@ fn project(mut array: Array, fields: &[String]) -> Result<Array, Error> {
     Ok(array)
 }
 
-/// A container on disk: a directory, or (with the `hdf5` feature)
-/// `FILE.h5` / `FILE.h5:GROUP`.
-enum Container {
-    Dir(PathBuf),
-    #[cfg(feature = "hdf5")]
-    Hdf5(akbuf::Hdf5Source),
-}
-
-fn container(path: &Path) -> Result<Container, Error> {
-    let spec = path.to_string_lossy();
-    #[cfg(feature = "hdf5")]
-    if akbuf::is_hdf5_path(&spec) {
-        return akbuf::Hdf5Source::open_spec(&spec).map(Container::Hdf5);
-    }
-    #[cfg(not(feature = "hdf5"))]
-    if spec.contains(".h5") || spec.contains(".hdf5") {
-        return Err(Error::Container {
-            path: spec.to_string(),
-            message: "this akbuf was built without the hdf5 feature".into(),
-        });
-    }
-    Ok(Container::Dir(path.to_path_buf()))
-}
-
-impl Container {
-    fn metadata(&self) -> Result<Metadata, Error> {
-        match self {
-            Container::Dir(p) => Metadata::read_dir(p),
-            #[cfg(feature = "hdf5")]
-            Container::Hdf5(s) => s.metadata(),
-        }
-    }
-
-    fn open(self, options: Options) -> Result<Array, Error> {
-        let meta = self.metadata()?;
-        match self {
-            Container::Dir(p) => meta.open_with(DirSource::new(p), options),
-            #[cfg(feature = "hdf5")]
-            Container::Hdf5(s) => meta.open_with(s, options),
-        }
-    }
-}
-
 /// Uploads every buffer of `on_device` (once each), copies each back, and
 /// opens the same container and fields over the copies: what is shown then
 /// went to the device and back.
@@ -209,7 +188,7 @@ fn round_trip(path: &Path, fields: &[String], on_device: &Array) -> Result<Array
     for b in on_device.device_buffers()? {
         copies = copies.with(b.key(), b.to_host()?);
     }
-    let meta = container(path)?.metadata()?;
+    let meta = read_metadata(path)?;
     // Device copies are in the host's byte order, whatever the container's.
     let options = meta.options()?.with_byteorder(ByteOrder::native());
     project(
@@ -224,15 +203,25 @@ fn round_trip(_: &Path, _: &[String], on_device: &Array) -> Result<Array, Error>
     Ok(on_device.clone())
 }
 
-fn open(path: &Path, trace: bool) -> Result<Array, Error> {
+fn open(path: &Path, trace: bool, confined: bool) -> Result<Array, Error> {
+    let options = if confined {
+        Options::default().confined()
+    } else {
+        Options::default()
+    };
     if !trace {
         // A private cache: the container's identity is never asked for.
-        return container(path)?.open(Options::default());
+        return open_with(path, options);
     }
-    open_with_cache(path, trace, Cache::new())
+    open_with_cache(path, trace, confined, Cache::new())
 }
 
-fn open_with_cache(path: &Path, trace: bool, mut cache: Cache) -> Result<Array, Error> {
+fn open_with_cache(
+    path: &Path,
+    trace: bool,
+    confined: bool,
+    mut cache: Cache,
+) -> Result<Array, Error> {
     if trace {
         // The cache's observer sees every read from the source as it happens.
         cache = cache.with_observer(|e: &ReadEvent<'_>| match e.bytes {
@@ -240,10 +229,15 @@ fn open_with_cache(path: &Path, trace: bool, mut cache: Cache) -> Result<Array, 
             None => eprintln!("read {} failed", e.key),
         });
     }
-    container(path)?.open(Options::default().with_cache(Arc::new(cache)))
+    let mut options = Options::default().with_cache(Arc::new(cache));
+    if confined {
+        options = options.confined();
+    }
+    open_with(path, options)
 }
 
 fn run(cli: Cli) -> Result<(), Error> {
+    let confined = cli.confined;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let io = |e: std::io::Error| Error::Io {
@@ -257,7 +251,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             trace,
             device,
         } => {
-            let mut array = project(open(&path, trace)?, &fields)?;
+            let mut array = project(open(&path, trace, confined)?, &fields)?;
             if let Some(device) = device.filter(|d| *d != Device::Cpu) {
                 array = round_trip(&path, &fields, &array.to_device(device)?)?;
             }
@@ -265,12 +259,17 @@ fn run(cli: Cli) -> Result<(), Error> {
             writeln!(out).map_err(io)?;
         }
         Command::Type { path, fields } => {
-            let array = project(open(&path, false)?, &fields)?;
+            let array = project(open(&path, false, confined)?, &fields)?;
             writeln!(out, "{}", array.type_string()).map_err(io)?;
         }
-        Command::Form { path } => {
-            let meta = container(&path)?.metadata()?;
-            writeln!(out, "{}", meta.form.to_json()).map_err(io)?;
+        Command::Form { path, fields } => {
+            let array = project(open(&path, false, confined)?, &fields)?;
+            writeln!(out, "{}", array.form().to_json()).map_err(io)?;
+        }
+        Command::Validate { path, fields } => {
+            let array = project(open(&path, false, confined)?, &fields)?;
+            array.validate()?;
+            writeln!(out, "ok").map_err(io)?;
         }
         Command::Copy {
             src,
@@ -282,19 +281,21 @@ fn run(cli: Cli) -> Result<(), Error> {
             id_start,
             fields,
             trace,
+            force,
         } => {
             let opts = WriteOptions::default()
+                .with_replace(force)
                 .with_form_key_template(&form_key)?
                 .with_buffer_key_template(&buffer_key)?
                 .with_id_start(id_start)
                 .with_byteorder(byteorder);
             // Heap buffers beyond 64 MiB leave the cache (mapped ones cost
             // no heap): a copy streams, it need not keep what it wrote.
-            let array = open_with_cache(&src, trace, Cache::with_budget(64 << 20))?;
+            let array = open_with_cache(&src, trace, confined, Cache::with_budget(64 << 20))?;
             copy(&project(array, &fields)?, &dst, packed, opts)?;
         }
         Command::Info { path } => {
-            let array = open(&path, false)?;
+            let array = open(&path, false, confined)?;
             writeln!(out, "length {}", array.len()).map_err(io)?;
             let mut seen = std::collections::HashSet::new();
             let (mut count, mut total, mut missing) = (0usize, 0u64, 0usize);
@@ -344,8 +345,18 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("akbuf: error: {e}");
-            ExitCode::from(1)
+            // One line, whatever a library below said.
+            let text = e.to_string();
+            let line = text
+                .split(['\n', '\r'])
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join("; ");
+            eprintln!("akbuf: error: {line}");
+            // A bad template or keys that collide are usage errors.
+            let usage = matches!(e, Error::Argument(_) | Error::DuplicateKey { .. });
+            ExitCode::from(if usage { 2 } else { 1 })
         }
     }
 }

@@ -674,9 +674,56 @@ impl Cache {
         }
     }
 
-    /// Reads `key` from `source`, counting it and telling the observer.
-    pub(crate) fn read(&self, source_number: u64, source: &dyn Source, key: &str) -> Outcome {
-        let result = source.read(key);
+    /// Reads `key` from `source` (at least its first `need` bytes when
+    /// given, see [`Source::read_prefix`]), counting it and telling the
+    /// observer. A read that panics is counted as a failed read and
+    /// reported before the panic goes on.
+    pub(crate) fn read(
+        &self,
+        source_number: u64,
+        source: &dyn Source,
+        key: &str,
+        need: Option<usize>,
+    ) -> Outcome {
+        /// Counts and reports the read if the source panics.
+        struct OnPanic<'a> {
+            cache: &'a Cache,
+            source: u64,
+            key: &'a str,
+            armed: bool,
+        }
+        impl Drop for OnPanic<'_> {
+            fn drop(&mut self) {
+                if self.armed {
+                    let c = &self.cache.counters;
+                    c.reads.fetch_add(1, Relaxed);
+                    c.failed_reads.fetch_add(1, Relaxed);
+                    if let Some(obs) = &self.cache.observer {
+                        let err = Error::source(self.key, "the source panicked");
+                        // An observer that panics too must not abort the process.
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            obs(&ReadEvent {
+                                key: self.key,
+                                source: self.source,
+                                bytes: None,
+                                error: Some(&err),
+                            })
+                        }));
+                    }
+                }
+            }
+        }
+        let mut guard = OnPanic {
+            cache: self,
+            source: source_number,
+            key,
+            armed: true,
+        };
+        let result = match need {
+            Some(n) => source.read_prefix(key, n),
+            None => source.read(key),
+        };
+        guard.armed = false;
         let c = &self.counters;
         c.reads.fetch_add(1, Relaxed);
         let bytes = match &result {
@@ -1007,7 +1054,7 @@ impl<S: Source> Source for CachedSource<S> {
             key,
             Conv::Raw,
             || Arc::from(key),
-            || self.cache.read(self.number, &self.inner, key),
+            || self.cache.read(self.number, &self.inner, key, None),
         )
     }
     fn size(&self, key: &str) -> Option<u64> {
@@ -1054,7 +1101,7 @@ mod shuttle_tests {
                             let source = Arc::clone(&source);
                             shuttle::thread::spawn(move || {
                                 for k in if i % 2 == 0 { ["a", "b"] } else { ["b", "a"] } {
-                                    let b = get(&cache, k, || cache.read(1, &*source, k))
+                                    let b = get(&cache, k, || cache.read(1, &*source, k, None))
                                         .unwrap()
                                         .unwrap();
                                     assert_eq!(b.len(), 8);

@@ -38,9 +38,10 @@ impl Loader {
         }
     }
 
-    /// One read from the source, counted and observed, not cached.
-    fn read(&self, key: &str) -> Result<Option<Buffer>> {
-        self.cache.read(self.number, &*self.source, key)
+    /// One read from the source of at least `need` bytes, counted and
+    /// observed, not cached.
+    fn read(&self, key: &str, need: usize) -> Result<Option<Buffer>> {
+        self.cache.read(self.number, &*self.source, key, Some(need))
     }
 
     /// The stored size of `key`, without reading it.
@@ -121,26 +122,49 @@ impl Len {
         self.cell.get_or_try_init(|| self.compute()).copied()
     }
 
-    fn overflow(&self, what: &str) -> Error {
-        Error::Length {
-            node: self.node.path.to_string(),
-            class: self.node.class,
-            expected: format!("a length that fits in memory ({what})"),
-            actual: usize::MAX,
+    /// The buffer whose values set this length, if any (offsets, stops,
+    /// an index), through the rules that scale it.
+    pub(crate) fn origin(&self) -> Option<&LazyBuf> {
+        match &self.rule {
+            LenRule::Known => None,
+            LenRule::Mul(p, _) | LenRule::Plus1(p) | LenRule::Bits(p) => p.origin(),
+            LenRule::OffsetsLast(_, b) | LenRule::Stops(_, b) | LenRule::IndexMax(b) => Some(b),
+            LenRule::UnionContent(lens, _) => Some(&lens.index),
+        }
+    }
+
+    /// A derived length that does not fit in memory: blamed on the buffer
+    /// it comes from when there is one.
+    fn overflow(&self, parent: usize, what: &str) -> Error {
+        match self.origin() {
+            Some(o) => o.node.invalid(
+                &o.key,
+                format!(
+                    "its values give {} at {} a length of {parent} {what}, which overflows",
+                    self.node.class, self.node.path
+                ),
+            ),
+            None => Error::Length {
+                node: self.node.path.to_string(),
+                class: self.node.class,
+                expected: format!("a length whose {what} fits in memory"),
+                actual: parent,
+            },
         }
     }
 
     fn compute(&self) -> Result<usize> {
         match &self.rule {
             LenRule::Known => Ok(0),
-            LenRule::Mul(parent, k) => parent
-                .get()?
-                .checked_mul(*k)
-                .ok_or_else(|| self.overflow("length times size overflows")),
-            LenRule::Plus1(parent) => parent
-                .get()?
-                .checked_add(1)
-                .ok_or_else(|| self.overflow("length + 1 overflows")),
+            LenRule::Mul(parent, k) => {
+                let n = parent.get()?;
+                n.checked_mul(*k)
+                    .ok_or_else(|| self.overflow(n, &format!("times {k}")))
+            }
+            LenRule::Plus1(parent) => {
+                let n = parent.get()?;
+                n.checked_add(1).ok_or_else(|| self.overflow(n, "plus one"))
+            }
             LenRule::Bits(parent) => Ok(parent.get()?.div_ceil(8)),
             LenRule::OffsetsLast(parent_len, offsets) => {
                 let n = parent_len.get()?;
@@ -335,15 +359,11 @@ impl LazyBuf {
         Ok(b)
     }
 
-    /// The bytes as stored, byte-swapped if needed: from the cache, or read.
-    fn fetch(&self) -> Result<Option<Buffer>> {
-        let swap = swap_unit(self.byteorder, self.dtype);
-        let convert = |raw: Option<Buffer>| match swap {
-            Some(unit) => raw.map(|b| Buffer::byteswapped(b.as_slice(), unit)),
-            None => raw,
-        };
+    /// The stored bytes (at least the first `need`), byte-swapped if
+    /// needed: from the cache, or read.
+    fn fetch(&self, need: usize) -> Result<Option<Buffer>> {
         match &self.cache_key {
-            Some(Conv::Raw) => self.raw_cached(),
+            Some(Conv::Raw) => self.raw_cached(need),
             // The stored bytes are cached only if a copy already put them
             // there (see `bytes_for_copy`); then they are not read again.
             Some(conv) => self.loader.cache.get_or_load(
@@ -356,12 +376,25 @@ impl LazyBuf {
                     .cache
                     .peek(self.loader.number, &self.key, Conv::Raw)
                 {
-                    Some(raw) => Ok(convert(Some(raw))),
-                    None => self.loader.read(&self.key).map(convert),
+                    Some(raw) => Ok(self.convert(Some(raw))),
+                    None => self.read_converted(need),
                 },
             ),
-            None => self.loader.read(&self.key).map(convert),
+            None => self.read_converted(need),
         }
+    }
+
+    /// The stored bytes byte-swapped to native order if they are not.
+    fn convert(&self, raw: Option<Buffer>) -> Option<Buffer> {
+        match swap_unit(self.byteorder, self.dtype) {
+            Some(unit) => raw.map(|b| Buffer::byteswapped(b.as_slice(), unit)),
+            None => raw,
+        }
+    }
+
+    /// One uncached read, converted.
+    fn read_converted(&self, need: usize) -> Result<Option<Buffer>> {
+        self.loader.read(&self.key, need).map(|b| self.convert(b))
     }
 
     /// The number of bytes the node needs: `count * itemsize`.
@@ -369,12 +402,33 @@ impl LazyBuf {
         let count = self.count.get()?;
         count
             .checked_mul(self.dtype.itemsize())
-            .ok_or_else(|| Error::Length {
-                node: self.node.path.to_string(),
-                class: self.node.class,
-                expected: format!("a buffer size that fits in memory for {count} items"),
-                actual: count,
-            })
+            .ok_or_else(|| self.too_many(count))
+    }
+
+    /// The error for a count whose bytes do not fit in memory: it names the
+    /// buffer the count comes from (offsets, an index) when there is one,
+    /// else this buffer, with the sizes.
+    fn too_many(&self, count: usize) -> Error {
+        let size = self.dtype.itemsize();
+        let held = match self.loader.size(&self.key) {
+            Some(n) => format!("{n} bytes"),
+            None => "far fewer bytes".to_string(),
+        };
+        match self.count.origin() {
+            Some(o) => o.node.invalid(
+                &o.key,
+                format!(
+                    "its values give {} at {} a length of {count}, whose {size}-byte items are more bytes than fit in memory; its buffer {:?} holds {held}",
+                    self.node.class, self.node.path, self.key
+                ),
+            ),
+            None => self.node.invalid(
+                &self.key,
+                format!(
+                    "a length of {count} items of {size} bytes is more bytes than fit in memory; the buffer holds {held}"
+                ),
+            ),
+        }
     }
 
     fn missing(&self) -> Error {
@@ -398,6 +452,20 @@ impl LazyBuf {
         Ok(())
     }
 
+    /// A cached buffer shorter than this node needs, while the source
+    /// stores more: another node sharing the key needed less of it and the
+    /// source read only that (see [`Source::read_prefix`]). Read again,
+    /// uncached.
+    fn long_enough(&self, raw: Buffer, need: usize) -> Result<Buffer> {
+        if raw.len() >= need || self.cache_key.is_none() {
+            return Ok(raw);
+        }
+        match self.loader.size(&self.key) {
+            Some(n) if n > raw.len() as u64 => Ok(self.read_converted(need)?.unwrap_or(raw)),
+            _ => Ok(raw),
+        }
+    }
+
     /// The needed bytes for copying them elsewhere: the materialized bytes
     /// (native order) if the buffer or the cache holds them, otherwise the
     /// stored bytes (the stored byte order, maybe misaligned), read once
@@ -406,7 +474,7 @@ impl LazyBuf {
     pub(crate) fn bytes_for_copy(&self) -> Result<(Buffer, ByteOrder)> {
         let need = self.need()?;
         let raw = match self.cache_key {
-            None => self.loader.read(&self.key)?,
+            None => self.loader.read(&self.key, need)?,
             Some(conv) => {
                 let held = self.memo.lock().as_ref().and_then(WeakBuffer::upgrade);
                 let held = held.or_else(|| match conv {
@@ -416,7 +484,13 @@ impl LazyBuf {
                 if let Some(b) = held.filter(|b| b.len() >= need) {
                     return Ok((b.slice(0, need)?, ByteOrder::native()));
                 }
-                self.raw_cached()?
+                match self.raw_cached(need)? {
+                    Some(b) if b.len() < need => match self.loader.size(&self.key) {
+                        Some(n) if n > b.len() as u64 => self.loader.read(&self.key, need)?,
+                        _ => Some(b),
+                    },
+                    other => other,
+                }
             }
         };
         let raw = raw.ok_or_else(|| self.missing())?;
@@ -425,13 +499,13 @@ impl LazyBuf {
     }
 
     /// The stored bytes through the cache.
-    fn raw_cached(&self) -> Result<Option<Buffer>> {
+    fn raw_cached(&self, need: usize) -> Result<Option<Buffer>> {
         self.loader.cache.get_or_load(
             self.loader.number,
             &self.key,
             Conv::Raw,
             || Arc::clone(&self.key),
-            || self.loader.read(&self.key),
+            || self.loader.read(&self.key, need),
         )
     }
 
@@ -442,7 +516,8 @@ impl LazyBuf {
 
     fn materialize(&self) -> Result<Buffer> {
         let need = self.need()?;
-        let raw = self.fetch()?.ok_or_else(|| self.missing())?;
+        let raw = self.fetch(need)?.ok_or_else(|| self.missing())?;
+        let raw = self.long_enough(raw, need)?;
         self.check_size(&raw, need)?;
         let align = self.dtype.align();
         let aligned = if raw.is_aligned(align) {
@@ -499,6 +574,17 @@ impl Index {
             IndexType::U32 => Index::U32(TypedBuffer::try_new(b)?),
             IndexType::I64 => Index::I64(TypedBuffer::try_new(b)?),
         })
+    }
+
+    /// Bytes held.
+    pub(crate) fn bytes(&self) -> usize {
+        match self {
+            Index::I8(b) => b.buffer().len(),
+            Index::U8(b) => b.buffer().len(),
+            Index::I32(b) => b.buffer().len(),
+            Index::U32(b) => b.buffer().len(),
+            Index::I64(b) => b.buffer().len(),
+        }
     }
 
     pub(crate) fn len(&self) -> usize {

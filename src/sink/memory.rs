@@ -1,6 +1,6 @@
 //! A sink that keeps buffers in memory.
 
-use super::{FillFn, Sink};
+use super::{written_twice, FillFn, Sink};
 use crate::buffer::Buffer;
 use crate::error::{Error, Result};
 use crate::source::MemorySource;
@@ -17,6 +17,10 @@ use crate::source::MemorySource;
 /// assert_eq!(sink.keys().collect::<Vec<_>>(), ["a", "b"]);
 /// let source = sink.into_source();
 /// assert_eq!(source.read("b")?.unwrap().as_slice(), &[8, 9]);
+/// // A key is written once.
+/// let mut sink = MemorySink::new();
+/// sink.put("a", &[1])?;
+/// assert!(sink.put("a", &[2]).is_err());
 /// # Ok::<(), akbuf::Error>(())
 /// ```
 #[derive(Clone, Debug, Default)]
@@ -35,13 +39,9 @@ impl MemorySink {
         self.buffers.iter().map(|(k, _)| k.as_str())
     }
 
-    /// The buffer last put under `key`.
+    /// The buffer put under `key`.
     pub fn get(&self, key: &str) -> Option<&Buffer> {
-        self.buffers
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, b)| b)
+        self.buffers.iter().find(|(k, _)| k == key).map(|(_, b)| b)
     }
 
     /// The buffers, in the order they were put.
@@ -55,18 +55,29 @@ impl MemorySink {
     }
 }
 
+impl MemorySink {
+    fn fresh(&self, key: &str) -> Result<()> {
+        if self.buffers.iter().any(|(k, _)| k == key) {
+            return Err(written_twice(key));
+        }
+        Ok(())
+    }
+}
+
 impl Sink for MemorySink {
     fn put(&mut self, key: &str, bytes: &[u8]) -> Result<()> {
-        self.buffers.retain(|(k, _)| k != key);
+        self.fresh(key)?;
         self.buffers
             .push((key.to_string(), Buffer::copy_from_slice(bytes)));
         Ok(())
     }
 
     fn put_with(&mut self, key: &str, len: usize, fill: &mut FillFn<'_>) -> Result<()> {
-        let mut v = Vec::with_capacity(len);
+        self.fresh(key)?;
+        let mut v = Vec::new();
+        // The length is a hint: what `fill` writes is what is kept.
+        let _ = v.try_reserve_exact(len);
         fill(&mut v).map_err(|e| Error::sink_io(key, e))?;
-        self.buffers.retain(|(k, _)| k != key);
         self.buffers.push((key.to_string(), Buffer::from_vec(v)));
         Ok(())
     }

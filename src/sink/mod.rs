@@ -28,7 +28,36 @@ pub trait Sink {
     /// # Errors
     ///
     /// Whatever the destination reports, naming the key.
+    ///
+    /// A key is written once: every sink of this crate refuses a second
+    /// `put` under a key it already holds (with [`Error::Sink`]), so that
+    /// no buffer is ever silently replaced by another.
     fn put(&mut self, key: &str, bytes: &[u8]) -> Result<()>;
+
+    /// Whether this sink can store a buffer under `key`, asked for every
+    /// key by [`crate::to_buffers`] before it writes anything (a directory
+    /// refuses keys that are not plain file names, and `metadata.json`).
+    /// The default accepts every key.
+    ///
+    /// ```
+    /// use akbuf::{DirSink, MemorySink, Sink};
+    ///
+    /// assert!(MemorySink::new().check_key("a/b").is_ok());
+    /// let tmp = tempfile::tempdir()?;
+    /// let sink = DirSink::create(tmp.path().join("out"))?;
+    /// assert!(sink.check_key("node0-data").is_ok());
+    /// assert!(sink.check_key("metadata.json").is_err());
+    /// assert!(sink.check_key("../x").is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sink`] naming the key and why it cannot be stored.
+    fn check_key(&self, key: &str) -> Result<()> {
+        let _ = key;
+        Ok(())
+    }
 
     /// Stores `len` bytes under `key`, written piece by piece by `fill`, so
     /// that a large buffer can go from source to sink without ever being
@@ -68,4 +97,15 @@ impl<S: Sink + ?Sized> Sink for &mut S {
     fn put_with(&mut self, key: &str, len: usize, fill: &mut FillFn<'_>) -> Result<()> {
         (**self).put_with(key, len, fill)
     }
+    fn check_key(&self, key: &str) -> Result<()> {
+        (**self).check_key(key)
+    }
+}
+
+/// The error of a second `put` under one key.
+pub(crate) fn written_twice(key: &str) -> Error {
+    Error::sink(
+        key,
+        "this key was already written to this sink (a sink takes each key once)",
+    )
 }

@@ -3,7 +3,7 @@
 use super::Source;
 use crate::buffer::Buffer;
 use crate::error::{Error, Result};
-use std::fs::File;
+use crate::sys;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
@@ -15,9 +15,21 @@ use std::path::{Path, PathBuf};
 /// A key must be a plain file name: keys containing `/`, `\`, NUL, or equal
 /// to `.`/`..` are refused, so a form cannot make akbuf read outside the folder.
 ///
-/// Like every memory map, the mapping assumes the files are not truncated or
-/// modified while an array reads them; akbuf's own writer never modifies a
-/// container in place (it writes a new folder and renames it).
+/// Only regular files are read: a FIFO, a device or a socket under a key's
+/// name is refused without blocking (it is opened with `O_NONBLOCK` and
+/// checked before any read). The key `metadata.json` is refused too: it
+/// names the container's metadata, never a buffer.
+///
+/// Symbolic links are followed, unless the source is
+/// [`DirSource::confined`]: then a buffer file that resolves outside the
+/// folder is refused.
+///
+/// **The mmap contract.** Like every memory map, the mapping assumes that
+/// the files are not truncated or modified while an array reads them
+/// (truncating a mapped file makes the next touch of the lost pages a
+/// `SIGBUS`). akbuf's own writer never modifies a container in place: it
+/// writes a new folder and renames it, and `akbuf copy --force` swaps the
+/// whole folder.
 ///
 /// ```
 /// use akbuf::{DirSource, Source};
@@ -33,6 +45,7 @@ use std::path::{Path, PathBuf};
 #[derive(Clone, Debug)]
 pub struct DirSource {
     root: PathBuf,
+    confined: bool,
 }
 
 impl DirSource {
@@ -40,7 +53,37 @@ impl DirSource {
     pub fn new(root: impl AsRef<Path>) -> DirSource {
         DirSource {
             root: root.as_ref().to_path_buf(),
+            confined: false,
         }
+    }
+
+    /// The same source, refusing buffer files that resolve (through
+    /// symbolic links) outside the folder, for serving untrusted data.
+    ///
+    /// ```
+    /// use akbuf::{DirSource, Source};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let outside = tempfile::NamedTempFile::new()?;
+    /// std::fs::write(dir.path().join("node1-data"), [1u8])?;
+    /// # #[cfg(unix)] {
+    /// std::os::unix::fs::symlink(outside.path(), dir.path().join("node0-data"))?;
+    /// std::os::unix::fs::symlink("node1-data", dir.path().join("node2-data"))?;
+    /// let source = DirSource::new(dir.path()).confined();
+    /// assert!(source.read("node0-data").is_err()); // outside
+    /// assert_eq!(source.read("node2-data")?.unwrap().as_slice(), &[1]); // inside
+    /// assert!(DirSource::new(dir.path()).read("node0-data")?.is_some()); // followed by default
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn confined(mut self) -> DirSource {
+        self.confined = true;
+        self
+    }
+
+    /// Whether this source is confined.
+    pub fn is_confined(&self) -> bool {
+        self.confined
     }
 
     /// The folder.
@@ -55,7 +98,50 @@ impl DirSource {
                 "a buffer key in a directory container must be a plain file name",
             ));
         }
+        if key == "metadata.json" {
+            return Err(Error::source(
+                key,
+                "metadata.json is the container's metadata, not a buffer",
+            ));
+        }
         Ok(self.root.join(key))
+    }
+
+    /// The file to open for `key`: the path itself, or for a confined
+    /// source its resolved path once it is known to lie inside the folder
+    /// (`None` if there is no file).
+    fn resolve(&self, key: &str, path: PathBuf) -> Result<Option<PathBuf>> {
+        if !self.confined {
+            return Ok(Some(path));
+        }
+        match confined_path(&self.root, &path) {
+            Ok(p) => Ok(Some(p)),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(key, e)),
+        }
+    }
+}
+
+/// `path` with every link resolved, if it lies inside `root` (resolved too).
+///
+/// # Errors
+///
+/// `NotFound` if it does not exist; `PermissionDenied` saying so if it
+/// resolves outside `root`.
+pub(crate) fn confined_path(root: &Path, path: &Path) -> std::io::Result<PathBuf> {
+    let root = std::fs::canonicalize(root)?;
+    let real = std::fs::canonicalize(path)?;
+    if real.starts_with(&root) {
+        Ok(real)
+    } else {
+        Err(std::io::Error::new(
+            ErrorKind::PermissionDenied,
+            format!(
+                "{} resolves to {}, outside the container (confined)",
+                path.display(),
+                real.display()
+            ),
+        ))
     }
 }
 
@@ -68,18 +154,21 @@ pub(crate) fn is_plain_file_name(key: &str) -> bool {
 impl Source for DirSource {
     fn read(&self, key: &str) -> Result<Option<Buffer>> {
         let path = self.path_of(key)?;
-        let file = match File::open(&path) {
+        let Some(path) = self.resolve(key, path)? else {
+            return Ok(None);
+        };
+        let file = match sys::open_regular(&path, self.confined) {
             Ok(f) => f,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io(key, e)),
+            Err(e) => {
+                return Err(Error::Source {
+                    key: key.to_string(),
+                    message: format!("{}: {e}", path.display()),
+                    io: Some(std::sync::Arc::new(e)),
+                })
+            }
         };
         let meta = file.metadata().map_err(|e| Error::io(key, e))?;
-        if !meta.is_file() {
-            return Err(Error::source(
-                key,
-                format!("{} is not a regular file", path.display()),
-            ));
-        }
         if meta.len() == 0 {
             return Ok(Some(Buffer::empty()));
         }
@@ -93,6 +182,7 @@ impl Source for DirSource {
 
     fn size(&self, key: &str) -> Option<u64> {
         let path = self.path_of(key).ok()?;
+        let path = self.resolve(key, path).ok()??;
         std::fs::metadata(path)
             .ok()
             .filter(|m| m.is_file())

@@ -53,6 +53,30 @@ pub trait Source: Send + Sync {
     /// Whatever the underlying storage reports, as [`crate::Error::Source`].
     fn read(&self, key: &str) -> Result<Option<Buffer>>;
 
+    /// Reads the buffer under `key` when only its first `len` bytes are
+    /// needed: the result holds at least those bytes when they are stored
+    /// (fewer only if the stored buffer is shorter), and may hold more.
+    /// A lazy array asks this way, so a source whose reads cost (a dataset
+    /// read through a library into memory, a remote object) need not fetch
+    /// bytes no node uses, and never allocates for a declared size that no
+    /// node needs. The default reads the whole buffer.
+    ///
+    /// ```
+    /// use akbuf::{Buffer, MemorySource, Source};
+    ///
+    /// let source = MemorySource::new().with("k", Buffer::from_slice(&[1u8, 2, 3, 4]));
+    /// assert!(source.read_prefix("k", 2)?.unwrap().len() >= 2);
+    /// # Ok::<(), akbuf::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Source::read`].
+    fn read_prefix(&self, key: &str, len: usize) -> Result<Option<Buffer>> {
+        let _ = len;
+        self.read(key)
+    }
+
     /// The size in bytes of the buffer under `key`, if it can be known
     /// without reading it (a file's size, a map entry's length).
     fn size(&self, key: &str) -> Option<u64> {
@@ -77,6 +101,9 @@ impl<S: Source + ?Sized> Source for Arc<S> {
     fn read(&self, key: &str) -> Result<Option<Buffer>> {
         (**self).read(key)
     }
+    fn read_prefix(&self, key: &str, len: usize) -> Result<Option<Buffer>> {
+        (**self).read_prefix(key, len)
+    }
     fn size(&self, key: &str) -> Option<u64> {
         (**self).size(key)
     }
@@ -91,6 +118,9 @@ impl<S: Source + ?Sized> Source for Arc<S> {
 impl<S: Source + ?Sized> Source for Box<S> {
     fn read(&self, key: &str) -> Result<Option<Buffer>> {
         (**self).read(key)
+    }
+    fn read_prefix(&self, key: &str, len: usize) -> Result<Option<Buffer>> {
+        (**self).read_prefix(key, len)
     }
     fn size(&self, key: &str) -> Option<u64> {
         (**self).size(key)

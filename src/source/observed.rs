@@ -40,6 +40,15 @@ where
     pub fn inner(&self) -> &S {
         &self.inner
     }
+
+    fn observe(&self, key: &str, result: Result<Option<Buffer>>) -> Result<Option<Buffer>> {
+        let bytes = match &result {
+            Ok(Some(b)) => Some(b.len()),
+            _ => None,
+        };
+        (self.observer)(key, bytes);
+        result
+    }
 }
 
 impl<S, F> Source for Observed<S, F>
@@ -48,13 +57,10 @@ where
     F: Fn(&str, Option<usize>) + Send + Sync,
 {
     fn read(&self, key: &str) -> Result<Option<Buffer>> {
-        let result = self.inner.read(key);
-        let bytes = match &result {
-            Ok(Some(b)) => Some(b.len()),
-            _ => None,
-        };
-        (self.observer)(key, bytes);
-        result
+        self.observe(key, self.inner.read(key))
+    }
+    fn read_prefix(&self, key: &str, len: usize) -> Result<Option<Buffer>> {
+        self.observe(key, self.inner.read_prefix(key, len))
     }
     fn size(&self, key: &str) -> Option<u64> {
         self.inner.size(key)
