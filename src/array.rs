@@ -153,6 +153,18 @@ impl Array {
         source: Arc<dyn Source>,
         options: Options,
     ) -> Result<Array> {
+        Array::with_lengths(form, length, source, options, None)
+    }
+
+    /// [`Array::new`], with the lengths of some nodes (by form key) set
+    /// rather than derived.
+    pub(crate) fn with_lengths(
+        form: Arc<Form>,
+        length: usize,
+        source: Arc<dyn Source>,
+        options: Options,
+        known: Option<std::collections::HashMap<String, usize>>,
+    ) -> Result<Array> {
         let shared = options.cache.is_some();
         let cache = options
             .cache
@@ -163,6 +175,7 @@ impl Array {
             byteorder: options.byteorder,
             buffer_key: options.buffer_key,
             caching: options.caching,
+            known,
         };
         let node = Node::build_root(&form, length, &ctx)?;
         Ok(Array {

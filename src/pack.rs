@@ -40,8 +40,12 @@ enum Sel {
     All,
     /// Elements `start..stop` (a slice).
     Range(usize, usize),
-    /// These elements, in this order (a carry).
-    Gather(Vec<usize>),
+    /// These elements, in this order (a carry). The flag is awkward's
+    /// `allow_lazy`: a lazy carry reaching a record makes an IndexedArray
+    /// over it, which an option node above then simplifies into an
+    /// IndexedOptionArray (ListArray broadcasts, union and IndexedOptionArray
+    /// projections carry lazily; IndexedArray projections and records do not).
+    Gather(Vec<usize>, bool),
 }
 
 impl Sel {
@@ -71,6 +75,10 @@ struct Packer {
     budget: usize,
     /// The budget at the start, for messages.
     limit: usize,
+    /// Lengths the packed layout has that its buffers do not tell (a
+    /// masked record made an IndexedOptionArray keeps its masked-out
+    /// entries, as awkward does), by form key.
+    known: std::collections::HashMap<String, usize>,
 }
 
 fn bad(info: &NodeInfo, key: &str, message: impl Into<String>) -> Error {
@@ -92,7 +100,7 @@ fn select(buf: &LazyBuf, ix: &Index, limit: usize, sel: &Sel) -> Result<Vec<i64>
             }
             Ok((*a..*b).map(|i| ix.get(i)).collect())
         }
-        Sel::Gather(v) => v
+        Sel::Gather(v, _) => v
             .iter()
             .map(|&i| {
                 if i < limit {
@@ -174,6 +182,13 @@ impl Packer {
         }
     }
 
+    /// Records that the node `form` has `len` entries.
+    fn keep_length(&mut self, form: &Form, len: usize) {
+        if let Some(k) = form.form_key() {
+            self.known.insert(k.to_string(), len);
+        }
+    }
+
     fn id(&mut self) -> String {
         let key = format!("node{}", self.next_id);
         self.next_id += 1;
@@ -188,7 +203,7 @@ impl Packer {
         Ok(match sel {
             Sel::All => node.len.get()?,
             Sel::Range(a, b) => b.saturating_sub(*a),
-            Sel::Gather(v) => v.len(),
+            Sel::Gather(v, _) => v.len(),
         })
     }
 
@@ -221,12 +236,13 @@ impl Packer {
                 let csel = match sel {
                     Sel::All => Sel::Range(0, node.len.get()? * size),
                     Sel::Range(a, b) => Sel::Range(a * size, b * size),
-                    Sel::Gather(v) => {
+                    Sel::Gather(v, lazy) => {
                         self.charge(v.len().saturating_mul(size), &node.info, "")?;
                         Sel::Gather(
                             v.iter()
                                 .flat_map(|&i| (i * size)..(i * size + size))
                                 .collect(),
+                            *lazy,
                         )
                     }
                 };
@@ -237,10 +253,10 @@ impl Packer {
                 let o = offsets.index()?;
                 let n = node.len.get()?;
                 let (starts, stops) = match sel {
-                    Sel::Gather(v) => {
+                    Sel::Gather(v, _) => {
                         let s = select(offsets, &o, n, sel)?;
                         let shifted: Vec<usize> = v.iter().map(|i| i + 1).collect();
-                        let t = select(offsets, &o, n + 1, &Sel::Gather(shifted))?;
+                        let t = select(offsets, &o, n + 1, &Sel::Gather(shifted, false))?;
                         (s, t)
                     }
                     _ => {
@@ -287,7 +303,7 @@ impl Packer {
                 } else {
                     self.charge(ix.len(), &node.info, &index.key)?;
                     let carry = positions(&ix, content.len.get()?, index)?;
-                    let packed = self.node(content, &Sel::Gather(carry))?;
+                    let packed = self.node(content, &Sel::Gather(carry, false))?;
                     let merged = union_parameters(packed.parameters(), &params);
                     return Ok(Arc::new(packed.with_parameters(merged)));
                 }
@@ -319,7 +335,7 @@ impl Packer {
                             }
                         })
                         .collect();
-                    (renumbered, Sel::Gather(carry))
+                    (renumbered, Sel::Gather(carry, true))
                 };
                 self.put(&fk, "index", index_buffer(&written, *it));
                 let content = self.node(content, &csel)?;
@@ -357,7 +373,7 @@ impl Packer {
                     // ByteMaskedArray of its bits.
                     let m = match sel {
                         Sel::Range(a, b) if *a <= *b && *b <= n => (*a..*b).map(bit).collect(),
-                        Sel::Gather(v) if v.iter().all(|&i| i < n) => {
+                        Sel::Gather(v, _) if v.iter().all(|&i| i < n) => {
                             v.iter().map(|&i| bit(i)).collect()
                         }
                         _ => return Err(bad(&node.info, &mask.key, "selection outside the mask")),
@@ -372,6 +388,7 @@ impl Packer {
                     let fk = self.id();
                     self.put(&fk, "index", index_buffer(&index, IndexType::I64));
                     let content = self.node(content, &Sel::Range(0, n))?;
+                    self.keep_length(&content, n);
                     Form::new(
                         FormKind::IndexedOption {
                             index: IndexType::I64,
@@ -397,13 +414,22 @@ impl Packer {
                 }
             }
             (NodeData::Unmasked { content }, _) => {
+                if let (Sel::Gather(carry, true), NodeData::Record { .. }) = (sel, &content.data) {
+                    let valid = vec![true; carry.len()];
+                    return self.option_over_carried_record(&valid, carry, content, params);
+                }
                 let fk = self.id();
                 let content = self.node(content, sel)?;
                 Form::new(FormKind::Unmasked { content }, params, Some(fk))
             }
             (NodeData::Record { contents }, FormKind::Record { fields, .. }) => {
                 let fk = self.id();
-                let csel = sel.sliced(node.len.get()?);
+                // A record's fields are carried eagerly (a lazy carry of a
+                // record is an IndexedArray, projected eagerly when packed).
+                let csel = match sel.sliced(node.len.get()?) {
+                    Sel::Gather(v, _) => Sel::Gather(v, false),
+                    other => other,
+                };
                 let contents = contents
                     .iter()
                     .map(|c| self.node(c, &csel))
@@ -448,7 +474,7 @@ impl Packer {
                             }
                         }
                         self.charge(used.len(), &node.info, &index.key)?;
-                        carries.push(Sel::Gather(positions(&used, c.len.get()?, index)?));
+                        carries.push(Sel::Gather(positions(&used, c.len.get()?, index)?, true));
                     } else {
                         carries.push(Sel::All);
                     }
@@ -496,7 +522,7 @@ impl Packer {
         let bytes = match sel {
             Sel::All => all,
             Sel::Range(a, b) if *a <= *b && *b <= rows => all.slice(a * row, (b - a) * row)?,
-            Sel::Gather(v) if v.iter().all(|&i| i < rows) => {
+            Sel::Gather(v, _) if v.iter().all(|&i| i < rows) => {
                 let per_row = inner_shape.iter().product::<usize>().max(1);
                 self.charge(v.len().saturating_mul(per_row), &node.info, &data.key)?;
                 let src = all.as_slice();
@@ -565,19 +591,31 @@ impl Packer {
                 (Some(&lo), Some(&hi)) => (lo, hi),
                 _ => (0, 0),
             };
-            if lo < 0 || hi < lo || hi as usize > clen {
-                return Err(bad(
-                    &node.info,
-                    &buf.key,
-                    format!("lists span {lo}..{hi} of a content of {clen}"),
-                ));
-            }
+            // All lists empty: awkward slices the content at `lo` (wherever
+            // that is: an empty list's bounds are never checked) to nothing.
             // Wrapping: a decreasing or wild stop fails the monotonic check below.
             offsets.extend(stops.iter().map(|t| t.wrapping_sub(lo)));
-            Sel::Range(lo as usize, hi as usize)
+            if lo == hi && stops.iter().all(|&t| t == lo) {
+                Sel::Range(0, 0)
+            } else {
+                if lo < 0 || hi < lo || hi as usize > clen {
+                    return Err(bad(
+                        &node.info,
+                        &buf.key,
+                        format!("lists span {lo}..{hi} of a content of {clen}"),
+                    ));
+                }
+                Sel::Range(lo as usize, hi as usize)
+            }
         } else {
             let mut carry = Vec::new();
             for (&s, &t) in starts.iter().zip(&stops) {
+                if s == t {
+                    // An empty list, wherever it points (awkward checks a
+                    // list's bounds only where start != stop).
+                    offsets.push(carry.len() as i64);
+                    continue;
+                }
                 if s < 0 || t < s || t as usize > clen {
                     return Err(bad(
                         &node.info,
@@ -591,7 +629,7 @@ impl Packer {
                 carry.extend(s as usize..t as usize);
                 offsets.push(carry.len() as i64);
             }
-            Sel::Gather(carry)
+            Sel::Gather(carry, true)
         };
         if offsets.windows(2).any(|w| w[1] < w[0]) {
             return Err(bad(&node.info, &buf.key, "offsets decrease"));
@@ -601,6 +639,49 @@ impl Packer {
         Ok(Arc::new(Form::new(
             FormKind::ListOffset {
                 offsets: IndexType::I64,
+                content,
+            },
+            params,
+            Some(fk),
+        )))
+    }
+
+    /// An option node (Unmasked, ByteMasked, BitMasked) over a record that
+    /// a lazy carry reached: awkward carries the record as an IndexedArray,
+    /// simplifies the option over it into an IndexedOptionArray, and packs
+    /// that: an `i64` index renumbered over the valid entries, over the
+    /// record gathered at their positions.
+    fn option_over_carried_record(
+        &mut self,
+        valid: &[bool],
+        carry: &[usize],
+        content: &Node,
+        params: Parameters,
+    ) -> Result<Arc<Form>> {
+        let fk = self.id();
+        let mut next = -1i64;
+        let index: Vec<i64> = valid
+            .iter()
+            .map(|&v| {
+                if v {
+                    next += 1;
+                    next
+                } else {
+                    -1
+                }
+            })
+            .collect();
+        let kept: Vec<usize> = carry
+            .iter()
+            .zip(valid)
+            .filter(|(_, &v)| v)
+            .map(|(&c, _)| c)
+            .collect();
+        self.put(&fk, "index", index_buffer(&index, IndexType::I64));
+        let content = self.node(content, &Sel::Gather(kept, false))?;
+        Ok(Arc::new(Form::new(
+            FormKind::IndexedOption {
+                index: IndexType::I64,
                 content,
             },
             params,
@@ -618,6 +699,10 @@ impl Packer {
         csel: Sel,
         params: Parameters,
     ) -> Result<Arc<Form>> {
+        if let (Sel::Gather(carry, true), NodeData::Record { .. }) = (&csel, &content.data) {
+            let valid: Vec<bool> = mask.iter().map(|&m| (m != 0) == valid_when).collect();
+            return self.option_over_carried_record(&valid, carry, content, params);
+        }
         let fk = self.id();
         let form = if matches!(content.data, NodeData::Record { .. }) {
             let index: Vec<i64> = mask
@@ -627,6 +712,7 @@ impl Packer {
                 .collect();
             self.put(&fk, "index", index_buffer(&index, IndexType::I64));
             let content = self.node(content, &csel)?;
+            self.keep_length(&content, index.len());
             FormKind::IndexedOption {
                 index: IndexType::I64,
                 content,
@@ -701,8 +787,16 @@ pub fn to_packed(array: &Array) -> Result<Array> {
         buffers: Vec::new(),
         budget: limit,
         limit,
+        known: Default::default(),
     };
     let form = p.node(array.node(), &Sel::All)?;
     let source: MemorySource = p.buffers.into_iter().collect();
-    Array::new(form, array.len(), Arc::new(source), Options::default())
+    let known = (!p.known.is_empty()).then_some(p.known);
+    Array::with_lengths(
+        form,
+        array.len(),
+        Arc::new(source),
+        Options::default(),
+        known,
+    )
 }

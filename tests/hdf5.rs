@@ -187,3 +187,261 @@ fn arrays_written_to_hdf5_read_back_and_groups_are_never_overwritten() {
     let err = akbuf::write_hdf5(&array, &path, "events", &Default::default()).unwrap_err();
     assert!(err.to_string().contains("already exists"), "{err}");
 }
+
+// ---------------------------------------------------------------------------
+// Hostile files and failed writes (data safety).
+
+use hdf5_metno as h5;
+
+fn akbuf_cli(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_akbuf"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// A group with an int64 NumpyArray form of `length` and its dataset made by `data`.
+fn group_with(path: &std::path::Path, group: &str, length: &str, data: impl FnOnce(&h5::Group)) {
+    let file = if path.exists() {
+        h5::File::append(path)
+    } else {
+        h5::File::create(path)
+    }
+    .unwrap();
+    let g = file.create_group(group).unwrap();
+    let form = r#"{"class": "NumpyArray", "primitive": "int64", "form_key": "node0"}"#;
+    let put = |name: &str, value: &str| {
+        let v: h5::types::VarLenUnicode = value.parse().unwrap();
+        g.new_attr::<h5::types::VarLenUnicode>()
+            .create(name)
+            .unwrap()
+            .write_scalar(&v)
+            .unwrap();
+    };
+    put("form", form);
+    put("length", length);
+    data(&g);
+}
+
+#[test]
+fn a_huge_unwritten_dataset_is_refused_before_any_allocation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("bomb.h5");
+    // Declared as 2^40 int64 (8 TiB), chunked, never written.
+    group_with(&path, "awkward", "1099511627776", |g| {
+        g.new_dataset::<i64>()
+            .chunk(1 << 16)
+            .shape(1usize << 40)
+            .create("node0-data")
+            .unwrap();
+    });
+    let array = open_hdf5(&path, "awkward").unwrap();
+    let err = array.to_json().unwrap_err();
+    assert_eq!(err.key(), Some("node0-data"), "{err}");
+    assert!(err.to_string().contains("stores only"), "{err}");
+    let o = akbuf_cli(&["show", path.to_str().unwrap()]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    // A short length over the same dataset reads only the rows it needs.
+    let path = tmp.path().join("long.h5");
+    group_with(&path, "awkward", "3", |g| {
+        let ds = g
+            .new_dataset::<i64>()
+            .chunk(4)
+            .shape(1usize << 40)
+            .create("node0-data")
+            .unwrap();
+        ds.write_slice(&[1i64, 2, 3, 4], 0..4).unwrap();
+    });
+    let cache = std::sync::Arc::new(akbuf::Cache::new());
+    let source = Hdf5Source::open(&path, "awkward").unwrap();
+    let array = source
+        .metadata()
+        .unwrap()
+        .open_with(
+            source.clone(),
+            akbuf::Options::default().with_cache(cache.clone()),
+        )
+        .unwrap();
+    assert_eq!(array.to_json().unwrap(), "[1,2,3]");
+    assert_eq!(cache.stats().bytes_read, 24);
+}
+
+#[test]
+fn a_non_integer_length_attribute_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("len.h5");
+    let file = h5::File::create(&path).unwrap();
+    for (name, value) in [("float", 1.5f64), ("whole_float", 1.0)] {
+        let g = file.create_group(name).unwrap();
+        let form: h5::types::VarLenUnicode =
+            r#"{"class": "NumpyArray", "primitive": "int8", "form_key": "node0"}"#
+                .parse()
+                .unwrap();
+        g.new_attr::<h5::types::VarLenUnicode>()
+            .create("form")
+            .unwrap()
+            .write_scalar(&form)
+            .unwrap();
+        g.new_attr::<f64>()
+            .create("length")
+            .unwrap()
+            .write_scalar(&value)
+            .unwrap();
+    }
+    let g = file.create_group("string").unwrap();
+    for (k, v) in [
+        (
+            "form",
+            r#"{"class": "NumpyArray", "primitive": "int8", "form_key": "node0"}"#,
+        ),
+        ("length", "1.5"),
+    ] {
+        let v: h5::types::VarLenUnicode = v.parse().unwrap();
+        g.new_attr::<h5::types::VarLenUnicode>()
+            .create(k)
+            .unwrap()
+            .write_scalar(&v)
+            .unwrap();
+    }
+    drop((g, file));
+    for group in ["float", "whole_float", "string"] {
+        let err = Hdf5Source::open(&path, group)
+            .unwrap()
+            .metadata()
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("non-negative integer"),
+            "{group}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_failed_write_into_hdf5_leaves_the_file_as_it_was() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A source whose last buffer is missing: every copy of it fails at its end.
+    let broken = tmp.path().join("broken");
+    std::fs::create_dir(&broken).unwrap();
+    let events = case("events");
+    for e in std::fs::read_dir(&events).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name();
+        if name != "node13-data" && name != "expected.json" {
+            std::fs::copy(e.path(), broken.join(&name)).unwrap();
+        }
+    }
+    let (broken, events) = (broken.to_str().unwrap(), events.to_str().unwrap());
+
+    // Into a new file: no file is left.
+    let new = tmp.path().join("new.h5");
+    let o = akbuf_cli(&["copy", broken, &format!("{}:g", new.display())]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(!new.exists(), "a new file was left behind");
+
+    // Into an existing file: no group is left, and a retry works.
+    let file = tmp.path().join("file.h5");
+    let spec = format!("{}:a/b/g", file.display());
+    assert!(
+        akbuf_cli(&["copy", events, &format!("{}:other", file.display())])
+            .status
+            .success()
+    );
+    let o = akbuf_cli(&["copy", broken, &spec]);
+    assert_eq!(o.status.code(), Some(1));
+    let members = h5::File::open(&file).unwrap().member_names().unwrap();
+    assert_eq!(members, ["other"], "litter in the file");
+    let o = akbuf_cli(&["copy", events, &spec]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let want = expected(&case("events"));
+    assert_eq!(open_hdf5(&file, "a/b/g").unwrap().len(), want.length);
+
+    // --force replaces the group; a failing --force leaves it whole.
+    let o = akbuf_cli(&["copy", events, &spec, "--field", "run"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--force"));
+    let o = akbuf_cli(&["copy", broken, &spec, "--force"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(open_hdf5(&file, "a/b/g").unwrap().fields().len(), 5);
+    let o = akbuf_cli(&["copy", events, &spec, "--field", "run", "--force"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        open_hdf5(&file, "a/b/g").unwrap().type_string(),
+        format!("{} * int32", want.length)
+    );
+    let members = h5::File::open(&file)
+        .unwrap()
+        .group("a/b")
+        .unwrap()
+        .member_names()
+        .unwrap();
+    assert_eq!(members, ["g"]);
+
+    // A temporary group of a writer that died is removed by the next write.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    h5::File::append(&file)
+        .unwrap()
+        .create_group(&format!("a/b/.g.akbuf-tmp-{dead}-0"))
+        .unwrap();
+    let o = akbuf_cli(&[
+        "copy",
+        events,
+        &format!("{}:a/b/g", file.display()),
+        "--force",
+    ]);
+    assert!(o.status.success());
+    let members = h5::File::open(&file)
+        .unwrap()
+        .group("a/b")
+        .unwrap()
+        .member_names()
+        .unwrap();
+    assert_eq!(members, ["g"]);
+}
+
+#[test]
+fn the_hdf5_sink_refuses_a_key_twice() {
+    use akbuf::Sink;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut sink = akbuf::Hdf5Sink::create(tmp.path().join("s.h5"), "g").unwrap();
+    sink.put("k", &[1]).unwrap();
+    assert_eq!(sink.put("k", &[2]).unwrap_err().key(), Some("k"));
+}
+
+#[test]
+fn external_links_are_followed_unless_confined() {
+    let tmp = tempfile::tempdir().unwrap();
+    let other = tmp.path().join("other.h5");
+    h5::File::create(&other)
+        .unwrap()
+        .new_dataset::<i64>()
+        .shape(2)
+        .create("secret")
+        .unwrap()
+        .write_raw(&[41i64, 42])
+        .unwrap();
+    let path = tmp.path().join("links.h5");
+    group_with(&path, "awkward", "2", |g| {
+        g.link_external(other.to_str().unwrap(), "secret", "node0-data")
+            .unwrap();
+    });
+    assert_eq!(
+        open_hdf5(&path, "awkward").unwrap().to_json().unwrap(),
+        "[41,42]"
+    );
+    let confined = Hdf5Source::open(&path, "awkward").unwrap().confined();
+    let err = confined.read("node0-data").unwrap_err();
+    assert!(err.to_string().contains("outside the container"), "{err}");
+    let o = akbuf_cli(&["show", path.to_str().unwrap(), "--confined"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(akbuf_cli(&["show", path.to_str().unwrap()])
+        .status
+        .success());
+}

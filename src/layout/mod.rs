@@ -150,6 +150,10 @@ pub(crate) struct BuildCtx {
     pub(crate) byteorder: ByteOrder,
     pub(crate) buffer_key: BufferKey,
     pub(crate) caching: Caching,
+    /// Lengths set by whoever built the buffers (to_packed), by form key,
+    /// where they differ from what the rules would derive (a content kept
+    /// longer than its index reaches, as awkward keeps it).
+    pub(crate) known: Option<std::collections::HashMap<String, usize>>,
 }
 
 impl Node {
@@ -332,7 +336,12 @@ fn build(form: &Arc<Form>, len: Arc<Len>, info: NodeInfo, ctx: &BuildCtx) -> Res
     };
     let sub = |segment: &str, child: &Arc<Form>, rule: LenRule| -> Result<Arc<Node>> {
         let ci = child_info(segment, child);
-        build(child, Len::derived(rule, ci.clone()), ci, ctx)
+        let known = ctx.known.as_ref().and_then(|k| k.get(child.form_key()?));
+        let len = match known {
+            Some(&n) => Len::known(n, ci.clone()),
+            None => Len::derived(rule, ci.clone()),
+        };
+        build(child, len, ci, ctx)
     };
     let sub_same = |segment: &str, child: &Arc<Form>| -> Result<Arc<Node>> {
         let ci = child_info(segment, child);

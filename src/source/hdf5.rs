@@ -87,6 +87,43 @@ fn source_err(key: &str, e: impl std::fmt::Display) -> Error {
     Error::source(key, one_line(&e.to_string()))
 }
 
+/// Marks a file's descriptor close-on-exec. libhdf5 opens files without
+/// it, so a process the program starts would inherit the descriptor, and
+/// with it HDF5's lock on the file, for as long as that process lives.
+fn close_on_exec(file: &h5::File) {
+    #[cfg(unix)]
+    {
+        use h5::plist::file_access::FileDriver;
+        if !matches!(
+            file.access_plist().map(|p| p.driver()),
+            Ok(FileDriver::Sec2)
+        ) {
+            return;
+        }
+        let mut handle: *mut std::ffi::c_void = std::ptr::null_mut();
+        h5::sync::sync(|| {
+            // SAFETY: `file` is an open file (held for this call); for the
+            // sec2 driver (checked above) libhdf5 sets `handle` to point at
+            // the file's `int` descriptor, which stays valid while the file
+            // is open. fcntl only changes that descriptor's flags.
+            unsafe {
+                let r = hdf5_metno_sys::h5f::H5Fget_vfd_handle(
+                    file.id(),
+                    hdf5_metno_sys::h5p::H5P_DEFAULT,
+                    &mut handle,
+                );
+                if r >= 0 && !handle.is_null() {
+                    let fd = *handle.cast::<libc::c_int>();
+                    let flags = libc::fcntl(fd, libc::F_GETFD);
+                    if flags >= 0 {
+                        libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
+                    }
+                }
+            }
+        });
+    }
+}
+
 /// Datasets read through libhdf5 may decompress to at most this many times
 /// their stored bytes (deflate cannot exceed about 1032 to 1) ...
 const MAX_RATIO: u64 = 1100;
@@ -144,6 +181,7 @@ impl Hdf5Source {
         let plain = sys::open_regular(&path, false).map_err(|e| h5err(&path, e))?;
         let file_len = plain.metadata().map_err(|e| h5err(&path, e))?.len();
         let file = h5::File::open(&path).map_err(|e| h5err(&path, e))?;
+        close_on_exec(&file);
         let g = file
             .group(group)
             .map_err(|e| h5err(&path, format!("group {group:?}: {e}")))?;
@@ -405,7 +443,11 @@ impl Hdf5Source {
         if len == 0 {
             return Ok(Some(Buffer::empty()));
         }
-        let direct = !ds.is_chunked() && ds.filters().is_empty();
+        // Mapped in place only if the data is in this file, contiguous and
+        // unfiltered (an external link leads to another file's offsets).
+        let direct = !ds.is_chunked()
+            && ds.filters().is_empty()
+            && Path::new(&ds.filename()) == self.path.as_path();
         if let (true, Some(offset), Some(map)) = (direct, ds.offset(), &self.map) {
             if ds.storage_size() as usize == len {
                 if let Ok(b) = map.slice(offset as usize, len) {
@@ -600,6 +642,7 @@ impl Hdf5Sink {
             h5::File::append(&path)
         }
         .map_err(|e| h5err(&path, e))?;
+        close_on_exec(&file);
         let mut sink = Hdf5Sink {
             temp: String::new(),
             path,
