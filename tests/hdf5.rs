@@ -8,6 +8,15 @@ use akbuf::{open_hdf5, Hdf5Source, Metadata, Residence, Source};
 use common::*;
 use std::path::PathBuf;
 
+/// libhdf5 opens files without close-on-exec and locks them with flock:
+/// a CLI process spawned by one test while another test's file is being
+/// opened would inherit that descriptor and hold the lock for its life.
+/// The tests of this file run one at a time.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn h5(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/hdf5")
@@ -21,6 +30,7 @@ fn skipped() -> Vec<String> {
 
 #[test]
 fn every_fixture_stored_by_h5py_reads_back_as_awkward_says() {
+    let _serial = serial();
     let skipped = skipped();
     let mut failures = Vec::new();
     let mut checked = 0;
@@ -79,6 +89,7 @@ fn every_fixture_stored_by_h5py_reads_back_as_awkward_says() {
 
 #[test]
 fn touching_one_field_reads_only_its_datasets() {
+    let _serial = serial();
     let source = Counting::new(Hdf5Source::open(h5("cases.h5"), "events").unwrap());
     let array = source
         .inner
@@ -100,6 +111,7 @@ fn touching_one_field_reads_only_its_datasets() {
 
 #[test]
 fn contiguous_datasets_are_mapped_and_compressed_ones_are_read() {
+    let _serial = serial();
     let plain = Hdf5Source::open(h5("cases.h5"), "events").unwrap();
     let gzip = Hdf5Source::open(h5("cases_gzip.h5"), "events").unwrap();
     let key = "node1-data";
@@ -115,6 +127,7 @@ fn contiguous_datasets_are_mapped_and_compressed_ones_are_read() {
 
 #[test]
 fn metadata_errors_name_the_file_and_group() {
+    let _serial = serial();
     let err = Hdf5Source::open(h5("cases.h5"), "no_such_group").unwrap_err();
     assert!(err.to_string().contains("no_such_group"), "{err}");
     let err = open_hdf5(h5("missing.h5"), "awkward").unwrap_err();
@@ -128,6 +141,7 @@ fn metadata_errors_name_the_file_and_group() {
 
 #[test]
 fn the_cli_takes_file_h5_colon_group_wherever_it_takes_a_path() {
+    let _serial = serial();
     let run = |args: &[&str]| {
         std::process::Command::new(env!("CARGO_BIN_EXE_akbuf"))
             .args(args)
@@ -164,6 +178,7 @@ fn the_cli_takes_file_h5_colon_group_wherever_it_takes_a_path() {
 
 #[test]
 fn arrays_written_to_hdf5_read_back_and_groups_are_never_overwritten() {
+    let _serial = serial();
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("out.h5");
     for name in [
@@ -225,6 +240,7 @@ fn group_with(path: &std::path::Path, group: &str, length: &str, data: impl FnOn
 
 #[test]
 fn a_huge_unwritten_dataset_is_refused_before_any_allocation() {
+    let _serial = serial();
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("bomb.h5");
     // Declared as 2^40 int64 (8 TiB), chunked, never written.
@@ -274,6 +290,7 @@ fn a_huge_unwritten_dataset_is_refused_before_any_allocation() {
 
 #[test]
 fn a_non_integer_length_attribute_is_refused() {
+    let _serial = serial();
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("len.h5");
     let file = h5::File::create(&path).unwrap();
@@ -324,6 +341,7 @@ fn a_non_integer_length_attribute_is_refused() {
 
 #[test]
 fn a_failed_write_into_hdf5_leaves_the_file_as_it_was() {
+    let _serial = serial();
     let tmp = tempfile::tempdir().unwrap();
     // A source whose last buffer is missing: every copy of it fails at its end.
     let broken = tmp.path().join("broken");
@@ -408,6 +426,7 @@ fn a_failed_write_into_hdf5_leaves_the_file_as_it_was() {
 
 #[test]
 fn the_hdf5_sink_refuses_a_key_twice() {
+    let _serial = serial();
     use akbuf::Sink;
     let tmp = tempfile::tempdir().unwrap();
     let mut sink = akbuf::Hdf5Sink::create(tmp.path().join("s.h5"), "g").unwrap();
@@ -417,6 +436,7 @@ fn the_hdf5_sink_refuses_a_key_twice() {
 
 #[test]
 fn external_links_are_followed_unless_confined() {
+    let _serial = serial();
     let tmp = tempfile::tempdir().unwrap();
     let other = tmp.path().join("other.h5");
     h5::File::create(&other)

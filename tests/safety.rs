@@ -544,8 +544,7 @@ fn a_directory_is_a_directory_container_whatever_its_name() {
     let tmp = tempfile::tempdir().unwrap();
     for name in ["events.h5", "x.hdf5"] {
         let dir = tmp.path().join(name);
-        let o = akbuf(&["copy", events().to_str().unwrap(), dir.to_str().unwrap()]);
-        assert!(o.status.success(), "{}", stderr(&o));
+        write_dir(&open(events()).unwrap(), &dir, &WriteOptions::default()).unwrap();
         assert!(dir.join("metadata.json").is_file());
         let o = akbuf(&["type", dir.to_str().unwrap()]);
         assert!(o.status.success(), "{}", stderr(&o));
