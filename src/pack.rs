@@ -234,16 +234,30 @@ impl Packer {
                 let size = *size;
                 let fk = self.id();
                 let csel = match sel {
-                    Sel::All => Sel::Range(0, node.len.get()? * size),
-                    Sel::Range(a, b) => Sel::Range(a * size, b * size),
+                    Sel::All => Sel::Range(0, content.len.get()?),
+                    Sel::Range(a, b) => match (a.checked_mul(size), b.checked_mul(size)) {
+                        (Some(a), Some(b)) => Sel::Range(a, b),
+                        _ => return Err(bad(&node.info, "", "selection times size overflows")),
+                    },
                     Sel::Gather(v, lazy) => {
                         self.charge(v.len().saturating_mul(size), &node.info, "")?;
-                        Sel::Gather(
-                            v.iter()
-                                .flat_map(|&i| (i * size)..(i * size + size))
-                                .collect(),
-                            *lazy,
-                        )
+                        let clen = content.len.get()?;
+                        let mut carry = Vec::with_capacity(v.len().saturating_mul(size));
+                        for &i in v {
+                            match i.checked_mul(size) {
+                                Some(start) if start <= clen && size <= clen - start => {
+                                    carry.extend(start..start + size)
+                                }
+                                _ => {
+                                    return Err(bad(
+                                        &node.info,
+                                        "",
+                                        format!("entry {i} is outside the content of {clen}"),
+                                    ))
+                                }
+                            }
+                        }
+                        Sel::Gather(carry, *lazy)
                     }
                 };
                 let content = self.node(content, &csel)?;
@@ -516,7 +530,16 @@ impl Packer {
         inner_shape: &[usize],
         sel: &Sel,
     ) -> Result<Arc<Form>> {
-        let row: usize = inner_shape.iter().product::<usize>() * primitive.itemsize();
+        let row = inner_shape
+            .iter()
+            .try_fold(primitive.itemsize(), |a, &b| a.checked_mul(b))
+            .ok_or_else(|| {
+                bad(
+                    &data.node,
+                    &data.key,
+                    format!("an inner shape of {inner_shape:?} makes rows larger than memory"),
+                )
+            })?;
         let all = data.get()?;
         let rows = node.len.get()?;
         let bytes = match sel {

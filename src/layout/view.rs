@@ -549,7 +549,7 @@ impl<'a> View<'a> {
         match dims.split_first() {
             None => Ok(self.scalar(data, primitive, start)),
             Some((&n, rest)) => {
-                budget.charge(n, self)?;
+                budget.charge(n.saturating_add(1), self)?;
                 let step: usize = rest.iter().product();
                 Ok(Value::List(
                     (0..n)
@@ -589,7 +589,7 @@ impl<'a> View<'a> {
             StrKind::No => {
                 // Charged before the vector is made: its length is a count
                 // the budget must allow first.
-                budget.charge(n, self)?;
+                budget.charge(n.saturating_add(1), self)?;
                 Ok(Value::List(
                     (range.0..range.1)
                         .map(|j| content.value(j, budget))
@@ -681,7 +681,7 @@ impl<'a> View<'a> {
                 Ok(())
             }
             Some((&n, rest)) => {
-                out.charge(n, self)?;
+                out.charge(n.saturating_add(1), self)?;
                 let step: usize = rest.iter().product();
                 out.buf.push('[');
                 for j in 0..n {
@@ -741,7 +741,7 @@ impl<'a> View<'a> {
                         Value::write_byte_list(&mut out.buf, self.string_bytes(content, range)?);
                     }
                     StrKind::No => {
-                        out.charge(n, self)?;
+                        out.charge(n.saturating_add(1), self)?;
                         out.buf.push('[');
                         for j in range.0..range.1 {
                             if j > range.0 {
