@@ -75,9 +75,9 @@ struct Packer {
     budget: usize,
     /// The budget at the start, for messages.
     limit: usize,
-    /// Lengths the packed layout has that its buffers do not tell (a
-    /// masked record made an IndexedOptionArray keeps its masked-out
-    /// entries, as awkward does), by form key.
+    /// The length of every packed node, by form key (some are not what
+    /// the buffers would tell: a masked record made an IndexedOptionArray
+    /// keeps its masked-out entries, as awkward does).
     known: std::collections::HashMap<String, usize>,
 }
 
@@ -207,7 +207,18 @@ impl Packer {
         })
     }
 
+    /// The packed form of `node` under `sel`; its length is recorded, since
+    /// awkward's packed layout keeps lengths its buffers alone do not tell
+    /// (a categorical index or a union content kept whole, a masked record
+    /// kept to its length).
     fn node(&mut self, node: &Node, sel: &Sel) -> Result<Arc<Form>> {
+        let len = Self::len(node, sel)?;
+        let form = self.node_of_class(node, sel)?;
+        self.keep_length(&form, len);
+        Ok(form)
+    }
+
+    fn node_of_class(&mut self, node: &Node, sel: &Sel) -> Result<Arc<Form>> {
         let params = node.form.parameters().clone();
         let form = match (&node.data, node.form.kind()) {
             (
@@ -402,7 +413,6 @@ impl Packer {
                     let fk = self.id();
                     self.put(&fk, "index", index_buffer(&index, IndexType::I64));
                     let content = self.node(content, &Sel::Range(0, n))?;
-                    self.keep_length(&content, n);
                     Form::new(
                         FormKind::IndexedOption {
                             index: IndexType::I64,
@@ -735,7 +745,6 @@ impl Packer {
                 .collect();
             self.put(&fk, "index", index_buffer(&index, IndexType::I64));
             let content = self.node(content, &csel)?;
-            self.keep_length(&content, index.len());
             FormKind::IndexedOption {
                 index: IndexType::I64,
                 content,

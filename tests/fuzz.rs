@@ -177,21 +177,34 @@ proptest! {
 /// Sizes and lengths that no stored byte backs: regular sizes, inner shapes
 /// and lengths up to 2^62, records without fields.
 fn huge_count() -> impl Strategy<Value = u64> {
-    prop_oneof![Just(0u64), 1u64..4, Just(1 << 20), Just(1 << 40), Just(1 << 62)]
+    prop_oneof![
+        Just(0u64),
+        1u64..4,
+        Just(1 << 20),
+        Just(1 << 40),
+        Just(1 << 62)
+    ]
 }
 
 fn hollow() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
-        (huge_count(), huge_count()).prop_map(|(a, b)| json!({"class": "NumpyArray", "primitive": "float64", "inner_shape": [a, b]})),
+        (huge_count(), huge_count()).prop_map(
+            |(a, b)| json!({"class": "NumpyArray", "primitive": "float64", "inner_shape": [a, b]})
+        ),
         Just(json!({"class": "NumpyArray", "primitive": "int8"})),
         Just(json!({"class": "RecordArray", "fields": [], "contents": []})),
         Just(json!({"class": "EmptyArray"})),
     ];
     leaf.prop_recursive(3, 8, 2, |inner| {
         prop_oneof![
-            (huge_count(), inner.clone()).prop_map(|(size, c)| json!({"class": "RegularArray", "size": size, "content": c})),
-            inner.clone().prop_map(|c| json!({"class": "ListOffsetArray", "offsets": "i64", "content": c})),
-            inner.clone().prop_map(|c| json!({"class": "IndexedArray", "index": "i64", "content": c})),
+            (huge_count(), inner.clone())
+                .prop_map(|(size, c)| json!({"class": "RegularArray", "size": size, "content": c})),
+            inner
+                .clone()
+                .prop_map(|c| json!({"class": "ListOffsetArray", "offsets": "i64", "content": c})),
+            inner
+                .clone()
+                .prop_map(|c| json!({"class": "IndexedArray", "index": "i64", "content": c})),
             prop::collection::vec(inner, 1..3).prop_map(|cs| {
                 let fields: Vec<String> = (0..cs.len()).map(|i| format!("f{i}")).collect();
                 json!({"class": "RecordArray", "fields": fields, "contents": cs})
@@ -255,7 +268,9 @@ proptest! {
 #[test]
 fn special_files_never_block_or_run_away() {
     limit_memory();
-    let kinds = ["fifo", "zero", "urandom", "dir", "missing", "empty", "plain"];
+    let kinds = [
+        "fifo", "zero", "urandom", "dir", "missing", "empty", "plain",
+    ];
     let tmp = tempfile::tempdir().unwrap();
     let mut case = 0;
     for meta in kinds {
