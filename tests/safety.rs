@@ -1,14 +1,12 @@
 //! Data safety under hostile input: nothing lost, no crash, no hang, no
 //! litter. One section per class of problem; each test failed before its fix.
 
-mod common;
-
 use akbuf::{
     from_buffers, open, open_with, to_buffers, write_dir, Buffer, Cache, DirSink, Error, FnSource,
     Form, FormKey, MemorySink, MemorySource, Metadata, Options, ReadEvent, Sink, Source,
     WriteOptions,
 };
-use common::*;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
