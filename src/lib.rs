@@ -66,6 +66,9 @@ mod write;
 pub use array::{from_buffers, Array, Iter};
 pub use buffer::{Buffer, ByteOrder, Native, Residence, TypedBuffer, WeakBuffer};
 pub use cache::{Cache, CacheStats, CachedSource, Observer, ReadEvent};
+pub use container::dir::write_dir;
+#[cfg(feature = "hdf5")]
+pub use container::hdf5::{is_hdf5_path, open_hdf5, split_hdf5_path, write_hdf5, DEFAULT_GROUP};
 pub use container::{open, open_with, read_metadata, Metadata, METADATA_LIMIT};
 pub use device::Device;
 #[cfg(feature = "cuda")]
@@ -78,12 +81,14 @@ pub use layout::BufferInfo;
 pub use lists::{Lists, ListsIter};
 pub use options::{BufferKey, Caching, CachingFn, KeyFn, Options, TemplatePart};
 pub use pack::to_packed;
+#[cfg(feature = "hdf5")]
+pub use sink::Hdf5Sink;
 pub use sink::{DirSink, FillFn, MemorySink, Sink};
 #[cfg(feature = "hdf5")]
-pub use source::{is_hdf5_path, open_hdf5, split_hdf5_path, write_hdf5, Hdf5Sink, Hdf5Source};
+pub use source::Hdf5Source;
 pub use source::{DirSource, FnSource, MemorySource, Observed, Source};
 pub use value::Value;
-pub use write::{to_buffers, write_dir, FormKey, FormKeyFn, ProgressFn, WriteOptions};
+pub use write::{to_buffers, FormKey, FormKeyFn, ProgressFn, WriteOptions};
 
 /// The README's Rust example is compiled and run as a doctest.
 #[cfg(doctest)]

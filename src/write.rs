@@ -10,17 +10,15 @@
 
 use crate::array::Array;
 use crate::buffer::{Buffer, ByteOrder};
-use crate::container::Metadata;
 use crate::error::{Error, Result};
 use crate::form::Form;
 use crate::layout::lazy::LazyBuf;
 use crate::layout::Node;
 use crate::options::{parse_template, render, BufferKey, TemplatePart};
-use crate::sink::{DirSink, Sink};
+use crate::sink::Sink;
 use std::collections::HashMap;
 use std::fmt;
 use std::io::Write;
-use std::path::Path;
 use std::sync::Arc;
 
 /// How a node's form key is made from its id when writing (awkward's
@@ -386,65 +384,4 @@ pub fn to_buffers<S: Sink + ?Sized>(
         w.buffer(&p.key, p.buf)?;
     }
     Ok((form, array.len()))
-}
-
-/// Writes `array` as a directory container at `dir`, atomically: into a
-/// temporary folder beside it, renamed into place once complete, with
-/// `metadata.json` (which records `byteorder` and `buffer_key` when they are
-/// not the defaults). On any error nothing is left under `dir`.
-///
-/// ```
-/// use akbuf::{from_buffers, write_dir, Buffer, Form, MemorySource, Options, WriteOptions, ByteOrder};
-///
-/// let form = Form::from_json(r#"{"class": "NumpyArray", "primitive": "int16", "form_key": "x"}"#)?;
-/// let source = MemorySource::new().with("x-data", Buffer::from_slice(&[1i16, -2]));
-/// let array = from_buffers(&form, 2, source, Options::default())?;
-/// let tmp = tempfile::tempdir()?;
-/// let out = tmp.path().join("copy");
-/// let meta = write_dir(&array, &out, &WriteOptions::default().with_byteorder(ByteOrder::Big))?;
-/// assert_eq!(meta.byteorder, ByteOrder::Big);
-/// assert_eq!(std::fs::read(out.join("node0-data"))?, [0, 1, 0xff, 0xfe]);
-/// assert_eq!(akbuf::open(&out)?.to_json()?, "[1,-2]");
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-///
-/// # Errors
-///
-/// [`Error::Argument`] when the buffer key is a closure (a directory records
-/// it as a template), [`Error::Container`] when `dir` exists (unless
-/// [`WriteOptions::with_replace`]), and whatever
-/// [`to_buffers`] reports.
-pub fn write_dir(array: &Array, dir: impl AsRef<Path>, options: &WriteOptions) -> Result<Metadata> {
-    let template = recorded_template(options, "a directory container")?;
-    let mut sink = if options.replace {
-        DirSink::replace(dir)?
-    } else {
-        DirSink::create(dir)?
-    };
-    let (form, length) = to_buffers(array, &mut sink, options)?;
-    let meta = written_metadata(form, length, options, template);
-    sink.commit(&meta)?;
-    Ok(meta)
-}
-
-/// The buffer-key template a container records, or an error for a closure.
-pub(crate) fn recorded_template<'a>(options: &'a WriteOptions, what: &str) -> Result<&'a str> {
-    options.buffer_key.as_template().ok_or_else(|| {
-        Error::Argument(format!(
-            "{what} records its buffer keys as a template; a closure cannot be written"
-        ))
-    })
-}
-
-/// The metadata of what [`to_buffers`] wrote with `options`.
-pub(crate) fn written_metadata(
-    form: Form,
-    length: usize,
-    options: &WriteOptions,
-    template: &str,
-) -> Metadata {
-    let mut meta = Metadata::new(form, length);
-    meta.byteorder = options.byteorder;
-    meta.buffer_key = Some(template.to_string());
-    meta
 }

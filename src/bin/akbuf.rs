@@ -4,8 +4,8 @@
 //! usage error.
 
 use akbuf::{
-    open_with, read_metadata, to_packed, write_dir, Array, ByteOrder, Cache, Device, Error,
-    Options, ReadEvent, WriteOptions,
+    open_with, to_packed, write_dir, Array, ByteOrder, Cache, Device, Error, Options, ReadEvent,
+    WriteOptions,
 };
 use clap::{Parser, Subcommand};
 use std::io::{IsTerminal, Write};
@@ -188,7 +188,7 @@ fn round_trip(path: &Path, fields: &[String], on_device: &Array) -> Result<Array
     for b in on_device.device_buffers()? {
         copies = copies.with(b.key(), b.to_host()?);
     }
-    let meta = read_metadata(path)?;
+    let meta = akbuf::read_metadata(path)?;
     // Device copies are in the host's byte order, whatever the container's.
     let options = meta.options()?.with_byteorder(ByteOrder::native());
     project(

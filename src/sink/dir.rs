@@ -1,7 +1,6 @@
 //! The directory container, written atomically.
 
 use super::{written_twice, FillFn, Sink};
-use crate::container::Metadata;
 use crate::error::{Error, Result};
 use crate::source::dir::is_plain_file_name;
 use crate::sys;
@@ -55,7 +54,7 @@ const TEMP: &str = ".akbuf-tmp-";
 /// The marker in the name a replaced container has while it is removed.
 const OLD: &str = ".akbuf-old-";
 
-fn container_err(path: &Path, message: String) -> Error {
+pub(crate) fn container_err(path: &Path, message: String) -> Error {
     Error::Container {
         path: path.display().to_string(),
         message,
@@ -234,25 +233,27 @@ impl DirSink {
         &self.target
     }
 
-    /// Writes `metadata.json` and renames the folder into place.
+    /// Writes one last file, `name` (the container's metadata), then renames
+    /// the folder into place, replacing the target if the sink was made by
+    /// [`DirSink::replace`]. The container's `commit` calls this with
+    /// `metadata.json`.
     ///
     /// # Errors
     ///
-    /// [`Error::Container`] when writing or renaming fails (for example,
-    /// when something appeared under the target name meanwhile); the
-    /// temporary folder is removed and the target is as it was.
-    pub fn commit(mut self, metadata: &Metadata) -> Result<()> {
-        let meta = self.temp.join("metadata.json");
+    /// [`Error::Container`] when writing or renaming fails; the temporary
+    /// folder is removed and the target is as it was.
+    pub fn commit_with(mut self, name: &str, bytes: &[u8]) -> Result<()> {
+        let meta = self.temp.join(name);
         let write = || -> std::io::Result<()> {
             let mut f = fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .open(&meta)?;
-            f.write_all(metadata.to_json().as_bytes())?;
+            f.write_all(bytes)?;
             f.sync_all()?;
             sys::sync_dir(&self.temp)
         };
-        write().map_err(|e| container_err(&self.target, format!("writing metadata.json: {e}")))?;
+        write().map_err(|e| container_err(&self.target, format!("writing {name}: {e}")))?;
         let exists = fs::symlink_metadata(&self.target).is_ok();
         if exists && self.replace {
             replaceable(&self.target)?;

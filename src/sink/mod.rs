@@ -5,9 +5,13 @@
 //! directory container atomically.
 
 mod dir;
+#[cfg(feature = "hdf5")]
+mod hdf5;
 mod memory;
 
 pub use dir::DirSink;
+#[cfg(feature = "hdf5")]
+pub use hdf5::Hdf5Sink;
 pub use memory::MemorySink;
 
 use crate::error::{Error, Result};

@@ -1,19 +1,13 @@
-//! HDF5 containers (feature `hdf5`), as Awkward's documentation writes them
-//! with h5py: one group, one dataset per buffer key, the form and length as
-//! attributes of the group.
+//! The bytes of an HDF5 group's datasets (feature `hdf5`): each buffer key
+//! is a dataset. What the group's attributes mean (form, length) is the
+//! container's business: `crate::container::hdf5`.
 
-use crate::buffer::{Buffer, ByteOrder};
-use crate::container::Metadata;
+use crate::buffer::Buffer;
 use crate::error::{Error, Result};
-use crate::form::Form;
 use crate::source::Source;
 use crate::sys;
 use hdf5_metno as h5;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-
-/// The group akbuf reads and writes when none is named.
-pub const DEFAULT_GROUP: &str = "awkward";
 
 /// A source over one group of an HDF5 file: each buffer key is a dataset.
 ///
@@ -68,7 +62,7 @@ impl std::fmt::Debug for Hdf5Source {
 }
 
 /// libhdf5's messages span lines (an error stack): one line for ours.
-fn one_line(text: &str) -> String {
+pub(crate) fn one_line(text: &str) -> String {
     text.split(['\n', '\r'])
         .map(str::trim)
         .filter(|l| !l.is_empty())
@@ -76,7 +70,7 @@ fn one_line(text: &str) -> String {
         .join("; ")
 }
 
-fn h5err(path: &Path, e: impl std::fmt::Display) -> Error {
+pub(crate) fn h5err(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::Container {
         path: path.display().to_string(),
         message: one_line(&e.to_string()),
@@ -90,7 +84,7 @@ fn source_err(key: &str, e: impl std::fmt::Display) -> Error {
 /// Marks a file's descriptor close-on-exec. libhdf5 opens files without
 /// it, so a process the program starts would inherit the descriptor, and
 /// with it HDF5's lock on the file, for as long as that process lives.
-fn close_on_exec(file: &h5::File) {
+pub(crate) fn close_on_exec(file: &h5::File) {
     #[cfg(unix)]
     {
         use h5::plist::file_access::FileDriver;
@@ -130,45 +124,6 @@ const MAX_RATIO: u64 = 1100;
 /// ... plus this much, so that tiny datasets are never refused.
 const BACKING_FLOOR: u64 = 1 << 20;
 
-/// Splits `FILE.h5:GROUP` into the file and the group (default
-/// [`DEFAULT_GROUP`]). A path without `:` after its last `/` names the file.
-///
-/// ```
-/// use akbuf::split_hdf5_path;
-/// assert_eq!(split_hdf5_path("data/x.h5:events"), ("data/x.h5", "events"));
-/// assert_eq!(split_hdf5_path("data/x.h5"), ("data/x.h5", "awkward"));
-/// assert_eq!(split_hdf5_path("x.h5:a/b"), ("x.h5", "a/b"));
-/// ```
-pub fn split_hdf5_path(spec: &str) -> (&str, &str) {
-    let file_end = spec
-        .find(".h5:")
-        .map(|i| i + 3)
-        .or_else(|| spec.find(".hdf5:").map(|i| i + 5));
-    match file_end {
-        Some(i) => (&spec[..i], &spec[i + 1..]),
-        None => (spec, DEFAULT_GROUP),
-    }
-}
-
-/// Whether a path names an HDF5 file (`.h5` or `.hdf5`, maybe with `:GROUP`).
-pub fn is_hdf5_path(spec: &str) -> bool {
-    let (file, _) = split_hdf5_path(spec);
-    file.ends_with(".h5") || file.ends_with(".hdf5")
-}
-
-/// Reads a string attribute (h5py writes `str` as variable-length UTF-8).
-fn string_attr(group: &h5::Group, name: &str) -> Option<std::result::Result<String, h5::Error>> {
-    let attr = group.attr(name).ok()?;
-    let text = attr
-        .read_scalar::<h5::types::VarLenUnicode>()
-        .map(|s| s.as_str().to_string())
-        .or_else(|_| {
-            attr.read_scalar::<h5::types::VarLenAscii>()
-                .map(|s| s.as_str().to_string())
-        });
-    Some(text)
-}
-
 impl Hdf5Source {
     /// Opens `group` of the HDF5 file at `path`. Reads no dataset.
     ///
@@ -201,6 +156,21 @@ impl Hdf5Source {
         })
     }
 
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The group's name in the file.
+    pub fn group_name(&self) -> &str {
+        &self.group_name
+    }
+
+    /// The open group, for the container's metadata.
+    pub(crate) fn group(&self) -> &h5::Group {
+        &self.group
+    }
+
     /// The same source, refusing datasets whose data lies outside the file:
     /// reached through an HDF5 external link, stored in external files, or
     /// virtual (mapped from other datasets), for serving untrusted files.
@@ -215,77 +185,6 @@ impl Hdf5Source {
     pub fn confined(mut self) -> Hdf5Source {
         self.confined = true;
         self
-    }
-
-    /// Opens `FILE.h5` or `FILE.h5:GROUP` (see [`split_hdf5_path`]).
-    ///
-    /// # Errors
-    ///
-    /// As [`Hdf5Source::open`].
-    pub fn open_spec(spec: &str) -> Result<Hdf5Source> {
-        let (file, group) = split_hdf5_path(spec);
-        Hdf5Source::open(file, group)
-    }
-
-    /// The form, length, byte order and buffer-key template stored as the
-    /// group's attributes.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Container`] when `form` or `length` is missing or malformed.
-    pub fn metadata(&self) -> Result<Metadata> {
-        let bad = |m: String| h5err(&self.path, format!("group {:?}: {m}", self.group_name));
-        let form = match string_attr(&self.group, "form") {
-            Some(Ok(text)) => text,
-            Some(Err(e)) => return Err(bad(format!("attribute \"form\": {e}"))),
-            None => return Err(bad("no attribute \"form\"".into())),
-        };
-        let form = Form::from_json(&form)?;
-        let length = match string_attr(&self.group, "length") {
-            Some(Ok(text)) => text.trim().parse::<usize>().map_err(|_| {
-                bad(format!(
-                    "attribute \"length\" must be a non-negative integer, not {text:?}"
-                ))
-            })?,
-            _ => {
-                use h5::types::TypeDescriptor as T;
-                let attr = self
-                    .group
-                    .attr("length")
-                    .map_err(|_| bad("no attribute \"length\"".into()))?;
-                let integer = attr
-                    .dtype()
-                    .and_then(|t| t.to_descriptor())
-                    .map(|d| matches!(d, T::Integer(_) | T::Unsigned(_)))
-                    .map_err(|e| bad(format!("attribute \"length\": {e}")))?;
-                if !integer {
-                    let shown = attr
-                        .read_scalar::<f64>()
-                        .map(|f| f.to_string())
-                        .unwrap_or_else(|_| "not a number".into());
-                    return Err(bad(format!(
-                        "attribute \"length\" must be a non-negative integer, not {shown}"
-                    )));
-                }
-                let n = attr
-                    .read_scalar::<i64>()
-                    .map_err(|e| bad(format!("attribute \"length\": {e}")))?;
-                usize::try_from(n).map_err(|_| {
-                    bad(format!(
-                        "attribute \"length\" must be a non-negative integer, not {n}"
-                    ))
-                })?
-            }
-        };
-        let mut meta = Metadata::new(form, length);
-        if let Some(Ok(b)) = string_attr(&self.group, "byteorder") {
-            meta.byteorder = ByteOrder::parse(&b)
-                .ok_or_else(|| bad(format!("attribute \"byteorder\" is {b:?}")))?;
-        }
-        if let Some(Ok(t)) = string_attr(&self.group, "buffer_key") {
-            meta.buffer_key = Some(t);
-        }
-        Ok(meta)
     }
 
     fn dataset(&self, key: &str) -> Result<Option<h5::Dataset>> {
@@ -507,347 +406,4 @@ impl Source for Hdf5Source {
         let path = std::fs::canonicalize(&self.path).unwrap_or_else(|_| self.path.clone());
         Some(format!("hdf5:{}:{}", path.display(), self.group_name))
     }
-}
-
-/// Opens the array stored in `group` of an HDF5 file.
-///
-/// # Errors
-///
-/// As [`Hdf5Source::open`] and [`Hdf5Source::metadata`].
-pub fn open_hdf5(path: impl AsRef<Path>, group: &str) -> Result<crate::Array> {
-    let source = Hdf5Source::open(path, group)?;
-    let meta = source.metadata()?;
-    meta.open(source)
-}
-
-/// A sink that writes a group of an HDF5 file as Awkward's documentation
-/// does with h5py: one dataset per buffer key (raw bytes, `uint8`, which
-/// awkward's `from_buffers` reinterprets by the form, as it does any
-/// `uint8` array), then the form and length (JSON) as attributes of the
-/// group, and `byteorder`/`buffer_key` when they are not the defaults.
-///
-/// The group is written under a temporary name beside it
-/// (`.<name>.akbuf-tmp-<pid>-<n>`) and renamed by [`Hdf5Sink::finish`]: a
-/// write that fails or is dropped unlinks the temporary group and the
-/// parent groups it made, and removes the file if it made it, so the file
-/// holds what it held before (HDF5 does not give back the space of
-/// unlinked objects, so an existing file may have grown). Temporary groups
-/// of writers that were killed are removed by the next write beside them.
-///
-/// ```
-/// use akbuf::{from_buffers, to_buffers, Buffer, Form, Hdf5Sink, Hdf5Source, Metadata, MemorySource, Options, WriteOptions};
-///
-/// let form = Form::from_json(r#"{"class": "NumpyArray", "primitive": "float64", "form_key": "x"}"#)?;
-/// let array = from_buffers(&form, 2, MemorySource::new().with("x-data", Buffer::from_slice(&[1.5f64, 2.5])), Options::default())?;
-/// let tmp = tempfile::tempdir().unwrap();
-/// let path = tmp.path().join("out.h5");
-/// let mut sink = Hdf5Sink::create(&path, "awkward")?;
-/// let (form, length) = to_buffers(&array, &mut sink, &WriteOptions::default())?;
-/// sink.finish(&Metadata::new(form, length))?;
-/// assert_eq!(akbuf::open_hdf5(&path, "awkward")?.to_json()?, "[1.5,2.5]");
-/// # Ok::<(), akbuf::Error>(())
-/// ```
-pub struct Hdf5Sink {
-    path: PathBuf,
-    /// The group's path in the file, and its parent's.
-    name: String,
-    parent: String,
-    /// The temporary group's path in the file.
-    temp: String,
-    file: Option<h5::File>,
-    group: Option<h5::Group>,
-    /// Parent groups this sink made, outermost first.
-    made: Vec<String>,
-    made_file: bool,
-    replace: bool,
-    written: std::collections::HashSet<String>,
-    finished: bool,
-}
-
-impl std::fmt::Debug for Hdf5Sink {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Hdf5Sink")
-            .field("path", &self.path)
-            .field("group", &self.name)
-            .finish()
-    }
-}
-
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// `a/b/c` to (`a/b`, `c`); `c` to (``, `c`).
-fn split_group(group: &str) -> (&str, &str) {
-    match group.rfind('/') {
-        Some(i) => (&group[..i], &group[i + 1..]),
-        None => ("", group),
-    }
-}
-
-fn join_group(parent: &str, name: &str) -> String {
-    if parent.is_empty() {
-        name.to_string()
-    } else {
-        format!("{parent}/{name}")
-    }
-}
-
-/// The writer's PID in `.<name>.akbuf-tmp-<pid>-<n>` (or `-old-`).
-fn writer_pid(link: &str, name: &str) -> Option<u32> {
-    let rest = link.strip_prefix('.')?.strip_prefix(name)?;
-    let rest = rest
-        .strip_prefix(".akbuf-tmp-")
-        .or_else(|| rest.strip_prefix(".akbuf-old-"))?;
-    let (pid, n) = rest.split_once('-')?;
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    (digits(pid) && digits(n))
-        .then(|| pid.parse().ok())
-        .flatten()
-}
-
-impl Hdf5Sink {
-    /// Starts writing `group` in the HDF5 file at `path` (the file is
-    /// created if it does not exist; an existing group is never
-    /// overwritten).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Container`] when the file cannot be opened or the group exists.
-    pub fn create(path: impl AsRef<Path>, group: &str) -> Result<Hdf5Sink> {
-        Hdf5Sink::start(path.as_ref(), group, false)
-    }
-
-    /// Starts writing `group`, replacing it when [`Hdf5Sink::finish`]
-    /// succeeds if it exists (`akbuf copy --force`); until then the old
-    /// group is untouched.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Container`] when the file cannot be opened.
-    pub fn replace(path: impl AsRef<Path>, group: &str) -> Result<Hdf5Sink> {
-        Hdf5Sink::start(path.as_ref(), group, true)
-    }
-
-    fn start(path: &Path, group: &str, replace: bool) -> Result<Hdf5Sink> {
-        let path = path.to_path_buf();
-        let group = group.trim_matches('/');
-        let (parent, name) = split_group(group);
-        if name.is_empty() || name == "." || name == ".." {
-            return Err(h5err(&path, format!("{group:?} is not a group name")));
-        }
-        let made_file = std::fs::symlink_metadata(&path).is_err();
-        let file = if made_file {
-            h5::File::create_excl(&path)
-        } else {
-            sys::open_regular(&path, false).map_err(|e| h5err(&path, e))?;
-            h5::File::append(&path)
-        }
-        .map_err(|e| h5err(&path, e))?;
-        close_on_exec(&file);
-        let mut sink = Hdf5Sink {
-            temp: String::new(),
-            path,
-            name: group.to_string(),
-            parent: parent.to_string(),
-            file: Some(file),
-            group: None,
-            made: Vec::new(),
-            made_file,
-            replace,
-            written: std::collections::HashSet::new(),
-            finished: false,
-        };
-        let file = sink.file.as_ref().expect("just set");
-        if !replace && file.link_exists(group) {
-            return Err(h5err(
-                &sink.path,
-                format!("group {group:?} already exists (use --force to replace it)"),
-            ));
-        }
-        // The parent groups that are missing, outermost first.
-        let mut prefix = String::new();
-        for part in parent.split('/').filter(|p| !p.is_empty()) {
-            prefix = join_group(&prefix, part);
-            if !file.link_exists(&prefix) {
-                sink.made.push(prefix.clone());
-            }
-        }
-        if let Ok(p) = if parent.is_empty() {
-            file.group("/")
-        } else {
-            file.group(parent)
-        } {
-            sink.remove_stale(&p, name);
-        }
-        let temp = join_group(
-            parent,
-            &format!(
-                ".{name}.akbuf-tmp-{}-{}",
-                std::process::id(),
-                TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-            ),
-        );
-        let g = file
-            .create_group(&temp)
-            .map_err(|e| h5err(&sink.path, format!("group {group:?}: {e}")))?;
-        sink.temp = temp;
-        sink.group = Some(g);
-        Ok(sink)
-    }
-
-    /// Unlinks the temporary groups beside `name` whose writer is gone.
-    fn remove_stale(&self, parent: &h5::Group, name: &str) {
-        let Ok(links) = parent.member_names() else {
-            return;
-        };
-        for link in links {
-            if writer_pid(&link, name).is_some_and(|pid| !sys::process_alive(pid)) {
-                let _ = parent.unlink(&link);
-            }
-        }
-    }
-
-    fn group(&self) -> Result<&h5::Group> {
-        self.group
-            .as_ref()
-            .ok_or_else(|| h5err(&self.path, "the sink is finished"))
-    }
-
-    /// Writes the group's attributes: `form`, `length` (JSON), and
-    /// `byteorder`/`buffer_key` when not the defaults, then renames the
-    /// group into place.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Container`] when an attribute cannot be written or the
-    /// group cannot be renamed (it appeared meanwhile); nothing is left.
-    pub fn finish(mut self, metadata: &Metadata) -> Result<()> {
-        let group = self.group()?;
-        let put = |name: &str, value: &str| -> Result<()> {
-            let v: h5::types::VarLenUnicode = value
-                .parse()
-                .map_err(|e| h5err(&self.path, format!("attribute {name}: {e}")))?;
-            group
-                .new_attr::<h5::types::VarLenUnicode>()
-                .create(name)
-                .and_then(|a| a.write_scalar(&v))
-                .map_err(|e| h5err(&self.path, format!("attribute {name}: {e}")))
-        };
-        put("form", &metadata.form.to_json())?;
-        put("length", &metadata.length.to_string())?;
-        if metadata.byteorder == ByteOrder::Big {
-            put("byteorder", ">")?;
-        }
-        if let Some(t) = metadata
-            .buffer_key
-            .as_deref()
-            .filter(|t| *t != "{form_key}-{attribute}")
-        {
-            put("buffer_key", t)?;
-        }
-        self.group = None;
-        let file = self.file.as_ref().expect("open until dropped");
-        let rename = |from: &str, to: &str| {
-            file.relink(from, to)
-                .map_err(|e| h5err(&self.path, format!("renaming the group into place: {e}")))
-        };
-        if self.replace && file.link_exists(&self.name) {
-            let (_, name) = split_group(&self.name);
-            let old = join_group(
-                &self.parent,
-                &format!(
-                    ".{name}.akbuf-old-{}-{}",
-                    std::process::id(),
-                    TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-                ),
-            );
-            rename(&self.name, &old)?;
-            if let Err(e) = rename(&self.temp, &self.name) {
-                let _ = file.relink(&old, &self.name);
-                return Err(e);
-            }
-            let _ = file.unlink(&old);
-        } else {
-            rename(&self.temp, &self.name)?;
-        }
-        file.flush().map_err(|e| h5err(&self.path, e))?;
-        self.finished = true;
-        Ok(())
-    }
-}
-
-impl Drop for Hdf5Sink {
-    fn drop(&mut self) {
-        if self.finished {
-            return;
-        }
-        self.group = None;
-        if let Some(file) = self.file.take() {
-            let _ = file.unlink(&self.temp);
-            for g in self.made.iter().rev() {
-                let _ = file.unlink(g);
-            }
-            let _ = file.flush();
-            drop(file);
-        }
-        if self.made_file {
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
-}
-
-impl crate::sink::Sink for Hdf5Sink {
-    fn put(&mut self, key: &str, bytes: &[u8]) -> Result<()> {
-        self.check_key(key)?;
-        if self.written.contains(key) {
-            return Err(crate::sink::written_twice(key));
-        }
-        self.group()?
-            .new_dataset::<u8>()
-            .shape(bytes.len())
-            .create(key)
-            .and_then(|ds| ds.write_raw(bytes))
-            .map_err(|e| source_sink_err(key, e))?;
-        self.written.insert(key.to_string());
-        Ok(())
-    }
-
-    fn check_key(&self, key: &str) -> Result<()> {
-        if key.is_empty() || key.contains('/') || key == "." || key == ".." {
-            return Err(Error::sink(
-                key,
-                "a dataset name cannot be empty, . or .., or contain '/'",
-            ));
-        }
-        Ok(())
-    }
-}
-
-fn source_sink_err(key: &str, e: impl std::fmt::Display) -> Error {
-    Error::sink(key, one_line(&e.to_string()))
-}
-
-/// Writes `array` into `group` of the HDF5 file at `path` with
-/// [`Hdf5Sink`] and [`crate::to_buffers`] (replacing the group if
-/// `options.replace` is set).
-///
-/// # Errors
-///
-/// As [`Hdf5Sink::create`] and [`crate::to_buffers`]; [`Error::Argument`]
-/// for a buffer-key closure (the group records a template).
-pub fn write_hdf5(
-    array: &crate::Array,
-    path: impl AsRef<Path>,
-    group: &str,
-    options: &crate::WriteOptions,
-) -> Result<Metadata> {
-    let template = crate::write::recorded_template(options, "an HDF5 group")?;
-    let mut sink = if options.replace {
-        Hdf5Sink::replace(path, group)?
-    } else {
-        Hdf5Sink::create(path, group)?
-    };
-    let (form, length) = crate::to_buffers(array, &mut sink, options)?;
-    let meta = crate::write::written_metadata(form, length, options, template);
-    sink.finish(&meta)?;
-    Ok(meta)
 }

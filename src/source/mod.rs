@@ -8,16 +8,14 @@
 pub(crate) mod dir;
 mod func;
 #[cfg(feature = "hdf5")]
-mod hdf5;
+pub(crate) mod hdf5;
 mod memory;
 mod observed;
 
 pub use dir::DirSource;
 pub use func::FnSource;
 #[cfg(feature = "hdf5")]
-pub use hdf5::{
-    is_hdf5_path, open_hdf5, split_hdf5_path, write_hdf5, Hdf5Sink, Hdf5Source, DEFAULT_GROUP,
-};
+pub use hdf5::Hdf5Source;
 pub use memory::MemorySource;
 pub use observed::Observed;
 

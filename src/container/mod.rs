@@ -1,4 +1,15 @@
-//! The directory container's `metadata.json`, and opening a container.
+//! Containers: what a stored array looks like on a storage, and opening
+//! one. A container owns its metadata (the form, the length, the byte order
+//! and the buffer-key template) and where it keeps them; its bytes move
+//! through a plain [`Source`](crate::Source) and [`Sink`](crate::Sink).
+//!
+//! - `dir`: a folder with `metadata.json` and one file per buffer key.
+//! - `hdf5` (feature `hdf5`): a group of an HDF5 file, with the metadata as
+//!   attributes of the group.
+
+pub(crate) mod dir;
+#[cfg(feature = "hdf5")]
+pub(crate) mod hdf5;
 
 use crate::array::{from_buffers, Array};
 use crate::buffer::ByteOrder;
@@ -7,6 +18,7 @@ use crate::form::json::J;
 use crate::form::Form;
 use crate::options::{BufferKey, Options};
 use crate::source::{DirSource, Source};
+use crate::write::WriteOptions;
 use serde_json::Value;
 use std::path::Path;
 
@@ -14,28 +26,6 @@ use std::path::Path;
 /// hundred thousand fields is a few MiB, and a file linked to `/dev/zero`
 /// or grown without end must not be read until memory runs out.
 pub const METADATA_LIMIT: u64 = 256 << 20;
-
-/// Reads a regular file as UTF-8 text, refusing one over `limit` bytes.
-fn read_capped(path: &Path, limit: u64, no_follow: bool) -> std::io::Result<String> {
-    use std::io::Read;
-    let file = crate::sys::open_regular(path, no_follow)?;
-    let too_big = |n: u64| {
-        std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("{n} bytes or more, over the limit of {limit} bytes"),
-        )
-    };
-    let len = file.metadata()?.len();
-    if len > limit {
-        return Err(too_big(len));
-    }
-    let mut text = String::new();
-    file.take(limit + 1).read_to_string(&mut text)?;
-    if text.len() as u64 > limit {
-        return Err(too_big(text.len() as u64));
-    }
-    Ok(text)
-}
 
 /// The contents of `metadata.json`: form, length, and the optional
 /// `byteorder` and `buffer_key`.
@@ -163,39 +153,6 @@ impl Metadata {
         })
     }
 
-    /// Reads `DIR/metadata.json`.
-    ///
-    /// Only a regular file is read (a FIFO or a device under that name is
-    /// refused without blocking), and at most [`METADATA_LIMIT`] bytes of it.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Container`] naming the folder when it cannot be read, and
-    /// the errors of [`Metadata::from_json`].
-    pub fn read_dir(dir: impl AsRef<Path>) -> Result<Metadata> {
-        Metadata::read_dir_with(dir.as_ref(), false)
-    }
-
-    /// [`Metadata::read_dir`], refusing a `metadata.json` that resolves
-    /// outside `dir` when `confined`.
-    pub(crate) fn read_dir_with(dir: &Path, confined: bool) -> Result<Metadata> {
-        let bad = |message: String| Error::Container {
-            path: dir.display().to_string(),
-            message,
-        };
-        let mut path = dir.join("metadata.json");
-        if confined {
-            path = crate::source::dir::confined_path(dir, &path)
-                .map_err(|e| bad(format!("reading metadata.json: {e}")))?;
-        }
-        let text = read_capped(&path, METADATA_LIMIT, confined)
-            .map_err(|e| bad(format!("reading metadata.json: {e}")))?;
-        Metadata::from_json(&text).map_err(|e| match e {
-            Error::Container { message, .. } => bad(format!("metadata.json: {message}")),
-            other => other,
-        })
-    }
-
     /// The `from_buffers` options this metadata asks for.
     ///
     /// # Errors
@@ -258,8 +215,8 @@ impl Stored {
         }
         let spec = path.to_string_lossy();
         #[cfg(feature = "hdf5")]
-        if crate::source::is_hdf5_path(&spec) {
-            let (file, group) = crate::source::split_hdf5_path(&spec);
+        if hdf5::is_hdf5_path(&spec) {
+            let (file, group) = hdf5::split_hdf5_path(&spec);
             let mut source = crate::source::Hdf5Source::open(file, group)?;
             if confined {
                 source = source.confined();
@@ -351,4 +308,26 @@ pub fn open_with(path: impl AsRef<Path>, options: Options) -> Result<Array> {
 /// As [`Metadata::read_dir`].
 pub fn read_metadata(path: impl AsRef<Path>) -> Result<Metadata> {
     Stored::at(path.as_ref(), false)?.metadata()
+}
+
+/// The buffer-key template a container records, or an error for a closure.
+pub(crate) fn recorded_template<'a>(options: &'a WriteOptions, what: &str) -> Result<&'a str> {
+    options.buffer_key.as_template().ok_or_else(|| {
+        Error::Argument(format!(
+            "{what} records its buffer keys as a template; a closure cannot be written"
+        ))
+    })
+}
+
+/// The metadata of what [`crate::to_buffers`] wrote with `options`.
+pub(crate) fn written_metadata(
+    form: Form,
+    length: usize,
+    options: &WriteOptions,
+    template: &str,
+) -> Metadata {
+    let mut meta = Metadata::new(form, length);
+    meta.byteorder = options.byteorder;
+    meta.buffer_key = Some(template.to_string());
+    meta
 }

@@ -1,0 +1,122 @@
+//! The directory container: a folder with `metadata.json` (`{"form": ...,
+//! "length": N}`, optional `"byteorder"` and `"buffer_key"`) and one raw
+//! file per buffer key. Its bytes move through [`DirSource`] (memory maps)
+//! and [`DirSink`] (a temporary folder renamed into place); this module owns
+//! `metadata.json`.
+
+use super::{recorded_template, written_metadata, Metadata, METADATA_LIMIT};
+use crate::array::Array;
+use crate::error::{Error, Result};
+use crate::sink::DirSink;
+use crate::write::{to_buffers, WriteOptions};
+use std::path::Path;
+
+/// Reads a regular file as UTF-8 text, refusing one over `limit` bytes.
+fn read_capped(path: &Path, limit: u64, no_follow: bool) -> std::io::Result<String> {
+    use std::io::Read;
+    let file = crate::sys::open_regular(path, no_follow)?;
+    let too_big = |n: u64| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{n} bytes or more, over the limit of {limit} bytes"),
+        )
+    };
+    let len = file.metadata()?.len();
+    if len > limit {
+        return Err(too_big(len));
+    }
+    let mut text = String::new();
+    file.take(limit + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > limit {
+        return Err(too_big(text.len() as u64));
+    }
+    Ok(text)
+}
+
+impl Metadata {
+    /// Reads `DIR/metadata.json`.
+    ///
+    /// Only a regular file is read (a FIFO or a device under that name is
+    /// refused without blocking), and at most [`METADATA_LIMIT`] bytes of it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Container`] naming the folder when it cannot be read, and
+    /// the errors of [`Metadata::from_json`].
+    pub fn read_dir(dir: impl AsRef<Path>) -> Result<Metadata> {
+        Metadata::read_dir_with(dir.as_ref(), false)
+    }
+
+    /// [`Metadata::read_dir`], refusing a `metadata.json` that resolves
+    /// outside `dir` when `confined`.
+    pub(crate) fn read_dir_with(dir: &Path, confined: bool) -> Result<Metadata> {
+        let bad = |message: String| Error::Container {
+            path: dir.display().to_string(),
+            message,
+        };
+        let mut path = dir.join("metadata.json");
+        if confined {
+            path = crate::source::dir::confined_path(dir, &path)
+                .map_err(|e| bad(format!("reading metadata.json: {e}")))?;
+        }
+        let text = read_capped(&path, METADATA_LIMIT, confined)
+            .map_err(|e| bad(format!("reading metadata.json: {e}")))?;
+        Metadata::from_json(&text).map_err(|e| match e {
+            Error::Container { message, .. } => bad(format!("metadata.json: {message}")),
+            other => other,
+        })
+    }
+}
+
+impl DirSink {
+    /// Writes `metadata.json` and renames the folder into place (replacing
+    /// the target if the sink was made by [`DirSink::replace`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Container`] when writing or renaming fails (for example,
+    /// when something appeared under the target name meanwhile); the
+    /// temporary folder is removed and the target is as it was.
+    pub fn commit(self, metadata: &Metadata) -> Result<()> {
+        self.commit_with("metadata.json", metadata.to_json().as_bytes())
+    }
+}
+
+/// Writes `array` as a directory container at `dir`, atomically: into a
+/// temporary folder beside it, renamed into place once complete, with
+/// `metadata.json` (which records `byteorder` and `buffer_key` when they are
+/// not the defaults). On any error nothing is left under `dir`.
+///
+/// ```
+/// use akbuf::{from_buffers, write_dir, Buffer, Form, MemorySource, Options, WriteOptions, ByteOrder};
+///
+/// let form = Form::from_json(r#"{"class": "NumpyArray", "primitive": "int16", "form_key": "x"}"#)?;
+/// let source = MemorySource::new().with("x-data", Buffer::from_slice(&[1i16, -2]));
+/// let array = from_buffers(&form, 2, source, Options::default())?;
+/// let tmp = tempfile::tempdir()?;
+/// let out = tmp.path().join("copy");
+/// let meta = write_dir(&array, &out, &WriteOptions::default().with_byteorder(ByteOrder::Big))?;
+/// assert_eq!(meta.byteorder, ByteOrder::Big);
+/// assert_eq!(std::fs::read(out.join("node0-data"))?, [0, 1, 0xff, 0xfe]);
+/// assert_eq!(akbuf::open(&out)?.to_json()?, "[1,-2]");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+///
+/// [`Error::Argument`] when the buffer key is a closure (a directory records
+/// it as a template), [`Error::Container`] when `dir` exists (unless
+/// [`WriteOptions::with_replace`]), and whatever
+/// [`to_buffers`] reports.
+pub fn write_dir(array: &Array, dir: impl AsRef<Path>, options: &WriteOptions) -> Result<Metadata> {
+    let template = recorded_template(options, "a directory container")?;
+    let mut sink = if options.replace {
+        DirSink::replace(dir)?
+    } else {
+        DirSink::create(dir)?
+    };
+    let (form, length) = to_buffers(array, &mut sink, options)?;
+    let meta = written_metadata(form, length, options, template);
+    sink.commit(&meta)?;
+    Ok(meta)
+}

@@ -1,0 +1,197 @@
+//! HDF5 containers (feature `hdf5`), as Awkward's documentation writes them
+//! with h5py: a group (default `awkward`) with one dataset per buffer key,
+//! and the form and length as attributes of the group (`byteorder` and
+//! `buffer_key` too when they are not the defaults). The bytes go through
+//! [`Hdf5Source`] and [`Hdf5Sink`]; this module owns what the attributes
+//! mean and how `FILE.h5:GROUP` is spelled.
+
+use super::Metadata;
+use crate::array::Array;
+use crate::buffer::ByteOrder;
+use crate::error::Result;
+use crate::form::Form;
+use crate::sink::Hdf5Sink;
+use crate::source::hdf5::h5err;
+use crate::source::Hdf5Source;
+use crate::write::WriteOptions;
+use hdf5_metno as h5;
+use std::path::Path;
+
+/// The group akbuf reads and writes when none is named.
+pub const DEFAULT_GROUP: &str = "awkward";
+
+/// Splits `FILE.h5:GROUP` into the file and the group (default
+/// [`DEFAULT_GROUP`]). A path without `:` after its last `/` names the file.
+///
+/// ```
+/// use akbuf::split_hdf5_path;
+/// assert_eq!(split_hdf5_path("data/x.h5:events"), ("data/x.h5", "events"));
+/// assert_eq!(split_hdf5_path("data/x.h5"), ("data/x.h5", "awkward"));
+/// assert_eq!(split_hdf5_path("x.h5:a/b"), ("x.h5", "a/b"));
+/// ```
+pub fn split_hdf5_path(spec: &str) -> (&str, &str) {
+    let file_end = spec
+        .find(".h5:")
+        .map(|i| i + 3)
+        .or_else(|| spec.find(".hdf5:").map(|i| i + 5));
+    match file_end {
+        Some(i) => (&spec[..i], &spec[i + 1..]),
+        None => (spec, DEFAULT_GROUP),
+    }
+}
+
+/// Whether a path names an HDF5 file (`.h5` or `.hdf5`, maybe with `:GROUP`).
+pub fn is_hdf5_path(spec: &str) -> bool {
+    let (file, _) = split_hdf5_path(spec);
+    file.ends_with(".h5") || file.ends_with(".hdf5")
+}
+
+/// Reads a string attribute (h5py writes `str` as variable-length UTF-8).
+fn string_attr(group: &h5::Group, name: &str) -> Option<std::result::Result<String, h5::Error>> {
+    let attr = group.attr(name).ok()?;
+    let text = attr
+        .read_scalar::<h5::types::VarLenUnicode>()
+        .map(|s| s.as_str().to_string())
+        .or_else(|_| {
+            attr.read_scalar::<h5::types::VarLenAscii>()
+                .map(|s| s.as_str().to_string())
+        });
+    Some(text)
+}
+
+impl Hdf5Source {
+    /// Opens `FILE.h5` or `FILE.h5:GROUP` (see [`split_hdf5_path`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Hdf5Source::open`].
+    pub fn open_spec(spec: &str) -> Result<Hdf5Source> {
+        let (file, group) = split_hdf5_path(spec);
+        Hdf5Source::open(file, group)
+    }
+
+    /// The form, length, byte order and buffer-key template stored as the
+    /// group's attributes.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Container`] when `form` or `length` is missing or malformed.
+    pub fn metadata(&self) -> Result<Metadata> {
+        let bad = |m: String| h5err(self.path(), format!("group {:?}: {m}", self.group_name()));
+        let form = match string_attr(self.group(), "form") {
+            Some(Ok(text)) => text,
+            Some(Err(e)) => return Err(bad(format!("attribute \"form\": {e}"))),
+            None => return Err(bad("no attribute \"form\"".into())),
+        };
+        let form = Form::from_json(&form)?;
+        let length = match string_attr(self.group(), "length") {
+            Some(Ok(text)) => text.trim().parse::<usize>().map_err(|_| {
+                bad(format!(
+                    "attribute \"length\" must be a non-negative integer, not {text:?}"
+                ))
+            })?,
+            _ => {
+                use h5::types::TypeDescriptor as T;
+                let attr = self
+                    .group()
+                    .attr("length")
+                    .map_err(|_| bad("no attribute \"length\"".into()))?;
+                let integer = attr
+                    .dtype()
+                    .and_then(|t| t.to_descriptor())
+                    .map(|d| matches!(d, T::Integer(_) | T::Unsigned(_)))
+                    .map_err(|e| bad(format!("attribute \"length\": {e}")))?;
+                if !integer {
+                    let shown = attr
+                        .read_scalar::<f64>()
+                        .map(|f| f.to_string())
+                        .unwrap_or_else(|_| "not a number".into());
+                    return Err(bad(format!(
+                        "attribute \"length\" must be a non-negative integer, not {shown}"
+                    )));
+                }
+                let n = attr
+                    .read_scalar::<i64>()
+                    .map_err(|e| bad(format!("attribute \"length\": {e}")))?;
+                usize::try_from(n).map_err(|_| {
+                    bad(format!(
+                        "attribute \"length\" must be a non-negative integer, not {n}"
+                    ))
+                })?
+            }
+        };
+        let mut meta = Metadata::new(form, length);
+        if let Some(Ok(b)) = string_attr(self.group(), "byteorder") {
+            meta.byteorder = ByteOrder::parse(&b)
+                .ok_or_else(|| bad(format!("attribute \"byteorder\" is {b:?}")))?;
+        }
+        if let Some(Ok(t)) = string_attr(self.group(), "buffer_key") {
+            meta.buffer_key = Some(t);
+        }
+        Ok(meta)
+    }
+}
+
+/// Opens the array stored in `group` of an HDF5 file.
+///
+/// # Errors
+///
+/// As [`Hdf5Source::open`] and [`Hdf5Source::metadata`].
+pub fn open_hdf5(path: impl AsRef<Path>, group: &str) -> Result<Array> {
+    let source = Hdf5Source::open(path, group)?;
+    let meta = source.metadata()?;
+    meta.open(source)
+}
+
+impl Hdf5Sink {
+    /// Writes the group's attributes: `form`, `length` (JSON), and
+    /// `byteorder`/`buffer_key` when not the defaults, then renames the
+    /// group into place.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Container`] when an attribute cannot be written or
+    /// the group cannot be renamed (it appeared meanwhile); nothing is left.
+    pub fn finish(self, metadata: &Metadata) -> Result<()> {
+        let form = metadata.form.to_json();
+        let length = metadata.length.to_string();
+        let mut attrs = vec![("form", form.as_str()), ("length", length.as_str())];
+        if metadata.byteorder == ByteOrder::Big {
+            attrs.push(("byteorder", ">"));
+        }
+        if let Some(t) = metadata
+            .buffer_key
+            .as_deref()
+            .filter(|t| *t != "{form_key}-{attribute}")
+        {
+            attrs.push(("buffer_key", t));
+        }
+        self.finish_with_attrs(&attrs)
+    }
+}
+
+/// Writes `array` into `group` of the HDF5 file at `path` with
+/// [`Hdf5Sink`] and [`crate::to_buffers`] (replacing the group if
+/// `options.replace` is set).
+///
+/// # Errors
+///
+/// As [`Hdf5Sink::create`] and [`crate::to_buffers`]; [`Error::Argument`]
+/// for a buffer-key closure (the group records a template).
+pub fn write_hdf5(
+    array: &Array,
+    path: impl AsRef<Path>,
+    group: &str,
+    options: &WriteOptions,
+) -> Result<Metadata> {
+    let template = super::recorded_template(options, "an HDF5 group")?;
+    let mut sink = if options.replace {
+        Hdf5Sink::replace(path, group)?
+    } else {
+        Hdf5Sink::create(path, group)?
+    };
+    let (form, length) = crate::to_buffers(array, &mut sink, options)?;
+    let meta = super::written_metadata(form, length, options, template);
+    sink.finish(&meta)?;
+    Ok(meta)
+}
