@@ -75,7 +75,7 @@ impl Hdf5Source {
     ///
     /// # Errors
     ///
-    /// [`Error::Container`] when `form` or `length` is missing or malformed.
+    /// [`crate::Error::Container`] when `form` or `length` is missing or malformed.
     pub fn metadata(&self) -> Result<Metadata> {
         let bad = |m: String| h5err(self.path(), format!("group {:?}: {m}", self.group_name()));
         let form = match string_attr(self.group(), "form") {
@@ -176,7 +176,7 @@ impl Hdf5Sink {
 ///
 /// # Errors
 ///
-/// As [`Hdf5Sink::create`] and [`crate::to_buffers`]; [`Error::Argument`]
+/// As [`Hdf5Sink::create`] and [`crate::to_buffers`]; [`crate::Error::Argument`]
 /// for a buffer-key closure (the group records a template).
 pub fn write_hdf5(
     array: &Array,
