@@ -122,7 +122,7 @@ pub struct WriteOptions {
     pub byteorder: ByteOrder,
     /// Told about every piece written (for progress bars).
     pub progress: Option<ProgressFn>,
-    /// Whether [`write_dir`] (and `write_hdf5`) replace an existing
+    /// Whether [`crate::write_dir`] (and `write_hdf5`) replace an existing
     /// destination, in one step once the new one is complete (default:
     /// refuse it). Only an empty folder or a container is replaced.
     pub replace: bool,
