@@ -4,7 +4,7 @@ use crate::buffer::{Native, TypedBuffer};
 use crate::cache::Cache;
 use crate::device::{Device, Placement};
 use crate::error::{Error, Result};
-use crate::form::{Form, FormKind, Primitive};
+use crate::form::{Form, Primitive};
 use crate::layout::lazy::Loader;
 use crate::layout::view::{Budget, JsonOut, View};
 use crate::layout::{BufferInfo, BuildCtx, Node, NodeData};
@@ -413,12 +413,10 @@ impl Array {
     ///
     /// [`Error::TypeMismatch`] if this is not a `NumpyArray` of `T`; read errors.
     pub fn values<T: Native>(&self) -> Result<TypedBuffer<T>> {
-        match (&self.node.data, self.form().kind()) {
-            (NodeData::Numpy { data }, FormKind::Numpy { primitive, .. })
-                if accepts::<T>(*primitive) =>
-            {
-                data.typed::<T>()
-            }
+        match &self.node.data {
+            NodeData::Numpy {
+                data, primitive, ..
+            } if accepts::<T>(*primitive) => data.typed::<T>(),
             _ => Err(self.mismatch(&format!("values of {}", T::NAME))),
         }
     }
@@ -430,10 +428,8 @@ impl Array {
     ///
     /// [`Error::TypeMismatch`] for another class or type; read errors.
     pub fn offsets<T: Native>(&self) -> Result<TypedBuffer<T>> {
-        match (&self.node.data, self.form().kind()) {
-            (NodeData::ListOffset { offsets, .. }, FormKind::ListOffset { offsets: t, .. })
-                if t.numpy_name() == T::NAME =>
-            {
+        match &self.node.data {
+            NodeData::ListOffset { offsets, .. } if offsets.dtype.name() == T::NAME => {
                 offsets.typed::<T>()
             }
             _ => Err(self.mismatch(&format!("offsets of {}", T::NAME))),
@@ -576,7 +572,7 @@ impl Array {
     /// [`Error::TypeMismatch`] if this is not a `NumpyArray`; read errors.
     pub fn device_values(&self) -> Result<crate::DeviceBuffer> {
         match &self.node.data {
-            NodeData::Numpy { data } => self.upload(data),
+            NodeData::Numpy { data, .. } => self.upload(data),
             _ => Err(self.mismatch("device values")),
         }
     }

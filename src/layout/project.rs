@@ -2,6 +2,7 @@
 //! awkward's `array.field` does. Reads nothing: the new wrapper nodes share
 //! the old ones' lazy buffers and lengths.
 
+use super::lazy::LazyBuf;
 use super::{Node, NodeData};
 use crate::error::{Error, Result};
 use crate::form::{Form, FormKind};
@@ -30,8 +31,8 @@ impl Node {
     /// The node for field `name` (a tuple slot by its number), wrapped in
     /// this node's lists and options.
     pub(crate) fn field(self: &Arc<Node>, name: &str) -> Result<Arc<Node>> {
-        match (&self.data, self.form.kind()) {
-            (NodeData::Record { contents }, FormKind::Record { fields, .. }) => {
+        match &self.data {
+            NodeData::Record { fields, contents } => {
                 let pos = match fields {
                     Some(f) => f.iter().position(|x| x == name),
                     None => name.parse::<usize>().ok().filter(|i| *i < contents.len()),
@@ -39,48 +40,12 @@ impl Node {
                 pos.map(|i| Arc::clone(&contents[i]))
                     .ok_or_else(|| no_field(self, name))
             }
-            (
-                NodeData::Union {
-                    tags,
-                    index,
-                    contents,
-                },
-                _,
-            ) => {
-                let projected = contents
-                    .iter()
-                    .map(|c| c.field(name))
-                    .collect::<Result<Vec<_>>>()
-                    .map_err(|_| no_field(self, name))?;
-                let FormKind::Union {
-                    tags: tt,
-                    index: it,
-                    ..
-                } = self.form.kind()
-                else {
-                    return Err(no_field(self, name));
-                };
-                let form = Form::new(
-                    FormKind::Union {
-                        tags: *tt,
-                        index: *it,
-                        contents: projected.iter().map(|n| Arc::clone(&n.form)).collect(),
-                    },
-                    self.form.parameters().clone(),
-                    self.form.form_key().map(str::to_string),
-                );
-                Ok(Arc::new(Node {
-                    form: Arc::new(form),
-                    info: self.info.clone(),
-                    len: Arc::clone(&self.len),
-                    data: NodeData::Union {
-                        tags: Arc::clone(tags),
-                        index: Arc::clone(index),
-                        contents: projected,
-                    },
-                }))
-            }
-            (data, _) => {
+            NodeData::Union {
+                tags,
+                index,
+                contents,
+            } => self.union_field(name, tags, index, contents),
+            data => {
                 let Some(content) = data.content() else {
                     return Err(no_field(self, name));
                 };
@@ -92,45 +57,59 @@ impl Node {
                     .form
                     .with_content(Arc::clone(&inner.form))
                     .ok_or_else(|| no_field(self, name))?;
-                Ok(Arc::new(Node {
-                    form: Arc::new(form),
-                    info: self.info.clone(),
-                    len: Arc::clone(&self.len),
-                    data: rewrap(data, inner),
-                }))
+                let data = data
+                    .with_content(inner)
+                    .ok_or_else(|| no_field(self, name))?;
+                Ok(self.rewrapped(form, data))
             }
         }
     }
-}
 
-fn rewrap(data: &NodeData, content: Arc<Node>) -> NodeData {
-    match data {
-        NodeData::Regular { .. } => NodeData::Regular { content },
-        NodeData::List { starts, stops, .. } => NodeData::List {
-            starts: Arc::clone(starts),
-            stops: Arc::clone(stops),
-            content,
-        },
-        NodeData::ListOffset { offsets, .. } => NodeData::ListOffset {
-            offsets: Arc::clone(offsets),
-            content,
-        },
-        NodeData::Indexed { index, .. } => NodeData::Indexed {
+    /// A union of the field in each content (every content must have it).
+    fn union_field(
+        self: &Arc<Node>,
+        name: &str,
+        tags: &Arc<LazyBuf>,
+        index: &Arc<LazyBuf>,
+        contents: &[Arc<Node>],
+    ) -> Result<Arc<Node>> {
+        let projected = contents
+            .iter()
+            .map(|c| c.field(name))
+            .collect::<Result<Vec<_>>>()
+            .map_err(|_| no_field(self, name))?;
+        let FormKind::Union {
+            tags: tt,
+            index: it,
+            ..
+        } = self.form.kind()
+        else {
+            return Err(no_field(self, name));
+        };
+        let form = Form::new(
+            FormKind::Union {
+                tags: *tt,
+                index: *it,
+                contents: projected.iter().map(|n| Arc::clone(&n.form)).collect(),
+            },
+            self.form.parameters().clone(),
+            self.form.form_key().map(str::to_string),
+        );
+        let data = NodeData::Union {
+            tags: Arc::clone(tags),
             index: Arc::clone(index),
-            content,
-        },
-        NodeData::IndexedOption { index, .. } => NodeData::IndexedOption {
-            index: Arc::clone(index),
-            content,
-        },
-        NodeData::ByteMasked { mask, .. } => NodeData::ByteMasked {
-            mask: Arc::clone(mask),
-            content,
-        },
-        NodeData::BitMasked { mask, .. } => NodeData::BitMasked {
-            mask: Arc::clone(mask),
-            content,
-        },
-        _ => NodeData::Unmasked { content },
+            contents: projected,
+        };
+        Ok(self.rewrapped(form, data))
+    }
+
+    /// This node's place and length with another form and data.
+    fn rewrapped(&self, form: Form, data: NodeData) -> Arc<Node> {
+        Arc::new(Node {
+            form: Arc::new(form),
+            info: self.info.clone(),
+            len: Arc::clone(&self.len),
+            data,
+        })
     }
 }

@@ -10,7 +10,7 @@ use super::lazy::{Index, NodeInfo};
 use super::{Node, NodeData};
 use crate::buffer::Buffer;
 use crate::error::{Error, Result};
-use crate::form::{FormKind, Primitive};
+use crate::form::Primitive;
 use crate::value::{f16_to_f64, f80_to_f64, Value};
 use std::sync::Arc;
 
@@ -245,113 +245,91 @@ impl<'a> View<'a> {
     pub(crate) fn new(node: &'a Node) -> Result<View<'a>> {
         let len = node.len.get()?;
         let sub = |c: &'a Arc<Node>| -> Result<Box<View<'a>>> { Ok(Box::new(View::new(c)?)) };
-        let kind = match (&node.data, node.form.kind()) {
-            (NodeData::Empty, _) => {
-                if len != 0 {
-                    return Err(Error::Length {
-                        node: node.info.path.to_string(),
-                        class: node.info.class,
-                        expected: "0 (an EmptyArray has no elements)".into(),
-                        actual: len,
-                    });
-                }
-                ViewKind::Empty
+        let all = |cs: &'a [Arc<Node>]| cs.iter().map(|c| View::new(c)).collect::<Result<_>>();
+        let kind = match &node.data {
+            NodeData::Empty if len != 0 => {
+                return Err(Error::Length {
+                    node: node.info.path.to_string(),
+                    class: node.info.class,
+                    expected: "0 (an EmptyArray has no elements)".into(),
+                    actual: len,
+                })
             }
-            (
-                NodeData::Numpy { data },
-                FormKind::Numpy {
-                    primitive,
-                    inner_shape,
-                },
-            ) => ViewKind::Numpy {
+            NodeData::Empty => ViewKind::Empty,
+            NodeData::Numpy {
+                data,
+                primitive,
+                inner_shape,
+            } => ViewKind::Numpy {
                 data: data.get()?,
                 primitive: *primitive,
                 inner: inner_shape,
                 stride: inner_shape.iter().product(),
             },
-            (NodeData::Regular { content }, FormKind::Regular { size, .. }) => ViewKind::Regular {
+            NodeData::Regular { size, content } => ViewKind::Regular {
                 size: *size,
                 strings: strings(node),
                 content: sub(content)?,
             },
-            (
-                NodeData::List {
-                    starts,
-                    stops,
-                    content,
-                },
-                _,
-            ) => ViewKind::List {
+            NodeData::List {
+                starts,
+                stops,
+                content,
+            } => ViewKind::List {
                 starts: starts.index()?,
                 stops: stops.index()?,
                 strings: strings(node),
                 content: sub(content)?,
             },
-            (NodeData::ListOffset { offsets, content }, _) => ViewKind::ListOffset {
+            NodeData::ListOffset { offsets, content } => ViewKind::ListOffset {
                 offsets: offsets.index()?,
                 strings: strings(node),
                 content: sub(content)?,
             },
-            (NodeData::Indexed { index, content }, _) => ViewKind::Indexed {
+            NodeData::Indexed { index, content } => ViewKind::Indexed {
                 index: index.index()?,
                 content: sub(content)?,
             },
-            (NodeData::IndexedOption { index, content }, _) => ViewKind::IndexedOption {
+            NodeData::IndexedOption { index, content } => ViewKind::IndexedOption {
                 index: index.index()?,
                 content: sub(content)?,
             },
-            (NodeData::ByteMasked { mask, content }, FormKind::ByteMasked { valid_when, .. }) => {
-                ViewKind::ByteMasked {
-                    mask: mask.index()?,
-                    valid_when: *valid_when,
-                    content: sub(content)?,
-                }
-            }
-            (
-                NodeData::BitMasked { mask, content },
-                FormKind::BitMasked {
-                    valid_when,
-                    lsb_order,
-                    ..
-                },
-            ) => ViewKind::BitMasked {
+            NodeData::ByteMasked {
+                mask,
+                valid_when,
+                content,
+            } => ViewKind::ByteMasked {
+                mask: mask.index()?,
+                valid_when: *valid_when,
+                content: sub(content)?,
+            },
+            NodeData::BitMasked {
+                mask,
+                valid_when,
+                lsb_order,
+                content,
+            } => ViewKind::BitMasked {
                 mask: mask.index()?,
                 valid_when: *valid_when,
                 lsb_order: *lsb_order,
                 content: sub(content)?,
             },
-            (NodeData::Unmasked { content }, _) => ViewKind::Unmasked {
+            NodeData::Unmasked { content } => ViewKind::Unmasked {
                 content: sub(content)?,
             },
-            (NodeData::Record { contents }, FormKind::Record { fields, .. }) => ViewKind::Record {
-                fields: fields.as_ref().map(|f| Arc::from(f.as_slice())),
-                contents: contents
-                    .iter()
-                    .map(|c| View::new(c))
-                    .collect::<Result<_>>()?,
+            NodeData::Record { fields, contents } => ViewKind::Record {
+                fields: fields.clone(),
+                contents: all(contents)?,
             },
-            (
-                NodeData::Union {
-                    tags,
-                    index,
-                    contents,
-                },
-                _,
-            ) => ViewKind::Union {
+            NodeData::Union {
+                tags,
+                index,
+                contents,
+            } => ViewKind::Union {
                 tags: tags.index()?,
                 index: index.index()?,
-                contents: contents
-                    .iter()
-                    .map(|c| View::new(c))
-                    .collect::<Result<_>>()?,
+                contents: all(contents)?,
             },
-            _ => {
-                return Err(Error::Layout {
-                    node: node.info.path.to_string(),
-                    class: node.info.class,
-                    message: "node and form disagree".into(),
-                })
-            }
         };
         let bytes = kind.bytes();
         Ok(View {
