@@ -12,7 +12,13 @@ use crate::buffer::Buffer;
 use crate::error::{Error, Result};
 use crate::form::Primitive;
 use crate::value::{f16_to_f64, f80_to_f64, Value};
+
+mod json;
+mod value;
+
+pub(crate) use json::JsonOut;
 use std::sync::Arc;
+pub(crate) use value::Budget;
 
 pub(crate) struct View<'a> {
     node: &'a Node,
@@ -20,103 +26,6 @@ pub(crate) struct View<'a> {
     /// Bytes of the materialized buffers of the subtree.
     bytes: usize,
     kind: ViewKind<'a>,
-}
-
-/// Values an in-memory materialization may make, per byte behind them ...
-pub(crate) const VALUES_PER_BYTE: usize = 64;
-/// ... plus this many, so that small arrays of empty lists or records
-/// (which no byte backs) still materialize.
-pub(crate) const VALUES_FLOOR: usize = 1 << 22;
-
-/// How many more values an in-memory materialization (a [`Value`] tree, a
-/// JSON string) may make: a count no stored byte backs (a regular size of
-/// 2^40 over empty content) must give an error, not an allocation that
-/// kills the process.
-pub(crate) struct Budget {
-    left: usize,
-    limit: usize,
-    bytes: usize,
-    what: &'static str,
-}
-
-impl Budget {
-    /// The budget of materializing `view` (or one element of it).
-    pub(crate) fn of(view: &View<'_>, what: &'static str) -> Budget {
-        let limit = view
-            .bytes
-            .saturating_mul(VALUES_PER_BYTE)
-            .saturating_add(VALUES_FLOOR);
-        Budget {
-            left: limit,
-            limit,
-            bytes: view.bytes,
-            what,
-        }
-    }
-
-    /// Takes `n` values, or names the node that asks for too many.
-    fn charge(&mut self, n: usize, at: &View<'_>) -> Result<()> {
-        match self.left.checked_sub(n) {
-            Some(left) => {
-                self.left = left;
-                Ok(())
-            }
-            None => Err(Error::TooLarge {
-                node: at.info().path.to_string(),
-                class: at.info().class,
-                message: format!(
-                    "{} would make more than {} values in memory from the {} bytes of buffers behind them \
-                     (the limit is {VALUES_PER_BYTE} values per byte plus {VALUES_FLOOR}); \
-                     stream it with write_json (akbuf show) instead",
-                    self.what, self.limit, self.bytes
-                ),
-            }),
-        }
-    }
-}
-
-/// Where JSON goes: a buffer flushed to a writer, and an optional budget
-/// (for JSON kept in memory).
-pub(crate) struct JsonOut<'w> {
-    pub(crate) buf: String,
-    sink: &'w mut dyn std::io::Write,
-    budget: Option<Budget>,
-}
-
-impl<'w> JsonOut<'w> {
-    pub(crate) fn new(sink: &'w mut dyn std::io::Write, budget: Option<Budget>) -> JsonOut<'w> {
-        JsonOut {
-            buf: String::with_capacity(1 << 16),
-            sink,
-            budget,
-        }
-    }
-
-    fn charge(&mut self, n: usize, at: &View<'_>) -> Result<()> {
-        match &mut self.budget {
-            Some(b) => b.charge(n, at),
-            None => Ok(()),
-        }
-    }
-
-    /// Writes the buffer out once it holds 64 KiB.
-    fn flush_some(&mut self) -> Result<()> {
-        if self.buf.len() >= 1 << 16 {
-            self.flush()?;
-        }
-        Ok(())
-    }
-
-    pub(crate) fn flush(&mut self) -> Result<()> {
-        self.sink
-            .write_all(self.buf.as_bytes())
-            .map_err(|e| Error::Io {
-                context: "writing JSON".into(),
-                io: std::sync::Arc::new(e),
-            })?;
-        self.buf.clear();
-        Ok(())
-    }
 }
 
 enum StrKind {
@@ -516,123 +425,11 @@ impl<'a> View<'a> {
         }
     }
 
-    fn nested(
-        &self,
-        data: &Buffer,
-        primitive: Primitive,
-        dims: &[usize],
-        start: usize,
-        budget: &mut Budget,
-    ) -> Result<Value> {
-        match dims.split_first() {
-            None => Ok(self.scalar(data, primitive, start)),
-            Some((&n, rest)) => {
-                budget.charge(n.saturating_add(1), self)?;
-                let step: usize = rest.iter().product();
-                Ok(Value::List(
-                    (0..n)
-                        .map(|j| self.nested(data, primitive, rest, start + j * step, budget))
-                        .collect::<Result<_>>()?,
-                ))
-            }
-        }
-    }
-
     /// The bytes of a string or bytestring: `range` of the content's data.
     fn string_bytes<'v>(&self, content: &'v View<'_>, range: (usize, usize)) -> Result<&'v [u8]> {
         match &content.kind {
             ViewKind::Numpy { data, .. } => Ok(&data.as_slice()[range.0..range.1]),
             _ => Err(self.bad("", "string content is not a NumpyArray".into())),
-        }
-    }
-
-    fn list_value(
-        &self,
-        strings: &StrKind,
-        content: &View<'_>,
-        range: (usize, usize),
-        budget: &mut Budget,
-    ) -> Result<Value> {
-        let n = range.1 - range.0;
-        match strings {
-            StrKind::String | StrKind::Bytes => {
-                budget.charge(1 + n / 8, self)?;
-                let bytes = self.string_bytes(content, range)?.to_vec();
-                Ok(if matches!(strings, StrKind::String) {
-                    Value::String(bytes)
-                } else {
-                    Value::Bytes(bytes)
-                })
-            }
-            StrKind::No => {
-                // Charged before the vector is made: its length is a count
-                // the budget must allow first.
-                budget.charge(n.saturating_add(1), self)?;
-                Ok(Value::List(
-                    (range.0..range.1)
-                        .map(|j| content.value(j, budget))
-                        .collect::<Result<_>>()?,
-                ))
-            }
-        }
-    }
-
-    /// Element `i` (the caller guarantees `i < self.len`), as a [`Value`]
-    /// tree of at most what `budget` allows.
-    pub(crate) fn value(&self, i: usize, budget: &mut Budget) -> Result<Value> {
-        match &self.kind {
-            ViewKind::Empty => Err(self.out_of_range(i)),
-            ViewKind::Numpy {
-                data,
-                primitive,
-                inner,
-                stride,
-            } => {
-                if inner.is_empty() {
-                    budget.charge(1, self)?;
-                    Ok(self.scalar(data, *primitive, i))
-                } else {
-                    self.nested(data, *primitive, inner, i * stride, budget)
-                }
-            }
-            ViewKind::Regular {
-                strings, content, ..
-            }
-            | ViewKind::List {
-                strings, content, ..
-            }
-            | ViewKind::ListOffset {
-                strings, content, ..
-            } => {
-                let range = self.list_range(i, content.len)?;
-                self.list_value(strings, content, range, budget)
-            }
-            ViewKind::Indexed { content, .. }
-            | ViewKind::IndexedOption { content, .. }
-            | ViewKind::ByteMasked { content, .. }
-            | ViewKind::BitMasked { content, .. }
-            | ViewKind::Unmasked { content } => match self.project(i, content.len)? {
-                Some(j) => content.value(j, budget),
-                None => {
-                    budget.charge(1, self)?;
-                    Ok(Value::Null)
-                }
-            },
-            ViewKind::Record { fields, contents } => {
-                budget.charge(1, self)?;
-                let values = contents
-                    .iter()
-                    .map(|c| c.value(i, budget))
-                    .collect::<Result<Vec<_>>>()?;
-                Ok(match fields {
-                    Some(names) => Value::Record(Arc::clone(names), values),
-                    None => Value::Tuple(values),
-                })
-            }
-            ViewKind::Union { contents, .. } => {
-                let (t, j) = self.select(i)?;
-                contents[t].value(j, budget)
-            }
         }
     }
 
@@ -642,129 +439,6 @@ impl<'a> View<'a> {
             length: 0,
             node: self.info().path.to_string(),
             class: self.info().class,
-        }
-    }
-
-    fn nested_json(
-        &self,
-        data: &Buffer,
-        primitive: Primitive,
-        dims: &[usize],
-        start: usize,
-        out: &mut JsonOut<'_>,
-    ) -> Result<()> {
-        match dims.split_first() {
-            None => {
-                self.scalar(data, primitive, start).write_json(&mut out.buf);
-                Ok(())
-            }
-            Some((&n, rest)) => {
-                out.charge(n.saturating_add(1), self)?;
-                let step: usize = rest.iter().product();
-                out.buf.push('[');
-                for j in 0..n {
-                    if j > 0 {
-                        out.buf.push(',');
-                    }
-                    self.nested_json(data, primitive, rest, start + j * step, out)?;
-                    out.flush_some()?;
-                }
-                out.buf.push(']');
-                Ok(())
-            }
-        }
-    }
-
-    /// Writes element `i` as JSON (DESIGN.md's mapping) straight from the
-    /// buffers: no [`Value`] is made, and the output goes out in pieces, so
-    /// memory stays bounded however large the element.
-    pub(crate) fn write_json(&self, i: usize, out: &mut JsonOut<'_>) -> Result<()> {
-        match &self.kind {
-            ViewKind::Empty => Err(self.out_of_range(i)),
-            ViewKind::Numpy {
-                data,
-                primitive,
-                inner,
-                stride,
-            } => {
-                if inner.is_empty() {
-                    out.charge(1, self)?;
-                    self.scalar(data, *primitive, i).write_json(&mut out.buf);
-                    Ok(())
-                } else {
-                    self.nested_json(data, *primitive, inner, i * stride, out)
-                }
-            }
-            ViewKind::Regular {
-                strings, content, ..
-            }
-            | ViewKind::List {
-                strings, content, ..
-            }
-            | ViewKind::ListOffset {
-                strings, content, ..
-            } => {
-                let range = self.list_range(i, content.len)?;
-                let n = range.1 - range.0;
-                match strings {
-                    StrKind::String => {
-                        out.charge(1 + n / 8, self)?;
-                        crate::pyjson::write_bytes_as_str(
-                            &mut out.buf,
-                            self.string_bytes(content, range)?,
-                        );
-                    }
-                    StrKind::Bytes => {
-                        out.charge(1 + n / 8, self)?;
-                        Value::write_byte_list(&mut out.buf, self.string_bytes(content, range)?);
-                    }
-                    StrKind::No => {
-                        out.charge(n.saturating_add(1), self)?;
-                        out.buf.push('[');
-                        for j in range.0..range.1 {
-                            if j > range.0 {
-                                out.buf.push(',');
-                            }
-                            content.write_json(j, out)?;
-                            out.flush_some()?;
-                        }
-                        out.buf.push(']');
-                    }
-                }
-                Ok(())
-            }
-            ViewKind::Indexed { content, .. }
-            | ViewKind::IndexedOption { content, .. }
-            | ViewKind::ByteMasked { content, .. }
-            | ViewKind::BitMasked { content, .. }
-            | ViewKind::Unmasked { content } => match self.project(i, content.len)? {
-                Some(j) => content.write_json(j, out),
-                None => {
-                    out.charge(1, self)?;
-                    out.buf.push_str("null");
-                    Ok(())
-                }
-            },
-            ViewKind::Record { fields, contents } => {
-                out.charge(1, self)?;
-                out.buf.push(if fields.is_some() { '{' } else { '[' });
-                for (k, c) in contents.iter().enumerate() {
-                    if k > 0 {
-                        out.buf.push(',');
-                    }
-                    if let Some(names) = fields {
-                        crate::pyjson::write_str(&mut out.buf, &names[k]);
-                        out.buf.push(':');
-                    }
-                    c.write_json(i, out)?;
-                }
-                out.buf.push(if fields.is_some() { '}' } else { ']' });
-                Ok(())
-            }
-            ViewKind::Union { contents, .. } => {
-                let (t, j) = self.select(i)?;
-                contents[t].write_json(j, out)
-            }
         }
     }
 
