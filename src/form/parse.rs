@@ -72,7 +72,7 @@ fn parse_primitive(s: &str, path: &str) -> Result<Primitive> {
 pub(crate) fn parse(value: &J<'_>, path: &str) -> Result<Form> {
     let obj = match value {
         J::Str(s) => return Ok(numpy(parse_primitive(s, path)?)),
-        J::Obj(_) => value,
+        J::Obj(_) => Node { obj: value, path },
         other => {
             return Err(Error::form(
                 path,
@@ -80,204 +80,192 @@ pub(crate) fn parse(value: &J<'_>, path: &str) -> Result<Form> {
             ))
         }
     };
-    let get = |key: &str| -> Result<&J<'_>> {
-        obj.get(key)
-            .ok_or_else(|| Error::form(path, format!("missing key '{key}'")))
-    };
-    let class = match get("class")? {
+    let class = match obj.get("class")? {
         J::Str(s) => s.as_ref(),
-        other => {
-            return Err(Error::form(
-                path,
-                format!("'class' must be a string, not {other}"),
-            ))
-        }
+        other => return Err(obj.err(format!("'class' must be a string, not {other}"))),
     };
-    let parameters = match obj.get("parameters") {
-        None | Some(J::Null) => Parameters::new(),
-        Some(J::Obj(m)) => to_map(m),
-        Some(other) => {
-            return Err(Error::form(
-                path,
-                format!("'parameters' must be an object or null, not {other}"),
-            ))
-        }
-    };
-    let form_key = match obj.get("form_key") {
-        None | Some(J::Null) => None,
-        Some(J::Str(s)) => Some(s.to_string()),
-        Some(other) => {
-            return Err(Error::form(
-                path,
-                format!("'form_key' must be a string or null, not {other}"),
-            ))
-        }
-    };
-    let index = |key: &str| -> Result<IndexType> {
-        match get(key)? {
-            J::Str(s) => IndexType::parse(s).ok_or_else(|| {
-                Error::form(
-                    path,
-                    format!("'{key}' must be one of i8, u8, i32, u32, i64, not '{s}'"),
-                )
-            }),
-            other => Err(Error::form(
-                path,
-                format!("'{key}' must be a string, not {other}"),
-            )),
-        }
-    };
-    let boolean = |key: &str| -> Result<bool> {
-        match get(key)? {
-            J::Bool(b) => Ok(*b),
-            other => Err(Error::form(
-                path,
-                format!("'{key}' must be true or false, not {other}"),
-            )),
-        }
-    };
-    let content = |segment: &str| -> Result<Arc<Form>> {
-        Ok(Arc::new(parse(
-            get("content")?,
-            &child_path(path, segment),
-        )?))
-    };
-
+    let parameters = obj.parameters()?;
+    let form_key = obj.form_key()?;
     let kind = match class {
-        "NumpyArray" => {
-            let primitive = match get("primitive")? {
-                J::Str(s) => parse_primitive(s, path)?,
-                other => {
-                    return Err(Error::form(
-                        path,
-                        format!("'primitive' must be a string, not {other}"),
-                    ))
-                }
-            };
-            let inner_shape = match obj.get("inner_shape") {
-                None | Some(J::Null) => Vec::new(),
-                Some(J::Arr(items)) => items
-                    .iter()
-                    .map(|v| {
-                        v.as_u64().and_then(|n| usize::try_from(n).ok()).ok_or_else(|| {
-                            Error::form(
-                                path,
-                                format!("'inner_shape' items must be non-negative integers, not {v}"),
-                            )
-                        })
-                    })
-                    .collect::<Result<Vec<_>>>()?,
-                Some(other) => {
-                    return Err(Error::form(path, format!("'inner_shape' must be a list, not {other}")))
-                }
-            };
-            FormKind::Numpy {
-                primitive,
-                inner_shape,
-            }
+        "NumpyArray" => obj.numpy()?,
+        "EmptyArray" if !parameters.is_empty() => {
+            return Err(obj.err("EmptyForm cannot contain parameters"))
         }
-        "EmptyArray" => {
-            if !parameters.is_empty() {
-                return Err(Error::form(path, "EmptyForm cannot contain parameters"));
-            }
-            FormKind::Empty
-        }
-        "RegularArray" => {
-            let size = match get("size")? {
-                J::Num(n) if n.is_u64() => n
-                    .as_u64()
-                    .and_then(|n| usize::try_from(n).ok())
-                    .ok_or_else(|| Error::form(path, "'size' is too large"))?,
-                J::Null => {
-                    return Err(Error::form(
-                        path,
-                        "'size' is null (unknown), which only a typetracer can use",
-                    ))
-                }
-                other => {
-                    return Err(Error::form(
-                        path,
-                        format!("'size' must be a non-negative integer, not {other}"),
-                    ))
-                }
-            };
-            FormKind::Regular {
-                size,
-                content: content("[]")?,
-            }
-        }
+        "EmptyArray" => FormKind::Empty,
+        "RegularArray" => obj.regular()?,
         "ListArray" | "ListArray32" | "ListArrayU32" | "ListArray64" => FormKind::List {
-            starts: index("starts")?,
-            stops: index("stops")?,
-            content: content("[]")?,
+            starts: obj.index("starts")?,
+            stops: obj.index("stops")?,
+            content: obj.content("[]")?,
         },
         "ListOffsetArray" | "ListOffsetArray32" | "ListOffsetArrayU32" | "ListOffsetArray64" => {
             FormKind::ListOffset {
-                offsets: index("offsets")?,
-                content: content("[]")?,
+                offsets: obj.index("offsets")?,
+                content: obj.content("[]")?,
             }
         }
         "IndexedArray" | "IndexedArray32" | "IndexedArrayU32" | "IndexedArray64" => {
             FormKind::Indexed {
-                index: index("index")?,
-                content: content("index")?,
+                index: obj.index("index")?,
+                content: obj.content("index")?,
             }
         }
         "IndexedOptionArray" | "IndexedOptionArray32" | "IndexedOptionArray64" => {
             FormKind::IndexedOption {
-                index: index("index")?,
-                content: content("?")?,
+                index: obj.index("index")?,
+                content: obj.content("?")?,
             }
         }
         "ByteMaskedArray" => FormKind::ByteMasked {
-            mask: index("mask")?,
-            valid_when: boolean("valid_when")?,
-            content: content("?")?,
+            mask: obj.index("mask")?,
+            valid_when: obj.boolean("valid_when")?,
+            content: obj.content("?")?,
         },
         "BitMaskedArray" => FormKind::BitMasked {
-            mask: index("mask")?,
-            valid_when: boolean("valid_when")?,
-            lsb_order: boolean("lsb_order")?,
-            content: content("?")?,
+            mask: obj.index("mask")?,
+            valid_when: obj.boolean("valid_when")?,
+            lsb_order: obj.boolean("lsb_order")?,
+            content: obj.content("?")?,
         },
         "UnmaskedArray" => FormKind::Unmasked {
-            content: content("?")?,
+            content: obj.content("?")?,
         },
-        "RecordArray" => parse_record(obj, path)?,
-        "UnionArray" | "UnionArray8_32" | "UnionArray8_U32" | "UnionArray8_64" => {
-            let contents = match get("contents")? {
-                J::Arr(items) => items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| Ok(Arc::new(parse(v, &child_path(path, &format!("#{i}")))?)))
-                    .collect::<Result<Vec<_>>>()?,
-                other => {
-                    return Err(Error::form(
-                        path,
-                        format!("'contents' must be a list, not {other}"),
-                    ))
-                }
-            };
-            FormKind::Union {
-                tags: index("tags")?,
-                index: index("index")?,
-                contents,
-            }
-        }
-        "VirtualNDArray" => {
-            return Err(Error::form(
-                path,
-                "Awkward 1.x VirtualNDArrays are not supported",
-            ))
-        }
-        other => {
-            return Err(Error::form(
-                path,
-                format!("input class: '{other}' was not recognised"),
-            ))
-        }
+        "RecordArray" => parse_record(value, path)?,
+        "UnionArray" | "UnionArray8_32" | "UnionArray8_U32" | "UnionArray8_64" => obj.union()?,
+        "VirtualNDArray" => return Err(obj.err("Awkward 1.x VirtualNDArrays are not supported")),
+        other => return Err(obj.err(format!("input class: '{other}' was not recognised"))),
     };
     Ok(Form::new(kind, parameters, form_key))
+}
+
+/// A form node's JSON object and its path, with a reader per attribute kind.
+struct Node<'a, 'j> {
+    obj: &'a J<'j>,
+    path: &'a str,
+}
+
+impl Node<'_, '_> {
+    fn err(&self, message: impl Into<String>) -> Error {
+        Error::form(self.path, message)
+    }
+
+    fn get(&self, key: &str) -> Result<&J<'_>> {
+        self.obj
+            .get(key)
+            .ok_or_else(|| self.err(format!("missing key '{key}'")))
+    }
+
+    fn parameters(&self) -> Result<Parameters> {
+        match self.obj.get("parameters") {
+            None | Some(J::Null) => Ok(Parameters::new()),
+            Some(J::Obj(m)) => Ok(to_map(m)),
+            Some(other) => Err(self.err(format!(
+                "'parameters' must be an object or null, not {other}"
+            ))),
+        }
+    }
+
+    fn form_key(&self) -> Result<Option<String>> {
+        match self.obj.get("form_key") {
+            None | Some(J::Null) => Ok(None),
+            Some(J::Str(s)) => Ok(Some(s.to_string())),
+            Some(other) => {
+                Err(self.err(format!("'form_key' must be a string or null, not {other}")))
+            }
+        }
+    }
+
+    fn index(&self, key: &str) -> Result<IndexType> {
+        match self.get(key)? {
+            J::Str(s) => IndexType::parse(s).ok_or_else(|| {
+                self.err(format!(
+                    "'{key}' must be one of i8, u8, i32, u32, i64, not '{s}'"
+                ))
+            }),
+            other => Err(self.err(format!("'{key}' must be a string, not {other}"))),
+        }
+    }
+
+    fn boolean(&self, key: &str) -> Result<bool> {
+        match self.get(key)? {
+            J::Bool(b) => Ok(*b),
+            other => Err(self.err(format!("'{key}' must be true or false, not {other}"))),
+        }
+    }
+
+    fn content(&self, segment: &str) -> Result<Arc<Form>> {
+        let path = child_path(self.path, segment);
+        Ok(Arc::new(parse(self.get("content")?, &path)?))
+    }
+
+    fn numpy(&self) -> Result<FormKind> {
+        let primitive = match self.get("primitive")? {
+            J::Str(s) => parse_primitive(s, self.path)?,
+            other => return Err(self.err(format!("'primitive' must be a string, not {other}"))),
+        };
+        let inner_shape = match self.obj.get("inner_shape") {
+            None | Some(J::Null) => Vec::new(),
+            Some(J::Arr(items)) => items
+                .iter()
+                .map(|v| {
+                    v.as_u64()
+                        .and_then(|n| usize::try_from(n).ok())
+                        .ok_or_else(|| {
+                            self.err(format!(
+                                "'inner_shape' items must be non-negative integers, not {v}"
+                            ))
+                        })
+                })
+                .collect::<Result<Vec<_>>>()?,
+            Some(other) => {
+                return Err(self.err(format!("'inner_shape' must be a list, not {other}")))
+            }
+        };
+        Ok(FormKind::Numpy {
+            primitive,
+            inner_shape,
+        })
+    }
+
+    fn regular(&self) -> Result<FormKind> {
+        let size = match self.get("size")? {
+            J::Num(n) if n.is_u64() => n
+                .as_u64()
+                .and_then(|n| usize::try_from(n).ok())
+                .ok_or_else(|| self.err("'size' is too large"))?,
+            J::Null => {
+                return Err(self.err("'size' is null (unknown), which only a typetracer can use"))
+            }
+            other => {
+                return Err(self.err(format!(
+                    "'size' must be a non-negative integer, not {other}"
+                )))
+            }
+        };
+        Ok(FormKind::Regular {
+            size,
+            content: self.content("[]")?,
+        })
+    }
+
+    fn union(&self) -> Result<FormKind> {
+        let contents = match self.get("contents")? {
+            J::Arr(items) => items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    let path = child_path(self.path, &format!("#{i}"));
+                    Ok(Arc::new(parse(v, &path)?))
+                })
+                .collect::<Result<Vec<_>>>()?,
+            other => return Err(self.err(format!("'contents' must be a list, not {other}"))),
+        };
+        Ok(FormKind::Union {
+            tags: self.index("tags")?,
+            index: self.index("index")?,
+            contents,
+        })
+    }
 }
 
 fn parse_record(obj: &J<'_>, path: &str) -> Result<FormKind> {
