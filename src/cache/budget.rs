@@ -48,10 +48,8 @@ impl Cache {
             }
         };
         if !sh.evicted.is_empty() {
-            sh.evicted.remove(key);
-            if sh.evicted.len() > 1024 + 2 * sh.store.len() {
-                sh.evicted.retain(|_, w| w.upgrade().is_some());
-            }
+            sh.evicted.forget(key);
+            sh.evicted.tidy(sh.store.len());
         }
         match old {
             Some(Slot::Ready(e)) => {

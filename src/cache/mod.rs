@@ -21,17 +21,19 @@
 mod budget;
 pub(crate) mod flight;
 mod key;
+pub(crate) mod revive;
 mod shard;
 mod stats;
 pub(crate) mod sync;
 
 pub(crate) use key::Conv;
 use key::{KeyRef, KeyView, K};
-use shard::{Found, LeadGuard, Shard, ShardLock, Shards, Slot, Store};
+use revive::OnUnwind;
+use shard::{Found, Shard, ShardLock, Shards, Slot, Store};
 pub use stats::{CacheStats, ReadEvent};
 use stats::{Counters, Hits};
 
-use crate::buffer::{Buffer, WeakBuffer};
+use crate::buffer::Buffer;
 use crate::error::{Error, Result};
 use crate::source::Source;
 use flight::Flight;
@@ -251,7 +253,7 @@ impl Cache {
                     sh.evicted.insert(k, e.buf.downgrade());
                 }
             }
-            sh.evicted.retain(|_, w| w.upgrade().is_some());
+            sh.evicted.purge();
         }
     }
 
@@ -420,14 +422,7 @@ impl Cache {
                     let revived = if sh.evicted.is_empty() {
                         None
                     } else {
-                        match sh.evicted.get(view).map(WeakBuffer::upgrade) {
-                            Some(Some(b)) => Some(b),
-                            Some(None) => {
-                                sh.evicted.remove(view);
-                                None
-                            }
-                            None => None,
-                        }
+                        sh.evicted.revive(view)
                     };
                     if let Some(b) = revived {
                         self.admit(sh, &owned, &b);
@@ -466,11 +461,14 @@ impl Cache {
 
     /// Runs the read this thread leads, with no lock held, then publishes it.
     fn lead(&self, shard: &RwLock<Shard>, owned: K, load: impl FnOnce() -> Outcome) -> Outcome {
-        let mut guard = LeadGuard {
-            shard,
-            key: &owned,
-            finished: false,
-        };
+        // A leader that unwinds clears its slot and wakes its waiters.
+        // (Only the leader removes its entry, so the entry is this one's.)
+        let guard = OnUnwind::new(|| {
+            let slot = write(shard).store.remove(&owned);
+            if let Some(Slot::Loading(Some(f))) = slot {
+                f.abandon();
+            }
+        });
         let result = load();
         let waiters = {
             let mut sh = write(shard);
@@ -482,7 +480,7 @@ impl Cache {
                 },
             }
         };
-        guard.finished = true;
+        guard.disarm();
         if let Some(f) = waiters {
             f.finish(result.clone());
         }

@@ -4,7 +4,8 @@
 
 use super::flight::Flight;
 use super::key::{Fx, FxBuild, KeyView, K};
-use super::sync::{write, RwLock};
+use super::revive::Evicted;
+use super::sync::RwLock;
 use super::Outcome;
 use crate::buffer::{Buffer, WeakBuffer};
 use once_cell::race::OnceBox;
@@ -90,32 +91,12 @@ impl Store {
 
 pub(super) struct Shard {
     pub(super) store: Store,
-    pub(super) evicted: HashMap<K, WeakBuffer, FxBuild>,
+    pub(super) evicted: Evicted<K, WeakBuffer, FxBuild>,
 }
 
 /// A shard's lock (each in its own allocation, so shards share no cache line).
 pub(super) struct ShardLock {
     pub(super) lock: RwLock<Shard>,
-}
-
-/// Clears the in-flight entry, and wakes its waiters with the news, if the
-/// leader unwinds before finishing. (Only the leader removes its entry, so
-/// the entry under the key is this leader's.)
-pub(super) struct LeadGuard<'a> {
-    pub(super) shard: &'a RwLock<Shard>,
-    pub(super) key: &'a K,
-    pub(super) finished: bool,
-}
-
-impl Drop for LeadGuard<'_> {
-    fn drop(&mut self) {
-        if !self.finished {
-            let slot = write(self.shard).store.remove(self.key);
-            if let Some(Slot::Loading(Some(f))) = slot {
-                f.abandon();
-            }
-        }
-    }
 }
 
 impl ShardLock {
@@ -128,7 +109,7 @@ impl ShardLock {
         ShardLock {
             lock: RwLock::new(Shard {
                 store,
-                evicted: HashMap::default(),
+                evicted: Evicted::new(),
             }),
         }
     }

@@ -12,8 +12,10 @@
 //! `cudarc` device slices in it.
 
 use crate::cache::flight::Flight;
+use crate::cache::revive::{Evicted, OnUnwind};
 use crate::cache::sync::{lock, Mutex};
 use crate::error::{Error, Result};
+use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Weak};
@@ -37,8 +39,8 @@ struct State<X> {
     /// Uploads in flight.
     loading: HashMap<CopyKey, Arc<Flight<Outcome<X>>>>,
     /// Copies dropped for the budget (with their sizes), revived if still
-    /// alive when asked for.
-    evicted: HashMap<CopyKey, (Weak<X>, u64)>,
+    /// alive when asked for (the host cache's rule, `cache::revive`).
+    evicted: Evicted<CopyKey, (Weak<X>, u64), RandomState>,
 }
 
 /// Counters of a [`Copies`] cache.
@@ -61,23 +63,6 @@ pub(crate) struct Copies<X> {
     pub(crate) counters: CopyCounters,
 }
 
-/// Clears the in-flight entry and wakes its waiters if the upload unwinds.
-struct LeadGuard<'a, X> {
-    copies: &'a Copies<X>,
-    key: &'a CopyKey,
-    finished: bool,
-}
-
-impl<X> Drop for LeadGuard<'_, X> {
-    fn drop(&mut self) {
-        if !self.finished {
-            if let Some(f) = lock(&self.copies.state).loading.remove(self.key) {
-                f.abandon();
-            }
-        }
-    }
-}
-
 impl<X: Send + Sync> Copies<X> {
     /// An empty cache holding at most `budget` bytes of copies (unbounded if `None`).
     pub(crate) fn new(budget: Option<u64>) -> Copies<X> {
@@ -85,7 +70,7 @@ impl<X: Send + Sync> Copies<X> {
             state: Mutex::new(State {
                 ready: lru::LruCache::unbounded(),
                 loading: HashMap::new(),
-                evicted: HashMap::new(),
+                evicted: Evicted::new(),
             }),
             budget,
             counters: CopyCounters::default(),
@@ -119,8 +104,8 @@ impl<X: Send + Sync> Copies<X> {
                 })
             });
         }
-        if let Some((w, n)) = st.evicted.remove(key) {
-            if let Some(x) = w.upgrade() {
+        if !st.evicted.is_empty() {
+            if let Some((x, n)) = st.evicted.revive(key) {
                 st.ready.put(key.clone(), (Arc::clone(&x), n));
                 c.resident_bytes.fetch_add(n, Relaxed);
                 self.evict_to_budget(&mut st, key);
@@ -133,11 +118,12 @@ impl<X: Send + Sync> Copies<X> {
         st.loading.insert(key.clone(), Arc::clone(&flight));
         drop(st);
 
-        let mut guard = LeadGuard {
-            copies: self,
-            key,
-            finished: false,
-        };
+        // An upload that unwinds clears its flight and wakes its waiters.
+        let guard = OnUnwind::new(|| {
+            if let Some(f) = lock(&self.state).loading.remove(key) {
+                f.abandon();
+            }
+        });
         let result = upload();
         let outcome = {
             let mut st = lock(&self.state);
@@ -158,7 +144,7 @@ impl<X: Send + Sync> Copies<X> {
                 }
             }
         };
-        guard.finished = true;
+        guard.disarm();
         flight.finish(outcome.clone());
         outcome
     }
@@ -180,9 +166,7 @@ impl<X: Send + Sync> Copies<X> {
             c.evictions.fetch_add(1, Relaxed);
             st.evicted.insert(k, (Arc::downgrade(&x), n));
         }
-        if st.evicted.len() > 1024 + 2 * st.ready.len() {
-            st.evicted.retain(|_, (w, _)| w.strong_count() > 0);
-        }
+        st.evicted.tidy(st.ready.len());
     }
 }
 
