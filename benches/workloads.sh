@@ -15,7 +15,7 @@ py=.venv/bin/python
 for need in events events.arrow wide big; do
   [ -e "$data/$need" ] || { echo "missing $data/$need: run $py benches/data/generate.py $data" >&2; exit 1; }
 done
-cargo build --release --quiet --example workloads
+cargo build --release --quiet -p akbuf-bench --example workloads
 rm -f BENCHMARKS.json
 target/release/examples/workloads "$data"
 $py benches/workloads_peer.py "$data"

@@ -52,7 +52,7 @@ fn hits(c: &mut Criterion) {
         });
     }
     // The path an array takes on a buffer it already touched.
-    let events = akbuf::open(concat!(env!("CARGO_MANIFEST_DIR"), "/data/events")).unwrap();
+    let events = akbuf::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../data/events")).unwrap();
     let pt = events.field("jets").unwrap().field("pt").unwrap();
     pt.flat_values::<f32>().unwrap();
     g.bench_function("array_retouch_jets_pt", |b| {
@@ -191,7 +191,7 @@ fn new_cache(c: &mut Criterion) {
 }
 
 fn sample_field(c: &mut Criterion) {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/data/events");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/events");
     let meta = Metadata::read_dir(dir).unwrap();
     let mut g = c.benchmark_group("sample_open_and_sum_jets_pt");
     for (name, caching) in [("cached", Caching::All), ("uncached", Caching::Off)] {

@@ -387,7 +387,7 @@ fn main() -> Res<()> {
 
     // BENCHMARKS.json: this run's contenders replace their earlier figures;
     // the Python peers' (benches/workloads_peer.py) are kept.
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.json");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../BENCHMARKS.json");
     let mut doc: serde_json::Value = std::fs::read_to_string(&path)
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
