@@ -182,21 +182,7 @@ fn write_float(out: &mut String, f: f64) {
 
 /// IEEE half precision bits to `f64` (exact).
 pub(crate) fn f16_to_f64(bits: u16) -> f64 {
-    let sign = if bits & 0x8000 != 0 { -1.0 } else { 1.0 };
-    let exp = i32::from((bits >> 10) & 0x1f);
-    let frac = f64::from(bits & 0x3ff);
-    let mag = match exp {
-        0 => frac * 2f64.powi(-24),
-        31 => {
-            if frac == 0.0 {
-                f64::INFINITY
-            } else {
-                f64::NAN
-            }
-        }
-        e => (1.0 + frac / 1024.0) * 2f64.powi(e - 15),
-    };
-    sign * mag
+    half::f16::from_bits(bits).to_f64()
 }
 
 /// x87 80-bit extended precision (numpy's `float128` on x86-64, stored in
@@ -235,6 +221,31 @@ pub(crate) fn f80_to_f64(bytes: &[u8]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The conversion used before `half`, for comparison.
+    fn reference_f16(bits: u16) -> f64 {
+        let sign = if bits & 0x8000 != 0 { -1.0 } else { 1.0 };
+        let exp = i32::from((bits >> 10) & 0x1f);
+        let frac = f64::from(bits & 0x3ff);
+        let mag = match exp {
+            0 => frac * 2f64.powi(-24),
+            31 if frac == 0.0 => f64::INFINITY,
+            31 => f64::NAN,
+            e => (1.0 + frac / 1024.0) * 2f64.powi(e - 15),
+        };
+        sign * mag
+    }
+
+    #[test]
+    fn every_half_float_converts_as_before() {
+        for bits in 0..=u16::MAX {
+            let (a, b) = (f16_to_f64(bits), reference_f16(bits));
+            assert!(
+                a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+                "{bits:#x}"
+            );
+        }
+    }
 
     #[test]
     fn half_and_extended_floats_convert() {

@@ -2,7 +2,7 @@
 //! allocating through a borrowed view, hashed with FxHash.
 
 use std::borrow::Borrow;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 /// How the cached bytes relate to the source's bytes.
@@ -82,35 +82,7 @@ impl<'a> Borrow<dyn KeyView + 'a> for K {
     }
 }
 
-/// FxHash (rustc's hasher): keys come from forms, not from an adversary,
-/// and a hit should cost nanoseconds.
-#[derive(Default, Clone, Copy)]
-pub(super) struct Fx(u64);
-
-impl Hasher for Fx {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            self.write_u64(u64::from_le_bytes(w));
-        }
-        for &b in chunks.remainder() {
-            self.write_u64(u64::from(b));
-        }
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-    fn write_u8(&mut self, v: u8) {
-        self.write_u64(u64::from(v));
-    }
-    fn write_usize(&mut self, v: usize) {
-        self.write_u64(v as u64);
-    }
-}
-
-pub(super) type FxBuild = BuildHasherDefault<Fx>;
+/// The cache's hasher: foldhash's fast hash with a fixed seed (keys come
+/// from forms, not from an adversary, and a hit should cost nanoseconds;
+/// foldhash is already in the tree through hashbrown).
+pub(super) type KeyHash = foldhash::fast::FixedState;

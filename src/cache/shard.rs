@@ -3,14 +3,14 @@
 //! when its leader unwinds.
 
 use super::flight::Flight;
-use super::key::{Fx, FxBuild, KeyView, K};
+use super::key::{KeyHash, KeyView, K};
 use super::revive::Evicted;
 use super::sync::RwLock;
 use super::Outcome;
 use crate::buffer::{Buffer, WeakBuffer};
 use once_cell::race::OnceBox;
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -47,8 +47,8 @@ pub(super) enum Found<'a> {
 /// A shard's map: a plain hash map when the cache has no budget (nothing is
 /// ever evicted, so no order is kept), an LRU list when it has one.
 pub(super) enum Store {
-    Plain(HashMap<K, Slot, FxBuild>),
-    Lru(lru::LruCache<K, Slot, FxBuild>),
+    Plain(HashMap<K, Slot, KeyHash>),
+    Lru(lru::LruCache<K, Slot, KeyHash>),
 }
 
 impl Store {
@@ -91,7 +91,7 @@ impl Store {
 
 pub(super) struct Shard {
     pub(super) store: Store,
-    pub(super) evicted: Evicted<K, WeakBuffer, FxBuild>,
+    pub(super) evicted: Evicted<K, WeakBuffer, KeyHash>,
 }
 
 /// A shard's lock (each in its own allocation, so shards share no cache line).
@@ -102,7 +102,7 @@ pub(super) struct ShardLock {
 impl ShardLock {
     pub(super) fn new(budgeted: bool) -> ShardLock {
         let store = if budgeted {
-            Store::Lru(lru::LruCache::unbounded_with_hasher(FxBuild::default()))
+            Store::Lru(lru::LruCache::unbounded_with_hasher(KeyHash::default()))
         } else {
             Store::Plain(HashMap::default())
         };
@@ -116,7 +116,7 @@ impl ShardLock {
 }
 
 pub(super) fn shard_of(key: &dyn KeyView) -> usize {
-    let mut h = Fx::default();
+    let mut h = KeyHash::default().build_hasher();
     key.hash(&mut h);
     // The high bits are the best mixed.
     (h.finish() >> 60) as usize % SHARDS
