@@ -10,7 +10,7 @@ use super::Outcome;
 use crate::buffer::{Buffer, WeakBuffer};
 use once_cell::race::OnceBox;
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -116,10 +116,8 @@ impl ShardLock {
 }
 
 pub(super) fn shard_of(key: &dyn KeyView) -> usize {
-    let mut h = KeyHash::default().build_hasher();
-    key.hash(&mut h);
     // The high bits are the best mixed.
-    (h.finish() >> 60) as usize % SHARDS
+    (KeyHash::default().hash_one(key) >> 60) as usize % SHARDS
 }
 
 /// A cache's shards.
