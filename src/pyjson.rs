@@ -303,7 +303,7 @@ mod tests {
         // A xorshift stream of bit patterns (every exponent), plus the
         // neighbours of every power of ten.
         let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        let mut check = |x: f64| {
+        let check = |x: f64| {
             if x.is_finite() {
                 let (mut a, mut b) = (String::new(), String::new());
                 write_f64(&mut a, x);
