@@ -46,19 +46,19 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 mod array;
-pub mod buffer;
+mod buffer;
 mod cache;
 mod container;
-pub mod device;
+mod device;
 mod error;
-pub mod form;
+mod form;
 mod layout;
 mod lists;
 mod options;
 mod pack;
 mod pyjson;
-pub mod sink;
-pub mod source;
+mod sink;
+mod source;
 mod sys;
 mod value;
 mod write;
@@ -79,7 +79,7 @@ pub use error::{Error, Result};
 pub use form::{Form, FormKind, IndexType, Parameters, Primitive, TimeUnit};
 pub use layout::BufferInfo;
 pub use lists::{Lists, ListsIter};
-pub use options::{BufferKey, Caching, CachingFn, KeyFn, Options, TemplatePart};
+pub use options::{BufferKey, Caching, CachingFn, Options};
 pub use pack::to_packed;
 #[cfg(feature = "hdf5")]
 pub use sink::Hdf5Sink;
@@ -88,7 +88,7 @@ pub use sink::{DirSink, FillFn, MemorySink, Sink};
 pub use source::Hdf5Source;
 pub use source::{DirSource, FnSource, MemorySource, Observed, Source};
 pub use value::Value;
-pub use write::{to_buffers, FormKey, FormKeyFn, ProgressFn, WriteOptions};
+pub use write::{to_buffers, FormKey, ProgressFn, WriteOptions};
 
 /// The README's Rust example is compiled and run as a doctest.
 #[cfg(doctest)]

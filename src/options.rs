@@ -21,28 +21,23 @@ use std::sync::Arc;
 /// # Ok::<(), akbuf::Error>(())
 /// ```
 #[derive(Clone)]
-pub enum BufferKey {
-    /// A Python format string using `{form_key}` and `{attribute}`
-    /// (`{{` and `}}` are literal braces).
+pub struct BufferKey(KeyRule);
+
+/// What a [`BufferKey`] is made of.
+#[derive(Clone)]
+enum KeyRule {
+    /// A parsed template and its text.
     Template(Arc<[TemplatePart]>, String),
-    /// A closure of (form_key, attribute).
+    /// A closure of (form key, attribute).
     Func(KeyFn),
 }
 
 /// A buffer-key closure: (form_key, attribute) to key.
-pub type KeyFn = Arc<dyn Fn(Option<&str>, &str) -> String + Send + Sync>;
+pub(crate) type KeyFn = Arc<dyn Fn(Option<&str>, &str) -> String + Send + Sync>;
 
-/// A piece of a parsed [`BufferKey::Template`].
-///
-/// ```
-/// use akbuf::{BufferKey, TemplatePart};
-///
-/// let BufferKey::Template(parts, _) = BufferKey::template("{form_key}-{attribute}")? else { unreachable!() };
-/// assert_eq!(&*parts, &[TemplatePart::FormKey, TemplatePart::Text("-".into()), TemplatePart::Attribute]);
-/// # Ok::<(), akbuf::Error>(())
-/// ```
+/// A piece of a parsed key template.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum TemplatePart {
+pub(crate) enum TemplatePart {
     /// Literal text.
     Text(String),
     /// `{form_key}`.
@@ -55,23 +50,23 @@ pub enum TemplatePart {
 
 impl fmt::Debug for BufferKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            BufferKey::Template(_, s) => write!(f, "BufferKey::Template({s:?})"),
-            BufferKey::Func(_) => f.write_str("BufferKey::Func(..)"),
+        match &self.0 {
+            KeyRule::Template(_, s) => write!(f, "BufferKey::template({s:?})"),
+            KeyRule::Func(_) => f.write_str("BufferKey::func(..)"),
         }
     }
 }
 
 impl Default for BufferKey {
     fn default() -> BufferKey {
-        BufferKey::Template(
+        BufferKey(KeyRule::Template(
             Arc::from(vec![
                 TemplatePart::FormKey,
                 TemplatePart::Text("-".into()),
                 TemplatePart::Attribute,
             ]),
             String::from("{form_key}-{attribute}"),
-        )
+        ))
     }
 }
 
@@ -168,32 +163,32 @@ impl BufferKey {
     /// [`Error::Argument`] for unknown fields or unbalanced braces.
     pub fn template(s: &str) -> Result<BufferKey> {
         let parts = parse_template(s, &["form_key", "attribute"])?;
-        Ok(BufferKey::Template(Arc::from(parts), s.to_string()))
+        Ok(BufferKey(KeyRule::Template(Arc::from(parts), s.to_string())))
     }
 
     /// A closure of (form_key, attribute).
     pub fn func(f: impl Fn(Option<&str>, &str) -> String + Send + Sync + 'static) -> BufferKey {
-        BufferKey::Func(Arc::new(f))
+        BufferKey(KeyRule::Func(Arc::new(f)))
     }
 
     /// The key for one buffer. A node without a form key formats as `None`,
     /// as Python's `str.format` does.
     pub fn key(&self, form_key: Option<&str>, attribute: &str) -> String {
-        match self {
-            BufferKey::Template(parts, _) => render(parts, |p, out| match p {
+        match &self.0 {
+            KeyRule::Template(parts, _) => render(parts, |p, out| match p {
                 TemplatePart::FormKey => out.push_str(form_key.unwrap_or("None")),
                 TemplatePart::Attribute => out.push_str(attribute),
                 _ => {}
             }),
-            BufferKey::Func(f) => f(form_key, attribute),
+            KeyRule::Func(f) => f(form_key, attribute),
         }
     }
 
     /// The template text, if this is a template.
     pub fn as_template(&self) -> Option<&str> {
-        match self {
-            BufferKey::Template(_, s) => Some(s),
-            BufferKey::Func(_) => None,
+        match &self.0 {
+            KeyRule::Template(_, s) => Some(s),
+            KeyRule::Func(_) => None,
         }
     }
 }

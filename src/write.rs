@@ -36,31 +36,35 @@ use std::sync::Arc;
 /// # Ok::<(), akbuf::Error>(())
 /// ```
 #[derive(Clone)]
-pub enum FormKey {
-    /// A Python format string using `{id}`.
+pub struct FormKey(FormKeyRule);
+
+/// What a [`FormKey`] is made of.
+#[derive(Clone)]
+enum FormKeyRule {
+    /// A parsed template (`{id}`) and its text.
     Template(Arc<[TemplatePart]>, String),
     /// A closure of (id, the node's form as read).
     Func(FormKeyFn),
 }
 
 /// A form-key closure: (id, form node) to form key.
-pub type FormKeyFn = Arc<dyn Fn(usize, &Form) -> String + Send + Sync>;
+pub(crate) type FormKeyFn = Arc<dyn Fn(usize, &Form) -> String + Send + Sync>;
 
 impl fmt::Debug for FormKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            FormKey::Template(_, s) => write!(f, "FormKey::Template({s:?})"),
-            FormKey::Func(_) => f.write_str("FormKey::Func(..)"),
+        match &self.0 {
+            FormKeyRule::Template(_, s) => write!(f, "FormKey::template({s:?})"),
+            FormKeyRule::Func(_) => f.write_str("FormKey::func(..)"),
         }
     }
 }
 
 impl Default for FormKey {
     fn default() -> FormKey {
-        FormKey::Template(
+        FormKey(FormKeyRule::Template(
             Arc::from(vec![TemplatePart::Text("node".into()), TemplatePart::Id]),
             "node{id}".into(),
-        )
+        ))
     }
 }
 
@@ -72,23 +76,23 @@ impl FormKey {
     /// [`Error::Argument`] for fields other than `{id}` or unbalanced braces.
     pub fn template(s: &str) -> Result<FormKey> {
         let parts = parse_template(s, &["id"])?;
-        Ok(FormKey::Template(Arc::from(parts), s.to_string()))
+        Ok(FormKey(FormKeyRule::Template(Arc::from(parts), s.to_string())))
     }
 
     /// A closure of (id, form node).
     pub fn func(f: impl Fn(usize, &Form) -> String + Send + Sync + 'static) -> FormKey {
-        FormKey::Func(Arc::new(f))
+        FormKey(FormKeyRule::Func(Arc::new(f)))
     }
 
     /// The form key of the node with this id.
     pub fn key(&self, id: usize, form: &Form) -> String {
-        match self {
-            FormKey::Template(parts, _) => render(parts, |p, out| {
+        match &self.0 {
+            FormKeyRule::Template(parts, _) => render(parts, |p, out| {
                 if *p == TemplatePart::Id {
                     out.push_str(&id.to_string());
                 }
             }),
-            FormKey::Func(f) => f(id, form),
+            FormKeyRule::Func(f) => f(id, form),
         }
     }
 }
