@@ -45,6 +45,21 @@ pub struct Array {
     placement: Placement,
 }
 
+/// The array's type, as `str(ak_array.type)`; reads nothing (use
+/// [`Array::to_json`] for the values).
+///
+/// ```
+/// let events = akbuf::open(concat!(env!("CARGO_MANIFEST_DIR"), "/data/events"))?;
+/// let pt = events.field("jets")?.field("pt")?;
+/// assert_eq!(pt.to_string(), "1000 * var * float32");
+/// # Ok::<(), akbuf::Error>(())
+/// ```
+impl std::fmt::Display for Array {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.type_string())
+    }
+}
+
 impl std::fmt::Debug for Array {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Array")

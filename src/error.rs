@@ -116,13 +116,17 @@ pub enum Error {
         io: Option<Arc<std::io::Error>>,
     },
 
-    /// A container (directory, metadata.json) cannot be opened.
+    /// A container (directory, metadata.json, HDF5 group) cannot be opened
+    /// or written.
     #[error("cannot open container {path}: {message}")]
     Container {
         /// The container's path.
         path: String,
         /// What is wrong.
         message: String,
+        /// The cause, when an I/O error is behind it.
+        #[source]
+        cause: Option<Arc<std::io::Error>>,
     },
 
     /// A field was asked for that does not exist at this node.
@@ -255,8 +259,17 @@ impl Error {
         }
     }
 
-    /// Builds a [`Error::Source`] from an I/O error.
-    pub fn io(key: impl Into<String>, err: std::io::Error) -> Error {
+    /// Builds a [`Error::Source`] from an I/O error, for user-written sources.
+    ///
+    /// ```
+    /// use akbuf::Error;
+    /// use std::error::Error as _;
+    ///
+    /// let e = Error::read_io("node0-data", std::io::Error::other("disk on fire"));
+    /// assert_eq!(e.key(), Some("node0-data"));
+    /// assert!(e.source().is_some()); // the io::Error, typed
+    /// ```
+    pub fn read_io(key: impl Into<String>, err: std::io::Error) -> Error {
         Error::Source {
             key: key.into(),
             message: err.to_string(),
@@ -265,11 +278,51 @@ impl Error {
     }
 
     /// Builds a [`Error::Source`] from a message, for user-written sources.
-    pub fn source(key: impl Into<String>, message: impl Into<String>) -> Error {
+    ///
+    /// ```
+    /// let e = akbuf::Error::read_failed("node0-data", "no such object");
+    /// assert_eq!(e.to_string(), r#"reading buffer "node0-data" failed: no such object"#);
+    /// ```
+    pub fn read_failed(key: impl Into<String>, message: impl Into<String>) -> Error {
         Error::Source {
             key: key.into(),
             message: message.into(),
             io: None,
+        }
+    }
+
+    /// The old name of [`Error::read_io`].
+    #[deprecated(since = "0.1.0", note = "use Error::read_io")]
+    pub fn io(key: impl Into<String>, err: std::io::Error) -> Error {
+        Error::read_io(key, err)
+    }
+
+    /// The old name of [`Error::read_failed`] (it read like
+    /// `std::error::Error::source`).
+    #[deprecated(since = "0.1.0", note = "use Error::read_failed")]
+    pub fn source(key: impl Into<String>, message: impl Into<String>) -> Error {
+        Error::read_failed(key, message)
+    }
+
+    /// A container error with a message.
+    pub(crate) fn container(path: impl std::fmt::Display, message: impl Into<String>) -> Error {
+        Error::Container {
+            path: path.to_string(),
+            message: message.into(),
+            cause: None,
+        }
+    }
+
+    /// A container error caused by an I/O error (kept as the typed source).
+    pub(crate) fn container_io(
+        path: impl std::fmt::Display,
+        what: &str,
+        err: std::io::Error,
+    ) -> Error {
+        Error::Container {
+            path: path.to_string(),
+            message: format!("{what}: {err}"),
+            cause: Some(Arc::new(err)),
         }
     }
 

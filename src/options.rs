@@ -163,7 +163,10 @@ impl BufferKey {
     /// [`Error::Argument`] for unknown fields or unbalanced braces.
     pub fn template(s: &str) -> Result<BufferKey> {
         let parts = parse_template(s, &["form_key", "attribute"])?;
-        Ok(BufferKey(KeyRule::Template(Arc::from(parts), s.to_string())))
+        Ok(BufferKey(KeyRule::Template(
+            Arc::from(parts),
+            s.to_string(),
+        )))
     }
 
     /// A closure of (form_key, attribute).
@@ -286,24 +289,28 @@ impl Options {
     }
 
     /// Sets the buffer-key rule.
+    #[must_use]
     pub fn with_buffer_key(mut self, key: BufferKey) -> Options {
         self.buffer_key = key;
         self
     }
 
     /// Reads through a shared cache.
+    #[must_use]
     pub fn with_cache(mut self, cache: Arc<Cache>) -> Options {
         self.cache = Some(cache);
         self
     }
 
     /// Chooses which buffers are cached.
+    #[must_use]
     pub fn with_caching(mut self, caching: Caching) -> Options {
         self.caching = caching;
         self
     }
 
     /// Sets the byte order.
+    #[must_use]
     pub fn with_byteorder(mut self, byteorder: ByteOrder) -> Options {
         self.byteorder = byteorder;
         self
@@ -329,6 +336,7 @@ impl Options {
     /// # }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[must_use]
     pub fn confined(mut self) -> Options {
         self.confined = true;
         self

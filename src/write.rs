@@ -76,7 +76,10 @@ impl FormKey {
     /// [`Error::Argument`] for fields other than `{id}` or unbalanced braces.
     pub fn template(s: &str) -> Result<FormKey> {
         let parts = parse_template(s, &["id"])?;
-        Ok(FormKey(FormKeyRule::Template(Arc::from(parts), s.to_string())))
+        Ok(FormKey(FormKeyRule::Template(
+            Arc::from(parts),
+            s.to_string(),
+        )))
     }
 
     /// A closure of (id, form node).
@@ -157,6 +160,7 @@ impl WriteOptions {
     }
 
     /// Sets the form-key rule.
+    #[must_use]
     pub fn with_form_key(mut self, form_key: FormKey) -> WriteOptions {
         self.form_key = form_key;
         self
@@ -173,30 +177,35 @@ impl WriteOptions {
     }
 
     /// Sets the buffer-key rule.
+    #[must_use]
     pub fn with_buffer_key(mut self, buffer_key: BufferKey) -> WriteOptions {
         self.buffer_key = buffer_key;
         self
     }
 
     /// Sets the id of the root node.
+    #[must_use]
     pub fn with_id_start(mut self, id_start: usize) -> WriteOptions {
         self.id_start = id_start;
         self
     }
 
     /// Sets the byte order of the written buffers.
+    #[must_use]
     pub fn with_byteorder(mut self, byteorder: ByteOrder) -> WriteOptions {
         self.byteorder = byteorder;
         self
     }
 
     /// Replaces an existing destination (see [`WriteOptions::replace`](WriteOptions#structfield.replace)).
+    #[must_use]
     pub fn with_replace(mut self, replace: bool) -> WriteOptions {
         self.replace = replace;
         self
     }
 
     /// Sets a progress callback.
+    #[must_use]
     pub fn with_progress(mut self, progress: impl Fn(u64) + Send + Sync + 'static) -> WriteOptions {
         self.progress = Some(Arc::new(progress));
         self

@@ -224,7 +224,7 @@ fn failures_are_shared_by_a_wave_and_retried_after() {
     let source = FnSource::new(move |key: &str| {
         std::thread::sleep(Duration::from_millis(50));
         if c.fetch_add(1, SeqCst) == 0 {
-            Err(Error::source(key, "transient"))
+            Err(Error::read_failed(key, "transient"))
         } else {
             Ok(Some(Buffer::from_slice(&[1i64, 2, 3])))
         }

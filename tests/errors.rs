@@ -228,7 +228,7 @@ fn failed_reads_are_retried() {
     let tries = std::sync::atomic::AtomicUsize::new(0);
     let source = akbuf::FnSource::new(move |key: &str| {
         if tries.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
-            Err(Error::source(key, "disk on fire"))
+            Err(Error::read_failed(key, "disk on fire"))
         } else {
             Ok(Some(Buffer::from_slice(&[4i64, 5])))
         }

@@ -67,6 +67,39 @@ impl fmt::Debug for Buffer {
     }
 }
 
+/// The bytes, for any API that takes `AsRef<[u8]>`: handing a buffer to
+/// `bytes::Bytes::from_owner` or `arrow_buffer::Buffer::from_custom_allocation`
+/// shares it without a copy (the owner stays alive with the handle).
+///
+/// ```
+/// use akbuf::Buffer;
+///
+/// fn total(bytes: impl AsRef<[u8]>) -> u64 {
+///     bytes.as_ref().iter().map(|&b| u64::from(b)).sum()
+/// }
+/// let b = Buffer::from_slice(&[1u8, 2, 3]);
+/// assert_eq!(total(b.clone()), 6);
+/// assert_eq!(&b[..2], &[1, 2]); // Deref to [u8]
+/// ```
+impl AsRef<[u8]> for Buffer {
+    fn as_ref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl std::ops::Deref for Buffer {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl std::borrow::Borrow<[u8]> for Buffer {
+    fn borrow(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
 impl PartialEq for Buffer {
     fn eq(&self, other: &Buffer) -> bool {
         self.as_slice() == other.as_slice()
@@ -125,6 +158,7 @@ impl Buffer {
     }
 
     /// Wraps an owner whose memory lives in `residence`.
+    #[must_use]
     pub fn with_residence<T: AsRef<[u8]> + Send + Sync + 'static>(
         owner: T,
         residence: Residence,

@@ -151,6 +151,7 @@ impl Cache {
 
     /// A cache that holds at most `bytes` heap bytes (memory-mapped buffers
     /// are not counted against it).
+    #[must_use]
     pub fn with_budget(bytes: u64) -> Cache {
         Cache {
             budget: Some(bytes),
@@ -159,6 +160,7 @@ impl Cache {
     }
 
     /// Sets the observer called after every source read, on the reading thread.
+    #[must_use]
     pub fn with_observer(
         mut self,
         observer: impl Fn(&ReadEvent<'_>) + Send + Sync + 'static,
@@ -177,6 +179,7 @@ impl Cache {
     /// let cache = Cache::new().with_device_budget(8 << 30);
     /// assert_eq!(cache.device_budget(), Some(8 << 30));
     /// ```
+    #[must_use]
     pub fn with_device_budget(mut self, bytes: u64) -> Cache {
         self.device_budget = Some(bytes);
         self
@@ -295,7 +298,7 @@ impl Cache {
                     c.reads.fetch_add(1, Relaxed);
                     c.failed_reads.fetch_add(1, Relaxed);
                     if let Some(obs) = &self.cache.observer {
-                        let err = Error::source(self.key, "the source panicked");
+                        let err = Error::read_failed(self.key, "the source panicked");
                         // An observer that panics too must not abort the process.
                         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                             obs(&ReadEvent {
@@ -438,9 +441,12 @@ impl Cache {
             }
         };
         self.counters.waits.fetch_add(1, Relaxed);
-        waiting
-            .and_then(|f| f.wait())
-            .unwrap_or_else(|| Err(Error::source(key, "the read panicked in another thread")))
+        waiting.and_then(|f| f.wait()).unwrap_or_else(|| {
+            Err(Error::read_failed(
+                key,
+                "the read panicked in another thread",
+            ))
+        })
     }
 
     /// The cached buffer under (source, key, conv), if there is one; never
@@ -624,7 +630,7 @@ mod shuttle_tests {
                             shuttle::thread::spawn(move || {
                                 get(&cache, "k", || {
                                     if calls.fetch_add(1, Relaxed) == 0 {
-                                        Err(Error::source("k", "boom"))
+                                        Err(Error::read_failed("k", "boom"))
                                     } else {
                                         Ok(Some(Buffer::from_vec(vec![0; 4])))
                                     }

@@ -50,17 +50,13 @@ impl Metadata {
     /// [`Metadata::read_dir`], refusing a `metadata.json` that resolves
     /// outside `dir` when `confined`.
     pub(crate) fn read_dir_with(dir: &Path, confined: bool) -> Result<Metadata> {
-        let bad = |message: String| Error::Container {
-            path: dir.display().to_string(),
-            message,
-        };
+        let bad = |message: String| Error::container(dir.display(), message);
+        let io = |e| Error::container_io(dir.display(), "reading metadata.json", e);
         let mut path = dir.join("metadata.json");
         if confined {
-            path = crate::source::dir::confined_path(dir, &path)
-                .map_err(|e| bad(format!("reading metadata.json: {e}")))?;
+            path = crate::source::dir::confined_path(dir, &path).map_err(io)?;
         }
-        let text = read_capped(&path, METADATA_LIMIT, confined)
-            .map_err(|e| bad(format!("reading metadata.json: {e}")))?;
+        let text = read_capped(&path, METADATA_LIMIT, confined).map_err(io)?;
         Metadata::from_json(&text).map_err(|e| match e {
             Error::Container { message, .. } => bad(format!("metadata.json: {message}")),
             other => other,

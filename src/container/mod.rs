@@ -98,10 +98,7 @@ impl Metadata {
     /// [`Error::Container`] for bad JSON or a missing or wrong `length`,
     /// `byteorder` or `buffer_key`; [`Error::Form`] for a bad form.
     pub fn from_json(text: &str) -> Result<Metadata> {
-        let bad = |m: String| Error::Container {
-            path: "metadata.json".into(),
-            message: m,
-        };
+        let bad = |m: String| Error::container("metadata.json", m);
         let obj: J<'_> =
             serde_json::from_str(text).map_err(|e| bad(format!("not valid JSON: {e}")))?;
         if !matches!(obj, J::Obj(_)) {
@@ -225,10 +222,10 @@ impl Stored {
         }
         #[cfg(not(feature = "hdf5"))]
         if spec.contains(".h5") || spec.contains(".hdf5") {
-            return Err(Error::Container {
-                path: spec.to_string(),
-                message: "this akbuf was built without the hdf5 feature".into(),
-            });
+            return Err(Error::container(
+                spec,
+                "this akbuf was built without the hdf5 feature",
+            ));
         }
         Ok(Stored::Dir(DirSource::new(path)))
     }

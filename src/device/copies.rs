@@ -224,7 +224,7 @@ mod tests {
     fn a_failed_upload_is_retried() {
         let copies = Copies::<Vec<u8>>::new(None);
         let err = copies
-            .get_or_upload(&key("k"), || Err(Error::source("k", "out of memory")))
+            .get_or_upload(&key("k"), || Err(Error::read_failed("k", "out of memory")))
             .unwrap_err();
         assert!(err.to_string().contains("out of memory"));
         let ok = copies

@@ -198,6 +198,7 @@ impl Form {
     }
 
     /// Returns a copy of this node with another form key.
+    #[must_use]
     pub fn with_form_key(&self, form_key: Option<String>) -> Form {
         Form {
             form_key,
@@ -206,6 +207,7 @@ impl Form {
     }
 
     /// Returns a copy of this node with other parameters.
+    #[must_use]
     pub fn with_parameters(&self, parameters: Parameters) -> Form {
         Form {
             parameters,
@@ -243,6 +245,7 @@ impl Form {
 
     /// Returns a copy of this wrapper node around another content (O(1)).
     /// Returns `None` for nodes that have no single content.
+    #[must_use]
     pub fn with_content(&self, new: Arc<Form>) -> Option<Form> {
         let kind = match &self.kind {
             FormKind::Regular { size, .. } => FormKind::Regular {

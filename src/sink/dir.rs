@@ -55,17 +55,17 @@ const TEMP: &str = ".akbuf-tmp-";
 const OLD: &str = ".akbuf-old-";
 
 pub(crate) fn container_err(path: &Path, message: String) -> Error {
-    Error::Container {
-        path: path.display().to_string(),
-        message,
-    }
+    Error::container(path.display(), message)
+}
+
+fn container_io(path: &Path, what: &str, e: std::io::Error) -> Error {
+    Error::container_io(path.display(), what, e)
 }
 
 /// Whether `dir` is something `--force` may replace: an empty folder or a
 /// container (a folder with `metadata.json`).
 fn replaceable(dir: &Path) -> Result<()> {
-    let meta = fs::symlink_metadata(dir)
-        .map_err(|e| container_err(dir, format!("cannot inspect it: {e}")))?;
+    let meta = fs::symlink_metadata(dir).map_err(|e| container_io(dir, "cannot inspect it", e))?;
     if !meta.is_dir() {
         return Err(container_err(
             dir,
@@ -74,7 +74,7 @@ fn replaceable(dir: &Path) -> Result<()> {
     }
     let has_meta = dir.join("metadata.json").is_file();
     let empty = fs::read_dir(dir)
-        .map_err(|e| container_err(dir, format!("cannot list it: {e}")))?
+        .map_err(|e| container_io(dir, "cannot list it", e))?
         .next()
         .is_none();
     if has_meta || empty {
@@ -253,7 +253,7 @@ impl DirSink {
             f.sync_all()?;
             sys::sync_dir(&self.temp)
         };
-        write().map_err(|e| container_err(&self.target, format!("writing {name}: {e}")))?;
+        write().map_err(|e| container_io(&self.target, &format!("writing {name}"), e))?;
         let exists = fs::symlink_metadata(&self.target).is_ok();
         if exists && self.replace {
             replaceable(&self.target)?;
@@ -282,9 +282,7 @@ impl DirSink {
 
     /// Puts the new container in place of the old one and removes the old.
     fn swap_in(&mut self) -> Result<()> {
-        let moving = |e: std::io::Error| {
-            container_err(&self.target, format!("replacing the container: {e}"))
-        };
+        let moving = |e: std::io::Error| container_io(&self.target, "replacing the container", e);
         if sys::rename_exchange(&self.temp, &self.target).map_err(moving)? {
             // The old container is now under the temporary name.
             let _ = fs::remove_dir_all(&self.temp);

@@ -128,7 +128,8 @@ impl Hdf5Sink {
         let file = if made_file {
             h5::File::create_excl(&path)
         } else {
-            sys::open_regular(&path, false).map_err(|e| h5err(&path, e))?;
+            sys::open_regular(&path, false)
+                .map_err(|e| Error::container_io(path.display(), "opening the file", e))?;
             h5::File::append(&path)
         }
         .map_err(|e| h5err(&path, e))?;

@@ -76,6 +76,7 @@ impl DirSource {
     /// # }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[must_use]
     pub fn confined(mut self) -> DirSource {
         self.confined = true;
         self
@@ -93,13 +94,13 @@ impl DirSource {
 
     fn path_of(&self, key: &str) -> Result<PathBuf> {
         if !is_plain_file_name(key) {
-            return Err(Error::source(
+            return Err(Error::read_failed(
                 key,
                 "a buffer key in a directory container must be a plain file name",
             ));
         }
         if key == "metadata.json" {
-            return Err(Error::source(
+            return Err(Error::read_failed(
                 key,
                 "metadata.json is the container's metadata, not a buffer",
             ));
@@ -117,7 +118,7 @@ impl DirSource {
         match confined_path(&self.root, &path) {
             Ok(p) => Ok(Some(p)),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io(key, e)),
+            Err(e) => Err(Error::read_io(key, e)),
         }
     }
 }
@@ -168,7 +169,7 @@ impl Source for DirSource {
                 })
             }
         };
-        let meta = file.metadata().map_err(|e| Error::io(key, e))?;
+        let meta = file.metadata().map_err(|e| Error::read_io(key, e))?;
         if meta.len() == 0 {
             return Ok(Some(Buffer::empty()));
         }
@@ -176,7 +177,7 @@ impl Source for DirSource {
         // while mapped. The container contract (documented on `DirSource`) is
         // that buffer files are immutable while read; akbuf's writer replaces
         // whole folders by rename and never writes into a mapped file.
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(key, e))?;
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::read_io(key, e))?;
         Ok(Some(Buffer::from_mmap(map)))
     }
 

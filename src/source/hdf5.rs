@@ -71,14 +71,11 @@ pub(crate) fn one_line(text: &str) -> String {
 }
 
 pub(crate) fn h5err(path: &Path, e: impl std::fmt::Display) -> Error {
-    Error::Container {
-        path: path.display().to_string(),
-        message: one_line(&e.to_string()),
-    }
+    Error::container(path.display(), one_line(&e.to_string()))
 }
 
 fn source_err(key: &str, e: impl std::fmt::Display) -> Error {
-    Error::source(key, one_line(&e.to_string()))
+    Error::read_failed(key, one_line(&e.to_string()))
 }
 
 /// Marks a file's descriptor close-on-exec. libhdf5 opens files without
@@ -133,7 +130,8 @@ impl Hdf5Source {
     pub fn open(path: impl AsRef<Path>, group: &str) -> Result<Hdf5Source> {
         let path = path.as_ref().to_path_buf();
         // A FIFO or a device is refused before libhdf5 opens (and blocks on) it.
-        let plain = sys::open_regular(&path, false).map_err(|e| h5err(&path, e))?;
+        let plain = sys::open_regular(&path, false)
+            .map_err(|e| Error::container_io(path.display(), "opening the file", e))?;
         let file_len = plain.metadata().map_err(|e| h5err(&path, e))?.len();
         let file = h5::File::open(&path).map_err(|e| h5err(&path, e))?;
         close_on_exec(&file);
@@ -182,6 +180,7 @@ impl Hdf5Source {
     /// assert!(source.read("node0-data").is_err()); // say, an external link
     /// # Ok::<(), akbuf::Error>(())
     /// ```
+    #[must_use]
     pub fn confined(mut self) -> Hdf5Source {
         self.confined = true;
         self
@@ -200,8 +199,9 @@ impl Hdf5Source {
 
     /// For a confined source: the dataset's data lies in this file.
     fn check_inside(&self, key: &str, ds: &h5::Dataset) -> Result<()> {
-        let outside =
-            |what: String| Error::source(key, format!("{what}: outside the container (confined)"));
+        let outside = |what: String| {
+            Error::read_failed(key, format!("{what}: outside the container (confined)"))
+        };
         let canonical = |p: &Path| std::fs::canonicalize(p).ok();
         let here = canonical(&self.path);
         let there = ds.filename();
@@ -229,7 +229,7 @@ impl Hdf5Source {
 fn byte_len(key: &str, ds: &h5::Dataset) -> Result<usize> {
     let dtype = ds.dtype().map_err(|e| source_err(key, e))?;
     ds.size().checked_mul(dtype.size()).ok_or_else(|| {
-        Error::source(
+        Error::read_failed(
             key,
             format!(
                 "the dataset declares {} items of {} bytes, more bytes than fit in memory",
@@ -260,7 +260,7 @@ fn read_raw(key: &str, ds: &h5::Dataset, rows: Option<u64>, len: usize) -> Resul
         unsafe {
             let t = h5d::H5Dget_type(id);
             if t < 0 {
-                return Err(Error::source(key, "cannot get the dataset's type"));
+                return Err(Error::read_failed(key, "cannot get the dataset's type"));
             }
             let vlen = h5t::H5Tdetect_class(t, h5t::H5T_class_t::H5T_VLEN) > 0
                 || h5t::H5Tis_variable_str(t) > 0;
@@ -298,12 +298,12 @@ fn read_raw(key: &str, ds: &h5::Dataset, rows: Option<u64>, len: usize) -> Resul
                 }
             }
             let result = if vlen {
-                Err(Error::source(
+                Err(Error::read_failed(
                     key,
                     "the dataset has a variable-length type, not a flat buffer",
                 ))
             } else if !ok {
-                Err(Error::source(key, "cannot select the rows to read"))
+                Err(Error::read_failed(key, "cannot select the rows to read"))
             } else {
                 Buffer::filled(len, |out| {
                     let r = h5d::H5Dread(
@@ -315,7 +315,10 @@ fn read_raw(key: &str, ds: &h5::Dataset, rows: Option<u64>, len: usize) -> Resul
                         out.as_mut_ptr().cast(),
                     );
                     if r < 0 {
-                        Err(Error::source(key, "libhdf5 failed to read the dataset"))
+                        Err(Error::read_failed(
+                            key,
+                            "libhdf5 failed to read the dataset",
+                        ))
                     } else {
                         Ok(())
                     }
@@ -373,7 +376,7 @@ impl Hdf5Source {
         };
         let backed = stored.saturating_mul(ratio).saturating_add(BACKING_FLOOR);
         if want as u64 > backed {
-            return Err(Error::source(
+            return Err(Error::read_failed(
                 key,
                 format!(
                     "the dataset declares {len} bytes, and {want} of them are needed, but the file stores only {stored} bytes for it: refusing to read values no stored byte backs"
