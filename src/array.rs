@@ -570,7 +570,10 @@ impl Array {
             crate::layout::lazy::DType::Prim(p) => native_name(p),
         };
         crate::device::cuda::device_buffer(
-            self.loader.cache.device_copies(),
+            (
+                self.loader.cache.device_copies(),
+                self.loader.cache.upload_mode(),
+            ),
             gpu,
             key,
             || b.get(),

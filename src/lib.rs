@@ -70,11 +70,12 @@ pub use container::dir::write_dir;
 #[cfg(feature = "hdf5")]
 pub use container::hdf5::{is_hdf5_path, open_hdf5, split_hdf5_path, write_hdf5, DEFAULT_GROUP};
 pub use container::{open, open_with, read_metadata, Metadata, METADATA_LIMIT};
+#[cfg(feature = "cuda")]
+#[allow(deprecated)]
+pub use device::set_upload_mode;
 pub use device::Device;
 #[cfg(feature = "cuda")]
-pub use device::{
-    cuda_available, set_upload_mode, DeviceBuffer, DeviceNative, UploadMode, STAGED_MIN,
-};
+pub use device::{cuda_available, DeviceBuffer, DeviceNative, UploadMode, STAGED_MIN};
 pub use error::{Error, Result};
 pub use form::{Form, FormKind, IndexType, Parameters, Primitive, TimeUnit};
 pub use layout::BufferInfo;

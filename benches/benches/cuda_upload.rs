@@ -9,7 +9,7 @@
 //!
 //! On a machine without CUDA it prints why and exits successfully.
 
-use akbuf::{set_upload_mode, Cache, Device, DirSource, Metadata, Options, UploadMode};
+use akbuf::{Cache, Device, DirSource, Metadata, Options, UploadMode};
 use cudarc::driver::{CudaContext, CudaSlice, DriverError};
 use std::sync::Arc;
 use std::time::Instant;
@@ -93,11 +93,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 UploadMode::Staged,
             ),
         ] {
-            set_upload_mode(mode);
             let mut secs = Vec::new();
             for _ in 0..REPS + 1 {
                 // A fresh cache each time: a first touch, host pages warm.
-                let cache = Arc::new(Cache::new());
+                let cache = Arc::new(Cache::new().with_upload_mode(mode));
                 let a = meta
                     .open_with(DirSource::new(&dir), Options::default().with_cache(cache))?
                     .to_device(Device::Cuda(0))?;
@@ -115,7 +114,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 100.0 * got / card
             );
         }
-        set_upload_mode(UploadMode::Auto);
     }
     std::fs::remove_dir_all(&tmp)?;
     Ok(())

@@ -74,6 +74,8 @@ pub struct Cache {
     sources: Mutex<(HashMap<String, u64>, u64)>,
     evict_cursor: AtomicUsize,
     device_budget: Option<u64>,
+    #[cfg(feature = "cuda")]
+    upload_mode: Option<crate::UploadMode>,
     /// Device copies, made on first upload.
     #[cfg(feature = "cuda")]
     device: OnceBox<crate::device::cuda::CudaCopies>,
@@ -145,6 +147,8 @@ impl Cache {
             evict_cursor: AtomicUsize::new(0),
             device_budget: None,
             #[cfg(feature = "cuda")]
+            upload_mode: None,
+            #[cfg(feature = "cuda")]
             device: OnceBox::new(),
         }
     }
@@ -188,6 +192,29 @@ impl Cache {
     /// The device byte budget, if any.
     pub fn device_budget(&self) -> Option<u64> {
         self.device_budget
+    }
+
+    /// Chooses how arrays reading through this cache copy host bytes to a
+    /// device (feature `cuda`; default [`crate::UploadMode::Auto`]).
+    ///
+    /// ```
+    /// use akbuf::{Cache, UploadMode};
+    ///
+    /// let cache = Cache::new().with_upload_mode(UploadMode::Staged);
+    /// assert_eq!(cache.upload_mode(), UploadMode::Staged);
+    /// ```
+    #[cfg(feature = "cuda")]
+    #[must_use]
+    pub fn with_upload_mode(mut self, mode: crate::UploadMode) -> Cache {
+        self.upload_mode = Some(mode);
+        self
+    }
+
+    /// How arrays reading through this cache copy host bytes to a device.
+    #[cfg(feature = "cuda")]
+    pub fn upload_mode(&self) -> crate::UploadMode {
+        self.upload_mode
+            .unwrap_or_else(crate::device::cuda::default_upload_mode)
     }
 
     /// The device copies, made on first use.

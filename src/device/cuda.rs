@@ -97,8 +97,13 @@ const STAGE: usize = 8 << 20;
 
 static MODE: AtomicU8 = AtomicU8::new(0);
 
-/// Sets how uploads copy host bytes, for the whole process (measured in
-/// BENCHMARKS.md; the default is [`UploadMode::Auto`]).
+/// Sets how uploads copy host bytes for caches that do not say
+/// ([`crate::Cache::with_upload_mode`] chooses per cache; the default is
+/// [`UploadMode::Auto`]).
+#[deprecated(
+    since = "0.1.0",
+    note = "choose per cache with Cache::with_upload_mode"
+)]
 pub fn set_upload_mode(mode: UploadMode) {
     MODE.store(
         match mode {
@@ -110,7 +115,8 @@ pub fn set_upload_mode(mode: UploadMode) {
     );
 }
 
-fn upload_mode() -> UploadMode {
+/// The mode of caches that do not choose one.
+pub(crate) fn default_upload_mode() -> UploadMode {
     match MODE.load(Relaxed) {
         1 => UploadMode::Direct,
         2 => UploadMode::Staged,
@@ -165,8 +171,8 @@ impl Gpu {
 
     /// Copies `host` to a new device allocation (at least one byte: CUDA
     /// refuses empty allocations).
-    pub(crate) fn upload(&self, host: &[u8]) -> Result<CudaSlice<u8>> {
-        let staged = match upload_mode() {
+    pub(crate) fn upload(&self, host: &[u8], mode: UploadMode) -> Result<CudaSlice<u8>> {
+        let staged = match mode {
             UploadMode::Auto => host.len() >= STAGED_MIN,
             UploadMode::Direct => false,
             UploadMode::Staged => host.len() > STAGE,
@@ -366,7 +372,7 @@ impl DeviceBuffer {
 /// Uploads `host` (the buffer `key` as the array reads it) once per device
 /// through `copies`.
 pub(crate) fn device_buffer(
-    copies: &CudaCopies,
+    (copies, mode): (&CudaCopies, UploadMode),
     gpu: &Arc<Gpu>,
     key: CopyKey,
     host: impl FnOnce() -> Result<Buffer>,
@@ -374,7 +380,7 @@ pub(crate) fn device_buffer(
 ) -> Result<DeviceBuffer> {
     let bytes = copies.get_or_upload(&key, || {
         let b = host()?;
-        let slice = gpu.upload(b.as_slice())?;
+        let slice = gpu.upload(b.as_slice(), mode)?;
         Ok((
             DeviceBytes {
                 slice,

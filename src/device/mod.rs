@@ -16,9 +16,10 @@ use std::fmt;
 use std::str::FromStr;
 
 #[cfg(feature = "cuda")]
-pub use cuda::{
-    cuda_available, set_upload_mode, DeviceBuffer, DeviceNative, UploadMode, STAGED_MIN,
-};
+#[allow(deprecated)]
+pub use cuda::set_upload_mode;
+#[cfg(feature = "cuda")]
+pub use cuda::{cuda_available, DeviceBuffer, DeviceNative, UploadMode, STAGED_MIN};
 
 /// A place for buffers: the host, or a CUDA device by ordinal.
 ///
