@@ -311,7 +311,7 @@ impl Array {
         Ok(out)
     }
 
-    /// The whole array as one line of JSON (DESIGN.md's mapping), within
+    /// The whole array as one line of JSON (the crate's [JSON mapping](crate#json)), within
     /// the same limit as [`Array::get`] for the whole array (a string in
     /// memory); [`Array::write_json`] streams without limit.
     ///

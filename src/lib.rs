@@ -39,6 +39,27 @@
 //! (key to bytes) and [`Sink`] (key and bytes to a destination). Errors are one type, [`Error`], naming the buffer key and
 //! the node path.
 //!
+//! # JSON
+//!
+//! [`Array::to_json`], [`Array::write_json`] and `akbuf show` write one line
+//! of UTF-8 JSON, no spaces, an array with an entry per element:
+//!
+//! | value | JSON |
+//! |---|---|
+//! | missing (None) | `null` |
+//! | bool | `true` / `false` |
+//! | any integer | the exact integer (full 64-bit range, signed and unsigned) |
+//! | float16/32/64 | the float64 value of the stored number, shortest round-trip form as Python's `repr` (float32 0.1 prints `0.10000000149011612`, 1e-05 prints `1e-05`); `-0.0` stays `-0.0` |
+//! | NaN, +inf, -inf | the strings `"nan"`, `"inf"`, `"-inf"` |
+//! | complex | `{"real": x, "imag": y}` |
+//! | datetime64 / timedelta64 | the stored int64 count of the unit (NaT is `-9223372036854775808`) |
+//! | string (`__array__: "string"`) | a JSON string (invalid UTF-8 bytes as Python's surrogate escapes) |
+//! | bytestring (`__array__: "bytestring"`) | a JSON array of the byte values 0..255 |
+//! | record | an object, keys in field order |
+//! | tuple | an array of its slots |
+//! | list (var or regular) | an array |
+//! | union, categorical | the selected value |
+//!
 //! [Awkward Array]: https://awkward-array.org
 
 #![warn(missing_docs)]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 /// One element of an array.
 ///
-/// [`Value::to_json`] writes it with DESIGN.md's JSON mapping: exact
+/// [`Value::to_json`] writes it with the crate's [JSON mapping](crate#json): exact
 /// integers, floats as the shortest round-trip of their float64 value
 /// (Python's `repr`), `"nan"`/`"inf"`/`"-inf"` strings, complex as
 /// `{"real": x, "imag": y}`, datetimes as their int64 count, bytestrings as

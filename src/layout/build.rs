@@ -1,7 +1,7 @@
 //! Building a layout from a form: one function per node class. Reads
 //! nothing; checks what awkward's constructors check (index types per class,
 //! canonical nesting, string contents) and wires each node's lazy buffers
-//! and lengths (awkward's §3.2 rules).
+//! and lengths (awkward's rules for each content's length).
 
 use super::lazy::{DType, LazyBuf, Len, LenRule, NodeInfo, UnionLens};
 use super::{BuildCtx, Node, NodeData};

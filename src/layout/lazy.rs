@@ -1,7 +1,7 @@
 //! Lazy lengths and lazy buffers.
 //!
 //! A node's length is a [`Len`]: known for the root, otherwise a rule over a
-//! parent's length and buffers (awkward's §3.2), evaluated once, on first use.
+//! parent's length and buffers (awkward's rules), evaluated once, on first use.
 //! A [`LazyBuf`] is a buffer key, a dtype and a count ([`Len`]); it goes to the
 //! [`Loader`] on first touch, checks the size, trims, and converts byte order
 //! or alignment once.

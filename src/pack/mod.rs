@@ -4,7 +4,7 @@
 //! and converting nodes, then packing the result. This module follows the
 //! same rules with a *selection* passed down the tree (everything, a range,
 //! or a gather), so the output has awkward's classes, index types and
-//! parameters (protocol reference §5):
+//! parameters:
 //!
 //! - NumpyArray: only the selected rows; an `inner_shape` becomes
 //!   RegularArrays over a flat NumpyArray.

@@ -1,4 +1,4 @@
-//! Elements written as JSON (DESIGN.md's mapping) straight from the
+//! Elements written as JSON (the crate's JSON mapping) straight from the
 //! buffers, in pieces: no [`Value`] is made.
 
 use super::value::Budget;
@@ -83,7 +83,7 @@ impl View<'_> {
         }
     }
 
-    /// Writes element `i` as JSON (DESIGN.md's mapping) straight from the
+    /// Writes element `i` as JSON (the crate's JSON mapping) straight from the
     /// buffers: no [`Value`] is made, and the output goes out in pieces, so
     /// memory stays bounded however large the element.
     pub(crate) fn write_json(&self, i: usize, out: &mut JsonOut<'_>) -> Result<()> {
