@@ -140,11 +140,16 @@ impl Iterator for Iter<'_> {
     }
 }
 
-/// `[e0,e1,...]` into `out`.
-fn write_elements(view: &View<'_>, out: &mut JsonOut<'_>) -> Result<()> {
+/// `[ea,...,eb]` into `out`, for the elements `rows`.
+fn write_elements(
+    view: &View<'_>,
+    rows: std::ops::Range<usize>,
+    out: &mut JsonOut<'_>,
+) -> Result<()> {
     out.buf.push('[');
-    for i in 0..view.len {
-        if i > 0 {
+    let first = rows.start;
+    for i in rows {
+        if i > first {
             out.buf.push(',');
         }
         view.write_json(i, out)?;
@@ -256,6 +261,43 @@ impl Array {
         Ok(self.with_node(self.node.field(name)?))
     }
 
+    /// The field at a dotted path (`jets.pt`), through lists, options and
+    /// unions as [`Array::field`]. A name that itself contains dots is
+    /// found too: at each level the longest prefix of the path that names a
+    /// field is taken first. An empty path is the array itself. Reads
+    /// nothing.
+    ///
+    /// ```
+    /// let events = akbuf::open(concat!(env!("CARGO_MANIFEST_DIR"), "/data/events"))?;
+    /// assert_eq!(events.field_path("jets.pt")?.type_string(), "1000 * var * float32");
+    /// assert!(events.field_path("jets.nope").is_err());
+    /// # Ok::<(), akbuf::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoField`] for the first part that names no field.
+    pub fn field_path(&self, path: &str) -> Result<Array> {
+        if path.is_empty() {
+            return Ok(self.clone());
+        }
+        if let Ok(a) = self.field(path) {
+            return Ok(a);
+        }
+        // Split at each dot, longest prefix first.
+        let dots: Vec<usize> = path.match_indices('.').map(|(i, _)| i).collect();
+        for &i in dots.iter().rev() {
+            if let Ok(a) = self.field(&path[..i]) {
+                if let Ok(b) = a.field_path(&path[i + 1..]) {
+                    return Ok(b);
+                }
+            }
+        }
+        // The error for the first part.
+        let first = dots.first().map_or(path, |&i| &path[..i]);
+        self.field(first)?.field_path(&path[first.len() + 1..])
+    }
+
     /// Element `i`. Reads every buffer of this array's subtree that is not
     /// read yet (as awkward's `array[i].tolist()` does).
     ///
@@ -323,9 +365,34 @@ impl Array {
         let view = View::new(&self.node)?;
         let budget = Budget::of(&view, "the array's JSON");
         let mut out = JsonOut::new(&mut bytes, Some(budget));
-        write_elements(&view, &mut out)?;
+        write_elements(&view, 0..view.len, &mut out)?;
         // The writer only produces ASCII.
         String::from_utf8(bytes).map_err(|e| Error::Argument(e.to_string()))
+    }
+
+    /// Streams the JSON of elements `rows` (clipped to the length) as one
+    /// JSON array, as [`Array::write_json`] does for all of them.
+    ///
+    /// ```
+    /// let events = akbuf::open(concat!(env!("CARGO_MANIFEST_DIR"), "/data/events"))?;
+    /// let mut out = Vec::new();
+    /// events.field("run")?.write_json_rows(&mut out, 0..3)?;
+    /// assert_eq!(String::from_utf8(out).unwrap().matches(',').count(), 2);
+    /// # Ok::<(), akbuf::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Any read or data error, or the writer's error.
+    pub fn write_json_rows<W: std::io::Write>(
+        &self,
+        mut w: W,
+        rows: std::ops::Range<usize>,
+    ) -> Result<()> {
+        let view = View::new(&self.node)?;
+        let mut out = JsonOut::new(&mut w, None);
+        let end = rows.end.min(view.len);
+        write_elements(&view, rows.start.min(end)..end, &mut out)
     }
 
     /// Streams the JSON of the whole array to `w`, straight from the
@@ -338,7 +405,7 @@ impl Array {
     pub fn write_json<W: std::io::Write>(&self, mut w: W) -> Result<()> {
         let view = View::new(&self.node)?;
         let mut out = JsonOut::new(&mut w, None);
-        write_elements(&view, &mut out)
+        write_elements(&view, 0..view.len, &mut out)
     }
 
     /// Runs the full validation: offsets monotonic and in bounds, indexes and

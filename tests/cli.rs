@@ -242,3 +242,76 @@ fn copy_errors_are_one_line_and_leave_nothing() {
         assert!(!dst.exists());
     }
 }
+
+#[test]
+fn every_subcommand_takes_fields_as_names_or_dotted_paths() {
+    let dir = case("events");
+    let path = dir.to_str().unwrap();
+    let want = akbuf::open(&dir).unwrap();
+    let pt = want.field("jets").unwrap().field("pt").unwrap();
+    for args in [
+        vec!["--field", "jets.pt"],
+        vec!["--field", "jets", "--field", "pt"],
+    ] {
+        for (cmd, expect) in [
+            ("type", pt.type_string()),
+            ("form", pt.form().to_json()),
+            ("show", pt.to_json().unwrap()),
+        ] {
+            let mut all = vec![cmd, path];
+            all.extend(&args);
+            let o = akbuf(&all);
+            assert!(o.status.success(), "{cmd} {args:?}: {}", stderr(&o));
+            assert_eq!(stdout(&o), format!("{expect}\n"), "{cmd} {args:?}");
+        }
+        let mut all = vec!["info", path, "--json"];
+        all.extend(&args);
+        let o = akbuf(&all);
+        let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        assert_eq!(doc["buffers"].as_array().unwrap().len(), 2, "{doc}");
+    }
+    let o = akbuf(&["show", path, "--field", "jets.nope"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("\"nope\""), "{}", stderr(&o));
+}
+
+#[test]
+fn info_json_names_each_buffer_field_path() {
+    let dir = case("events");
+    let o = akbuf(&["info", dir.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(doc["length"], 50);
+    let buffers = doc["buffers"].as_array().unwrap();
+    assert_eq!(buffers.len(), 11);
+    let pt = buffers.iter().find(|b| b["field"] == "jets.pt").unwrap();
+    assert_eq!(pt["dtype"], "float32");
+    assert_eq!(pt["attribute"], "data");
+    let size = std::fs::metadata(dir.join(pt["key"].as_str().unwrap()))
+        .unwrap()
+        .len();
+    assert_eq!(pt["bytes"], size);
+    assert_eq!(doc["total_buffers"], 11);
+}
+
+#[test]
+fn show_limits_and_pretty_prints() {
+    for name in ["events", "strings", "union_mixed", "bytestrings"] {
+        let dir = case(name);
+        let path = dir.to_str().unwrap();
+        let all: serde_json::Value = serde_json::from_str(&expected(&dir).json).unwrap();
+        let o = akbuf(&["show", path, "--limit", "2"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let two: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        let want: Vec<_> = all.as_array().unwrap().iter().take(2).cloned().collect();
+        assert_eq!(two, serde_json::Value::Array(want), "{name}");
+        let o = akbuf(&["show", path, "--pretty"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let text = stdout(&o);
+        assert!(text.lines().count() > 2, "{name}: {text}");
+        let pretty: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(pretty, all, "{name}");
+    }
+    let o = akbuf(&["show", case("events").to_str().unwrap(), "--limit", "0"]);
+    assert_eq!(stdout(&o), "[]\n");
+}

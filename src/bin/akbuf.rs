@@ -7,7 +7,7 @@ use akbuf::{
     open_with, to_packed, write_dir, Array, ByteOrder, Cache, Device, Error, Options, ReadEvent,
     WriteOptions,
 };
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -29,18 +29,32 @@ struct Cli {
     confined: bool,
 }
 
+/// A container and the fields to go into.
+#[derive(Args)]
+struct At {
+    /// A directory container, or FILE.h5[:GROUP] (feature hdf5).
+    path: PathBuf,
+    /// Go into a field: a name (taken literally, dots and spaces included)
+    /// or a dotted path (`jets.pt`); repeat to go deeper.
+    #[arg(long = "field", value_name = "NAME")]
+    fields: Vec<String>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Print the value as one line of JSON.
     Show {
-        /// A directory container, or FILE.h5[:GROUP] (feature hdf5).
-        path: PathBuf,
-        /// Go into a field (repeat to go deeper; taken literally).
-        #[arg(long = "field", value_name = "NAME")]
-        fields: Vec<String>,
+        #[command(flatten)]
+        at: At,
         /// Print `read <key> <bytes>` on stderr for every read from the source.
         #[arg(long)]
         trace: bool,
+        /// Show only the first N entries.
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+        /// Indent the JSON over several lines.
+        #[arg(long)]
+        pretty: bool,
         /// Materialize the shown buffers on this device (`cpu`, `cuda`,
         /// `cuda:N`; feature cuda) and show what comes back from it.
         #[arg(long, value_name = "DEVICE")]
@@ -48,33 +62,28 @@ enum Command {
     },
     /// Print the high-level type, as str(ak_array.type).
     Type {
-        /// A directory container, or FILE.h5[:GROUP] (feature hdf5).
-        path: PathBuf,
-        /// Go into a field (repeat to go deeper; taken literally).
-        #[arg(long = "field", value_name = "NAME")]
-        fields: Vec<String>,
+        #[command(flatten)]
+        at: At,
     },
     /// Print the Form as JSON (awkward's verbose key order).
     Form {
-        /// A directory container, or FILE.h5[:GROUP] (feature hdf5).
-        path: PathBuf,
-        /// Go into a field (repeat to go deeper; taken literally).
-        #[arg(long = "field", value_name = "NAME")]
-        fields: Vec<String>,
+        #[command(flatten)]
+        at: At,
     },
     /// Check the whole array (offsets, indexes, tags, lengths) as
     /// ak.validity_error does; prints "ok", or exits 1 naming the problem.
     Validate {
-        /// A directory container, or FILE.h5[:GROUP] (feature hdf5).
-        path: PathBuf,
-        /// Go into a field (repeat to go deeper; taken literally).
-        #[arg(long = "field", value_name = "NAME")]
-        fields: Vec<String>,
+        #[command(flatten)]
+        at: At,
     },
-    /// Print the length and the buffers (key, dtype, bytes); reads no data.
+    /// Print the length and the buffers (key, dtype, bytes; with --json
+    /// also each buffer's field path, node and attribute); reads no data.
     Info {
-        /// A directory container, or FILE.h5[:GROUP] (feature hdf5).
-        path: PathBuf,
+        #[command(flatten)]
+        at: At,
+        /// One JSON object: length, buffers, totals.
+        #[arg(long)]
+        json: bool,
     },
     /// Copy a container to a new directory, as awkward's to_buffers writes
     /// it (atomically: nothing appears under DST unless the copy completes).
@@ -102,7 +111,7 @@ enum Command {
         /// The id of the root node.
         #[arg(long, value_name = "N", default_value_t = 0)]
         id_start: usize,
-        /// Copy only this field (repeat to go deeper; taken literally).
+        /// Copy only this field: a name or a dotted path; repeat to go deeper.
         #[arg(long = "field", value_name = "NAME")]
         fields: Vec<String>,
         /// Print `read <key> <bytes>` on stderr for every read from the source.
@@ -174,9 +183,90 @@ fn copy(array: &Array, dst: &Path, packed: bool, mut opts: WriteOptions) -> Resu
 
 fn project(mut array: Array, fields: &[String]) -> Result<Array, Error> {
     for f in fields {
-        array = array.field(f)?;
+        array = array.field_path(f)?;
     }
     Ok(array)
+}
+
+/// Re-indents compact JSON as it streams through (strings untouched).
+struct Pretty<W: Write> {
+    inner: W,
+    depth: usize,
+    in_string: bool,
+    escaped: bool,
+    /// An opening bracket not written yet: `[]` and `{}` stay on one line.
+    open: Option<u8>,
+}
+
+impl<W: Write> Pretty<W> {
+    fn new(inner: W) -> Pretty<W> {
+        Pretty {
+            inner,
+            depth: 0,
+            in_string: false,
+            escaped: false,
+            open: None,
+        }
+    }
+
+    fn newline(&mut self, out: &mut Vec<u8>) {
+        out.push(b'\n');
+        out.extend(std::iter::repeat_n(b' ', 2 * self.depth));
+    }
+}
+
+impl<W: Write> Write for Pretty<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut out = Vec::with_capacity(buf.len() * 2);
+        for &c in buf {
+            if let Some(o) = self.open.take() {
+                out.push(o);
+                if c == b']' || c == b'}' {
+                    out.push(c);
+                    continue;
+                }
+                self.depth += 1;
+                self.newline(&mut out);
+            }
+            if self.in_string {
+                out.push(c);
+                match (self.escaped, c) {
+                    (true, _) => self.escaped = false,
+                    (false, b'\\') => self.escaped = true,
+                    (false, b'"') => self.in_string = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match c {
+                b'"' => {
+                    self.in_string = true;
+                    out.push(c);
+                }
+                b'[' | b'{' => self.open = Some(c),
+                b']' | b'}' => {
+                    self.depth = self.depth.saturating_sub(1);
+                    self.newline(&mut out);
+                    out.push(c);
+                }
+                b',' => {
+                    out.push(c);
+                    self.newline(&mut out);
+                }
+                b':' => out.extend_from_slice(b": "),
+                _ => out.push(c),
+            }
+        }
+        self.inner.write_all(&out)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if let Some(o) = self.open.take() {
+            self.inner.write_all(&[o])?;
+        }
+        self.inner.flush()
+    }
 }
 
 /// Uploads every buffer of `on_device` (once each), copies each back, and
@@ -236,6 +326,52 @@ fn open_with_cache(
     open_with(path, options)
 }
 
+/// `info`: the length and each buffer once (key, dtype, stored bytes), as
+/// lines or as one JSON object (with field paths, nodes and attributes).
+fn info(array: &Array, json: bool, out: &mut impl Write) -> std::io::Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    let buffers: Vec<_> = array
+        .buffers()
+        .into_iter()
+        .filter(|b| seen.insert(b.key.clone()))
+        .collect();
+    let total: u64 = buffers.iter().filter_map(|b| b.stored_bytes).sum();
+    let missing = buffers.iter().filter(|b| b.stored_bytes.is_none()).count();
+    if json {
+        let list: Vec<serde_json::Value> = buffers
+            .iter()
+            .map(|b| {
+                serde_json::json!({
+                    "key": b.key, "field": b.field, "node": b.node,
+                    "attribute": b.attribute, "dtype": b.dtype, "bytes": b.stored_bytes,
+                })
+            })
+            .collect();
+        let doc = serde_json::json!({
+            "length": array.len(), "type": array.type_string(), "buffers": list,
+            "total_buffers": buffers.len(), "total_bytes": total, "missing": missing,
+        });
+        return writeln!(out, "{doc}");
+    }
+    writeln!(out, "length {}", array.len())?;
+    for b in &buffers {
+        match b.stored_bytes {
+            Some(n) => writeln!(out, "buffer {} {} {n}", b.key, b.dtype)?,
+            None => writeln!(out, "buffer {} {} missing", b.key, b.dtype)?,
+        }
+    }
+    let missing = if missing > 0 {
+        format!(" ({missing} missing)")
+    } else {
+        String::new()
+    };
+    writeln!(
+        out,
+        "total {} buffers {total} bytes{missing}",
+        buffers.len()
+    )
+}
+
 fn run(cli: Cli) -> Result<(), Error> {
     let confined = cli.confined;
     let stdout = std::io::stdout();
@@ -246,28 +382,36 @@ fn run(cli: Cli) -> Result<(), Error> {
     };
     match cli.command {
         Command::Show {
-            path,
-            fields,
+            at,
             trace,
+            limit,
+            pretty,
             device,
         } => {
-            let mut array = project(open(&path, trace, confined)?, &fields)?;
+            let mut array = project(open(&at.path, trace, confined)?, &at.fields)?;
             if let Some(device) = device.filter(|d| *d != Device::Cpu) {
-                array = round_trip(&path, &fields, &array.to_device(device)?)?;
+                array = round_trip(&at.path, &at.fields, &array.to_device(device)?)?;
             }
-            array.write_json(&mut out)?;
+            let rows = 0..limit.unwrap_or(usize::MAX);
+            if pretty {
+                let mut p = Pretty::new(&mut out);
+                array.write_json_rows(&mut p, rows)?;
+                p.flush().map_err(io)?;
+            } else {
+                array.write_json_rows(&mut out, rows)?;
+            }
             writeln!(out).map_err(io)?;
         }
-        Command::Type { path, fields } => {
-            let array = project(open(&path, false, confined)?, &fields)?;
+        Command::Type { at } => {
+            let array = project(open(&at.path, false, confined)?, &at.fields)?;
             writeln!(out, "{}", array.type_string()).map_err(io)?;
         }
-        Command::Form { path, fields } => {
-            let array = project(open(&path, false, confined)?, &fields)?;
+        Command::Form { at } => {
+            let array = project(open(&at.path, false, confined)?, &at.fields)?;
             writeln!(out, "{}", array.form().to_json()).map_err(io)?;
         }
-        Command::Validate { path, fields } => {
-            let array = project(open(&path, false, confined)?, &fields)?;
+        Command::Validate { at } => {
+            let array = project(open(&at.path, false, confined)?, &at.fields)?;
             array.validate()?;
             writeln!(out, "ok").map_err(io)?;
         }
@@ -294,37 +438,9 @@ fn run(cli: Cli) -> Result<(), Error> {
             let array = open_with_cache(&src, trace, confined, Cache::with_budget(64 << 20))?;
             copy(&project(array, &fields)?, &dst, packed, opts)?;
         }
-        Command::Info { path } => {
-            let array = open(&path, false, confined)?;
-            writeln!(out, "length {}", array.len()).map_err(io)?;
-            let mut seen = std::collections::HashSet::new();
-            let (mut count, mut total, mut missing) = (0usize, 0u64, 0usize);
-            for b in array.buffers() {
-                if !seen.insert(b.key.clone()) {
-                    continue;
-                }
-                count += 1;
-                match b.stored_bytes {
-                    Some(n) => {
-                        total += n;
-                        writeln!(out, "buffer {} {} {}", b.key, b.dtype, n).map_err(io)?;
-                    }
-                    None => {
-                        missing += 1;
-                        writeln!(out, "buffer {} {} missing", b.key, b.dtype).map_err(io)?;
-                    }
-                }
-            }
-            writeln!(
-                out,
-                "total {count} buffers {total} bytes{}",
-                if missing > 0 {
-                    format!(" ({missing} missing)")
-                } else {
-                    String::new()
-                }
-            )
-            .map_err(io)?;
+        Command::Info { at, json } => {
+            let array = project(open(&at.path, false, confined)?, &at.fields)?;
+            info(&array, json, &mut out).map_err(io)?;
         }
     }
     out.flush().map_err(io)

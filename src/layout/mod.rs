@@ -189,9 +189,13 @@ impl NodeData {
 /// # Ok::<(), akbuf::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BufferInfo {
     /// The buffer key.
     pub key: String,
+    /// The field path of the node that owns it, dotted (`jets.pt`; tuple
+    /// slots by number; empty at the top).
+    pub field: String,
     /// numpy's name of the element type (`int64`, `float32`, `datetime64[s]`).
     pub dtype: String,
     /// Path of the node that owns it.
@@ -238,9 +242,15 @@ impl Node {
 
     /// Collects every buffer reachable from this node, depth-first.
     pub(crate) fn collect_buffers(&self, out: &mut Vec<BufferInfo>) {
+        self.collect_buffers_at("", out);
+    }
+
+    /// [`Node::collect_buffers`] for a node at the field path `field`.
+    fn collect_buffers_at(&self, field: &str, out: &mut Vec<BufferInfo>) {
         for (attribute, b) in self.data.buffers() {
             out.push(BufferInfo {
                 key: b.key.to_string(),
+                field: field.to_string(),
                 dtype: b.dtype.name(),
                 node: self.info.path.to_string(),
                 attribute,
@@ -248,8 +258,26 @@ impl Node {
                 loaded: b.is_loaded(),
             });
         }
-        for c in self.children() {
-            c.collect_buffers(out);
+        match &self.data {
+            NodeData::Record { fields, contents } => {
+                for (i, c) in contents.iter().enumerate() {
+                    let name = match fields {
+                        Some(f) => f[i].clone(),
+                        None => i.to_string(),
+                    };
+                    let path = if field.is_empty() {
+                        name
+                    } else {
+                        format!("{field}.{name}")
+                    };
+                    c.collect_buffers_at(&path, out);
+                }
+            }
+            _ => {
+                for c in self.children() {
+                    c.collect_buffers_at(field, out);
+                }
+            }
         }
     }
 
