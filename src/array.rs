@@ -190,13 +190,13 @@ impl Array {
             .cache
             .unwrap_or_else(|| Arc::new(Cache::unsharded()));
         let loader = Arc::new(Loader::new(source, cache, shared));
-        let ctx = BuildCtx {
+        let ctx = Arc::new(BuildCtx {
             loader: Arc::clone(&loader),
             byteorder: options.byteorder,
             buffer_key: options.buffer_key,
             caching: options.caching,
             known,
-        };
+        });
         let node = Node::build_root(&form, length, &ctx)?;
         Ok(Array {
             node,

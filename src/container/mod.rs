@@ -98,6 +98,20 @@ impl Metadata {
     /// [`Error::Container`] for bad JSON or a missing or wrong `length`,
     /// `byteorder` or `buffer_key`; [`Error::Form`] for a bad form.
     pub fn from_json(text: &str) -> Result<Metadata> {
+        if let Some((form, length, byteorder, buffer_key)) = crate::form::fast::metadata(text) {
+            return Ok(Metadata {
+                form,
+                length,
+                byteorder,
+                buffer_key,
+            });
+        }
+        Metadata::from_json_general(text)
+    }
+
+    /// [`Metadata::from_json`] without the fast path: every metadata.json,
+    /// with the exact error messages.
+    pub(crate) fn from_json_general(text: &str) -> Result<Metadata> {
         let bad = |m: String| Error::container("metadata.json", m);
         let obj: J<'_> =
             serde_json::from_str(text).map_err(|e| bad(format!("not valid JSON: {e}")))?;

@@ -19,6 +19,7 @@
 //! # Ok::<(), akbuf::Error>(())
 //! ```
 
+pub(crate) mod fast;
 pub(crate) mod json;
 pub(crate) mod parse;
 mod primitive;
@@ -241,6 +242,15 @@ impl Form {
     /// The single content of a list, option, indexed or regular node.
     pub fn content(&self) -> Option<&Arc<Form>> {
         self.kind.content()
+    }
+
+    /// A record's field names (`None` for a tuple) and contents; `None`
+    /// for other classes.
+    pub(crate) fn record_parts(&self) -> Option<(Option<&[String]>, &[Arc<Form>])> {
+        match &self.kind {
+            FormKind::Record { fields, contents } => Some((fields.as_deref(), contents.as_slice())),
+            _ => None,
+        }
     }
 
     /// Returns a copy of this wrapper node around another content (O(1)).

@@ -31,6 +31,9 @@ impl Form {
         if let Some(p) = Primitive::parse(trimmed) {
             return Ok(numpy(p));
         }
+        if let Some(form) = super::fast::form(trimmed) {
+            return Ok(form);
+        }
         let value: J<'_> = serde_json::from_str(trimmed)
             .map_err(|e| Error::form("/", format!("not valid JSON: {e}")))?;
         parse(&value, "/")

@@ -16,6 +16,7 @@ use crate::error::Result;
 use crate::form::{Form, Primitive};
 use crate::options::{BufferKey, Caching};
 use lazy::{LazyBuf, Len, Loader, NodeInfo};
+use once_cell::sync::OnceCell;
 use std::sync::Arc;
 
 /// One layout node. Cheap to clone through `Arc`; children are shared.
@@ -82,15 +83,69 @@ pub(crate) enum NodeData {
         content: Arc<Node>,
     },
     Record {
-        /// Field names; `None` for a tuple.
-        fields: Option<Arc<[String]>>,
-        contents: Vec<Arc<Node>>,
+        /// The fields (names and nodes; no names for a tuple).
+        contents: Fields,
     },
     Union {
         tags: Arc<LazyBuf>,
         index: Arc<LazyBuf>,
         contents: Vec<Arc<Node>>,
     },
+}
+
+/// A record's fields, each built when first reached: a record of 2,000
+/// fields opened to read one builds one node. (The form was checked whole
+/// at open, so building cannot fail.)
+pub(crate) struct Fields {
+    /// The record's form: its field names and content forms.
+    form: Arc<Form>,
+    nodes: Box<[OnceCell<Arc<Node>>]>,
+    len: Arc<Len>,
+    parent: NodeInfo,
+    ctx: Arc<BuildCtx>,
+}
+
+impl Fields {
+    fn new(form: Arc<Form>, len: Arc<Len>, parent: NodeInfo, ctx: Arc<BuildCtx>) -> Fields {
+        let n = form.record_parts().map_or(0, |(_, c)| c.len());
+        let nodes = (0..n).map(|_| OnceCell::new()).collect();
+        Fields {
+            form,
+            nodes,
+            len,
+            parent,
+            ctx,
+        }
+    }
+
+    /// The number of fields.
+    pub(crate) fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// The field names (`None` for a tuple).
+    pub(crate) fn names(&self) -> Option<&[String]> {
+        self.form.record_parts().and_then(|(names, _)| names)
+    }
+
+    /// Field `i`, built if need be.
+    pub(crate) fn get(&self, i: usize) -> &Arc<Node> {
+        self.nodes[i].get_or_init(|| {
+            let (names, forms) = self.form.record_parts().unwrap_or((None, &[]));
+            let segment = match names {
+                Some(names) => names[i].clone(),
+                None => i.to_string(),
+            };
+            let form = &forms[i];
+            let info = build::child_info(&self.parent, &segment, form);
+            build::build(form, Arc::clone(&self.len), info, &self.ctx)
+        })
+    }
+
+    /// Every field, in order, built if need be.
+    pub(crate) fn iter(&self) -> impl ExactSizeIterator<Item = &Arc<Node>> + '_ {
+        (0..self.len()).map(move |i| self.get(i))
+    }
 }
 
 impl NodeData {
@@ -226,13 +281,24 @@ impl Node {
         &self.form
     }
 
-    /// Builds the layout for `form` with a known top-level `length`. Reads nothing.
-    pub(crate) fn build_root(form: &Arc<Form>, length: usize, ctx: &BuildCtx) -> Result<Arc<Node>> {
+    /// Checks the whole form, then builds the layout for `form` with a known
+    /// top-level `length` (a record's fields when first reached). Reads nothing.
+    pub(crate) fn build_root(
+        form: &Arc<Form>,
+        length: usize,
+        ctx: &Arc<BuildCtx>,
+    ) -> Result<Arc<Node>> {
+        build::check(form, Some(length), &build::At::root(form), ctx)?;
         let info = NodeInfo {
             path: Arc::from("/"),
             class: form.class_name(),
         };
-        build::build(form, Len::known(length, info.clone()), info, ctx)
+        Ok(build::build(
+            form,
+            Len::known(length, info.clone()),
+            info,
+            ctx,
+        ))
     }
 
     /// Runs the full validation of the subtree, reading all its buffers.
@@ -259,9 +325,9 @@ impl Node {
             });
         }
         match &self.data {
-            NodeData::Record { fields, contents } => {
+            NodeData::Record { contents } => {
                 for (i, c) in contents.iter().enumerate() {
-                    let name = match fields {
+                    let name = match contents.names() {
                         Some(f) => f[i].clone(),
                         None => i.to_string(),
                     };
@@ -284,9 +350,8 @@ impl Node {
     /// The child nodes, in order.
     pub(crate) fn children(&self) -> Vec<&Arc<Node>> {
         match &self.data {
-            NodeData::Record { contents, .. } | NodeData::Union { contents, .. } => {
-                contents.iter().collect()
-            }
+            NodeData::Record { contents, .. } => contents.iter().collect(),
+            NodeData::Union { contents, .. } => contents.iter().collect(),
             d => d.content().into_iter().collect(),
         }
     }

@@ -32,12 +32,12 @@ impl Node {
     /// this node's lists and options.
     pub(crate) fn field(self: &Arc<Node>, name: &str) -> Result<Arc<Node>> {
         match &self.data {
-            NodeData::Record { fields, contents } => {
-                let pos = match fields {
+            NodeData::Record { contents } => {
+                let pos = match contents.names() {
                     Some(f) => f.iter().position(|x| x == name),
                     None => name.parse::<usize>().ok().filter(|i| *i < contents.len()),
                 };
-                pos.map(|i| Arc::clone(&contents[i]))
+                pos.map(|i| Arc::clone(contents.get(i)))
                     .ok_or_else(|| no_field(self, name))
             }
             NodeData::Union {

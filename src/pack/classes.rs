@@ -257,7 +257,7 @@ impl Packer {
         &mut self,
         node: &Node,
         fields: Option<&[String]>,
-        contents: &[Arc<Node>],
+        contents: &crate::layout::Fields,
         sel: &Sel,
         params: Parameters,
     ) -> Result<Arc<Form>> {

@@ -259,8 +259,8 @@ impl Packer {
                 content,
             } => self.bit_masked(node, mask, (*valid_when, *lsb_order), content, sel, params),
             NodeData::Unmasked { content } => self.unmasked(content, sel, params),
-            NodeData::Record { fields, contents } => {
-                self.record(node, fields.as_deref(), contents, sel, params)
+            NodeData::Record { contents } => {
+                self.record(node, contents.names(), contents, sel, params)
             }
             NodeData::Union {
                 tags,

@@ -226,9 +226,12 @@ impl<'a> View<'a> {
             NodeData::Unmasked { content } => ViewKind::Unmasked {
                 content: sub(content)?,
             },
-            NodeData::Record { fields, contents } => ViewKind::Record {
-                fields: fields.clone(),
-                contents: all(contents)?,
+            NodeData::Record { contents } => ViewKind::Record {
+                fields: contents.names().map(Arc::from),
+                contents: contents
+                    .iter()
+                    .map(|c| View::new(c))
+                    .collect::<Result<_>>()?,
             },
             NodeData::Union {
                 tags,

@@ -1,0 +1,16 @@
+//! Opens a container and sums one float64 field, N times (a profiling aid).
+//!
+//!     cargo run --release --example open_wide -- DIR FIELD [N]
+fn main() -> Result<(), akbuf::Error> {
+    let args: Vec<String> = std::env::args().collect();
+    let (dir, field) = (&args[1], &args[2]);
+    let n: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(1);
+    let mut total = 0.0;
+    let t = std::time::Instant::now();
+    for _ in 0..n {
+        let a = akbuf::open(dir)?;
+        total += a.field(field)?.values::<f64>()?.iter().sum::<f64>();
+    }
+    eprintln!("{n} opens: {:?} each, sum {total}", t.elapsed() / n as u32);
+    Ok(())
+}
