@@ -246,7 +246,7 @@ impl Form {
 
     /// A record's field names (`None` for a tuple) and contents; `None`
     /// for other classes.
-    pub(crate) fn record_parts(&self) -> Option<(Option<&[String]>, &[Arc<Form>])> {
+    pub(crate) fn record_parts(&self) -> Option<RecordParts<'_>> {
         match &self.kind {
             FormKind::Record { fields, contents } => Some((fields.as_deref(), contents.as_slice())),
             _ => None,
@@ -435,6 +435,9 @@ impl FormKind {
         }
     }
 }
+
+/// A record's field names (`None` for a tuple) and contents.
+pub(crate) type RecordParts<'a> = (Option<&'a [String]>, &'a [Arc<Form>]);
 
 /// Joins a node path and a child segment (`"/"` + `"jets"` = `"/jets"`).
 pub(crate) fn child_path(parent: &str, segment: &str) -> String {
