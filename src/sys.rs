@@ -15,7 +15,13 @@ use std::path::Path;
 ///
 /// The open's error (`NotFound` for a missing file), or `InvalidInput`
 /// naming what the path is when it is not a regular file.
+#[cfg(feature = "hdf5")]
 pub(crate) fn open_regular(path: &Path, no_follow: bool) -> io::Result<File> {
+    open_regular_with_len(path, no_follow).map(|(f, _)| f)
+}
+
+/// [`open_regular`], also giving the file's length (from the same `fstat`).
+pub(crate) fn open_regular_with_len(path: &Path, no_follow: bool) -> io::Result<(File, u64)> {
     let mut options = std::fs::OpenOptions::new();
     options.read(true);
     #[cfg(unix)]
@@ -34,14 +40,15 @@ pub(crate) fn open_regular(path: &Path, no_follow: bool) -> io::Result<File> {
         }
         e
     })?;
-    let kind = file.metadata()?.file_type();
+    let meta = file.metadata()?;
+    let kind = meta.file_type();
     if !kind.is_file() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("is not a regular file ({})", describe(&kind)),
         ));
     }
-    Ok(file)
+    Ok((file, meta.len()))
 }
 
 /// What a file type is, in words.

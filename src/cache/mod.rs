@@ -71,7 +71,7 @@ pub struct Cache {
     budget: Option<u64>,
     counters: Counters,
     observer: Option<Observer>,
-    sources: Mutex<(HashMap<String, u64>, u64)>,
+    sources: Mutex<(HashMap<String, u64, key::KeyHash>, u64)>,
     evict_cursor: AtomicUsize,
     device_budget: Option<u64>,
     #[cfg(feature = "cuda")]
@@ -143,7 +143,7 @@ impl Cache {
                 entries: AtomicU64::new(0),
             },
             observer: None,
-            sources: Mutex::new((HashMap::new(), 0)),
+            sources: Mutex::new((HashMap::default(), 0)),
             evict_cursor: AtomicUsize::new(0),
             device_budget: None,
             #[cfg(feature = "cuda")]

@@ -14,23 +14,22 @@ use std::path::Path;
 /// Reads a regular file as UTF-8 text, refusing one over `limit` bytes.
 fn read_capped(path: &Path, limit: u64, no_follow: bool) -> std::io::Result<String> {
     use std::io::Read;
-    let file = crate::sys::open_regular(path, no_follow)?;
+    let (file, len) = crate::sys::open_regular_with_len(path, no_follow)?;
     let too_big = |n: u64| {
         std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             format!("{n} bytes or more, over the limit of {limit} bytes"),
         )
     };
-    let len = file.metadata()?.len();
     if len > limit {
         return Err(too_big(len));
     }
-    let mut text = String::new();
-    file.take(limit + 1).read_to_string(&mut text)?;
-    if text.len() as u64 > limit {
-        return Err(too_big(text.len() as u64));
-    }
-    Ok(text)
+    // One read of the length fstat gave (a regular file: it does not grow
+    // without end as a device would; one changed meanwhile reads short and fails).
+    let mut bytes = vec![0u8; len as usize];
+    (&file).read_exact(&mut bytes)?;
+    String::from_utf8(bytes)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error()))
 }
 
 impl Metadata {

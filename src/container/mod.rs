@@ -299,7 +299,22 @@ pub fn open(path: impl AsRef<Path>) -> Result<Array> {
 ///
 /// As [`open`].
 pub fn open_with(path: impl AsRef<Path>, options: Options) -> Result<Array> {
-    let stored = Stored::at(path.as_ref(), options.confined)?;
+    let path = path.as_ref();
+    // Most paths are directory containers: reading their metadata.json
+    // first spares asking what the path is (a system call on every open).
+    if !options.confined {
+        match Metadata::read_dir_with(path, false) {
+            Ok(metadata) => return metadata.open_with(DirSource::new(path), options),
+            Err(Error::Container {
+                cause: Some(io), ..
+            }) if matches!(
+                io.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let stored = Stored::at(path, options.confined)?;
     let metadata = stored.metadata()?;
     stored.open(&metadata, options)
 }

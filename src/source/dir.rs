@@ -158,7 +158,7 @@ impl Source for DirSource {
         let Some(path) = self.resolve(key, path)? else {
             return Ok(None);
         };
-        let file = match sys::open_regular(&path, self.confined) {
+        let (file, len) = match sys::open_regular_with_len(&path, self.confined) {
             Ok(f) => f,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
             Err(e) => {
@@ -169,8 +169,7 @@ impl Source for DirSource {
                 })
             }
         };
-        let meta = file.metadata().map_err(|e| Error::read_io(key, e))?;
-        if meta.len() == 0 {
+        if len == 0 {
             return Ok(Some(Buffer::empty()));
         }
         // SAFETY: memory maps are undefined behaviour if the file is modified

@@ -1,0 +1,53 @@
+//! One workload, once, in this (fresh) process: what a CLI user pays for the
+//! first open. Prints the seconds from just before the open to the end.
+//!
+//!     fresh DATA_DIR W1|W2|W4|W5|W5limit
+//!
+//! `benches/fresh.sh DATA_DIR` runs it against awkward's (benches/fresh_peer.py)
+//! in alternating fresh processes; `benches/cold.sh DATA_DIR` runs W5 (open
+//! `big` and sum its 1 GiB) against the same sum over a bare memory map,
+//! with the page cache dropped before each.
+use std::time::Instant;
+
+mod common;
+
+fn main() -> Result<(), akbuf::Error> {
+    let args: Vec<String> = std::env::args().collect();
+    let (data, which) = (&args[1], args[2].as_str());
+    let t = Instant::now();
+    let check = match which {
+        "W1" => akbuf::open(format!("{data}/events"))?.len() as f64,
+        "W2" => {
+            let e = akbuf::open(format!("{data}/events"))?;
+            let pt = e.field("jets")?.field("pt")?;
+            pt.flat_values::<f32>()?.iter().map(|&x| f64::from(x)).sum()
+        }
+        "W4" => {
+            let w = akbuf::open(format!("{data}/wide"))?;
+            w.field("f1000")?.values::<f64>()?.iter().sum()
+        }
+        "W5" => {
+            let b = akbuf::open(format!("{data}/big"))?;
+            common::sum(&b.values::<f64>()?)
+        }
+        "W5limit" => {
+            let file = std::fs::File::open(format!("{data}/big/node0-data")).unwrap();
+            // SAFETY: the benchmark's input file is not modified while mapped.
+            let map = unsafe { memmap2::Mmap::map(&file) }.unwrap();
+            // SAFETY: f64 is valid for every bit pattern and a mapping is
+            // page-aligned (checked).
+            let (head, body, _) = unsafe { map.align_to::<f64>() };
+            assert!(head.is_empty());
+            common::sum(body)
+        }
+        other => panic!("unknown workload {other}"),
+    };
+    let secs = t.elapsed().as_secs_f64();
+    if std::env::var_os("AKBUF_FRESH_AGAIN").is_some() {
+        let t = Instant::now();
+        let again = akbuf::open(format!("{data}/events"))?.len();
+        eprintln!("again: {:.9} {again}", t.elapsed().as_secs_f64());
+    }
+    println!("{secs:.9} {check}");
+    Ok(())
+}
