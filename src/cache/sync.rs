@@ -1,5 +1,7 @@
 //! Synchronisation primitives of the cache, swapped for shuttle's under
 //! `--cfg shuttle` so that model-checking tests explore thread schedules.
+//! They are std's (shuttle mirrors std's API), not parking_lot's as in the
+//! rest of the crate: the model checks are worth the second family.
 
 #[cfg(shuttle)]
 pub(crate) use shuttle::sync::{
