@@ -15,7 +15,7 @@ use std::path::Path;
 ///
 /// The open's error (`NotFound` for a missing file), or `InvalidInput`
 /// naming what the path is when it is not a regular file.
-#[cfg(feature = "hdf5")]
+#[cfg(any(feature = "hdf5", test))]
 pub(crate) fn open_regular(path: &Path, no_follow: bool) -> io::Result<File> {
     open_regular_with_len(path, no_follow).map(|(f, _)| f)
 }
