@@ -90,7 +90,10 @@ pub use cache::{Cache, CacheStats, CachedSource, Observer, ReadEvent};
 pub use container::dir::write_dir;
 #[cfg(feature = "hdf5")]
 pub use container::hdf5::{is_hdf5_path, open_hdf5, split_hdf5_path, write_hdf5, DEFAULT_GROUP};
-pub use container::{open, open_with, read_metadata, Metadata, METADATA_LIMIT};
+pub use container::{
+    open, open_with, read_metadata, Metadata, MAX_PARTITIONS, METADATA_LIMIT,
+    PARTITIONED_BUFFER_KEY,
+};
 #[cfg(feature = "cuda")]
 #[allow(deprecated)]
 pub use device::set_upload_mode;

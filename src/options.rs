@@ -46,6 +46,8 @@ pub(crate) enum TemplatePart {
     Attribute,
     /// `{id}` (only meaningful in form-key templates when writing).
     Id,
+    /// `{partition}`: the partition number (partitioned containers).
+    Partition,
 }
 
 impl fmt::Debug for BufferKey {
@@ -100,6 +102,7 @@ pub(crate) fn parse_template(s: &str, allowed: &[&str]) -> Result<Vec<TemplatePa
                     "form_key" => TemplatePart::FormKey,
                     "attribute" => TemplatePart::Attribute,
                     "id" => TemplatePart::Id,
+                    "partition" => TemplatePart::Partition,
                     _ => {
                         return Err(Error::Argument(format!(
                             "template {s:?}: unknown field {{{name}}} (allowed: {})",
@@ -114,6 +117,7 @@ pub(crate) fn parse_template(s: &str, allowed: &[&str]) -> Result<Vec<TemplatePa
                 let part_name = match part {
                     TemplatePart::FormKey => "form_key",
                     TemplatePart::Attribute => "attribute",
+                    TemplatePart::Partition => "partition",
                     _ => "id",
                 };
                 if !allowed.contains(&part_name) {
@@ -156,13 +160,23 @@ pub(crate) fn render(
 }
 
 impl BufferKey {
-    /// A template such as `"{form_key}-{attribute}"`.
+    /// A template such as `"{form_key}-{attribute}"`; partitioned
+    /// containers also use `{partition}` (`"part{partition}-{form_key}-{attribute}"`).
+    ///
+    /// ```
+    /// use akbuf::BufferKey;
+    ///
+    /// let t = BufferKey::template("part{partition}-{form_key}-{attribute}")?;
+    /// assert!(t.has_partition());
+    /// assert_eq!(t.for_partition(3).key(Some("node1"), "data"), "part3-node1-data");
+    /// # Ok::<(), akbuf::Error>(())
+    /// ```
     ///
     /// # Errors
     ///
     /// [`Error::Argument`] for unknown fields or unbalanced braces.
     pub fn template(s: &str) -> Result<BufferKey> {
-        let parts = parse_template(s, &["form_key", "attribute"])?;
+        let parts = parse_template(s, &["form_key", "attribute", "partition"])?;
         Ok(BufferKey(KeyRule::Template(
             Arc::from(parts),
             s.to_string(),
@@ -181,9 +195,42 @@ impl BufferKey {
             KeyRule::Template(parts, _) => render(parts, |p, out| match p {
                 TemplatePart::FormKey => out.push_str(form_key.unwrap_or("None")),
                 TemplatePart::Attribute => out.push_str(attribute),
+                // Not resolved with `for_partition`: partition 0, as awkward 1.
+                TemplatePart::Partition => out.push('0'),
                 _ => {}
             }),
             KeyRule::Func(f) => f(form_key, attribute),
+        }
+    }
+
+    /// Whether the template names the partition (`{partition}`).
+    pub fn has_partition(&self) -> bool {
+        match &self.0 {
+            KeyRule::Template(parts, _) => parts.contains(&TemplatePart::Partition),
+            KeyRule::Func(_) => false,
+        }
+    }
+
+    /// The same rule with `{partition}` written as `partition` (a closure,
+    /// or a template without `{partition}`, is returned as it is).
+    #[must_use]
+    pub fn for_partition(&self, partition: usize) -> BufferKey {
+        match &self.0 {
+            KeyRule::Template(parts, text) if self.has_partition() => {
+                let n = partition.to_string();
+                let parts: Vec<TemplatePart> = parts
+                    .iter()
+                    .map(|p| match p {
+                        TemplatePart::Partition => TemplatePart::Text(n.clone()),
+                        other => other.clone(),
+                    })
+                    .collect();
+                BufferKey(KeyRule::Template(
+                    Arc::from(parts),
+                    text.replace("{partition}", &n),
+                ))
+            }
+            _ => self.clone(),
         }
     }
 

@@ -129,6 +129,9 @@ pub struct WriteOptions {
     pub byteorder: ByteOrder,
     /// Told about every piece written (for progress bars).
     pub progress: Option<ProgressFn>,
+    /// The number of the first partition written (`{partition}` in the
+    /// keys of a partitioned array; awkward 1's `partition_start`).
+    pub partition_start: usize,
     /// Whether [`crate::write_dir`] (and `write_hdf5`) replace an existing
     /// destination, in one step once the new one is complete (default:
     /// refuse it). Only an empty folder or a container is replaced.
@@ -204,6 +207,13 @@ impl WriteOptions {
         self
     }
 
+    /// Sets the number of the first partition written.
+    #[must_use]
+    pub fn with_partition_start(mut self, partition_start: usize) -> WriteOptions {
+        self.partition_start = partition_start;
+        self
+    }
+
     /// Sets a progress callback.
     #[must_use]
     pub fn with_progress(mut self, progress: impl Fn(u64) + Send + Sync + 'static) -> WriteOptions {
@@ -222,6 +232,9 @@ struct Planned<'n> {
     buf: &'n LazyBuf,
     attribute: &'static str,
     node: &'n Node,
+    /// A buffer of an empty partition: written as the empty array's bytes
+    /// (one zero offset, or nothing), never read.
+    empty: bool,
 }
 
 impl Planned<'_> {
@@ -237,6 +250,9 @@ impl Planned<'_> {
 /// depth-first and pre-order as awkward does, before anything is written.
 struct Planner<'n, 'o> {
     options: &'o WriteOptions,
+    /// The buffer-key rule of the partition being planned.
+    buffer_key: BufferKey,
+    empty: bool,
     next_id: usize,
     buffers: Vec<Planned<'n>>,
 }
@@ -247,12 +263,13 @@ impl<'n> Planner<'n, '_> {
         self.next_id += 1;
         let form_key = self.options.form_key.key(id, &node.form);
         for (attribute, buf) in node.data.buffers() {
-            let key = self.options.buffer_key.key(Some(&form_key), attribute);
+            let key = self.buffer_key.key(Some(&form_key), attribute);
             self.buffers.push(Planned {
                 key,
                 buf,
                 attribute,
                 node,
+                empty: self.empty,
             });
         }
         let children = node
@@ -288,7 +305,17 @@ struct Writer<'a, S: ?Sized> {
 }
 
 impl<S: Sink + ?Sized> Writer<'_, S> {
-    fn buffer(&mut self, key: &str, buf: &LazyBuf) -> Result<()> {
+    fn buffer(&mut self, p: &Planned<'_>) -> Result<()> {
+        let (key, buf) = (p.key.as_str(), p.buf);
+        if p.empty {
+            // An empty array's offsets are one zero; its other buffers empty.
+            let n = if p.attribute == "offsets" {
+                buf.dtype.itemsize()
+            } else {
+                0
+            };
+            return self.sink.put(key, &vec![0u8; n]);
+        }
         let (bytes, order) = buf.bytes_for_copy()?;
         let unit = buf.swap_unit();
         let swap = unit > 1 && order != self.options.byteorder;
@@ -317,6 +344,20 @@ impl<S: Sink + ?Sized> Writer<'_, S> {
                 Some(_) => e,
                 None => Error::sink(key, e.to_string()),
             })
+    }
+}
+
+/// The buffer-key rule partitions are written with: the options' template
+/// if it names `{partition}`, else the template behind `part{partition}-`.
+pub(crate) fn partition_key(options: &WriteOptions) -> Result<BufferKey> {
+    if options.buffer_key.has_partition() {
+        return Ok(options.buffer_key.clone());
+    }
+    match options.buffer_key.as_template() {
+        Some(t) => BufferKey::template(&format!("part{{partition}}-{t}")),
+        None => Err(Error::Argument(
+            "a partitioned array is written with a template naming {partition}; a closure cannot tell partitions apart".into(),
+        )),
     }
 }
 
@@ -381,12 +422,27 @@ pub fn to_buffers<S: Sink + ?Sized>(
     sink: &mut S,
     options: &WriteOptions,
 ) -> Result<(Form, usize)> {
+    let (parts, key_rule) = match array.is_partitioned() {
+        true => (array.partitions()?, partition_key(options)?),
+        false => (vec![array.clone()], options.buffer_key.clone()),
+    };
     let mut plan = Planner {
         options,
+        buffer_key: key_rule.clone(),
+        empty: false,
         next_id: options.id_start,
         buffers: Vec::new(),
     };
-    let form = plan.node(array.node())?;
+    let mut form = None;
+    for (i, part) in parts.iter().enumerate() {
+        if array.is_partitioned() {
+            plan.buffer_key = key_rule.for_partition(options.partition_start + i);
+            plan.empty = part.is_empty();
+            plan.next_id = options.id_start;
+        }
+        let f = plan.node(part.node())?;
+        form.get_or_insert(f);
+    }
     plan.check(&*sink)?;
     let mut w = Writer {
         sink,
@@ -394,7 +450,8 @@ pub fn to_buffers<S: Sink + ?Sized>(
         scratch: Vec::new(),
     };
     for p in &plan.buffers {
-        w.buffer(&p.key, p.buf)?;
+        w.buffer(p)?;
     }
+    let form = form.unwrap_or_else(|| array.form().clone());
     Ok((form, array.len()))
 }

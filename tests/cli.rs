@@ -315,3 +315,93 @@ fn show_limits_and_pretty_prints() {
     let o = akbuf(&["show", case("events").to_str().unwrap(), "--limit", "0"]);
     assert_eq!(stdout(&o), "[]\n");
 }
+
+fn partitioned(name: &str) -> String {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/partitioned")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[test]
+fn partitioned_containers_show_info_and_trace_by_partition() {
+    let path = partitioned("events_unequal");
+    let o = akbuf(&["info", &path]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    // Lengths [7, 0, 23, 0, 0, 10]; bytes are the stored sizes of each
+    // partition's five buffers (awkward 1 wrote them).
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "length 40");
+    assert_eq!(lines[1], "partitions 6");
+    let sizes = |p: usize| -> u64 {
+        [
+            "node1-data",
+            "node2-data",
+            "node3-offsets",
+            "node5-data",
+            "node6-data",
+        ]
+        .iter()
+        .map(|k| {
+            std::fs::metadata(format!("{path}/part{p}-{k}"))
+                .unwrap()
+                .len()
+        })
+        .sum()
+    };
+    assert_eq!(lines[2], format!("partition 0 7 {} bytes", sizes(0)));
+    assert_eq!(lines[3], "partition 1 0 0 bytes");
+    assert_eq!(lines[7], format!("partition 5 10 {} bytes", sizes(5)));
+    let o = akbuf(&["info", &path, "--json"]);
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(doc["partitions"].as_array().unwrap().len(), 6);
+    assert_eq!(doc["partitions"][2]["length"], 23);
+    assert_eq!(doc["buffers"][0]["partition"], 0);
+    // --trace: the partitions' keys as read, only those of the field.
+    let o = akbuf(&["show", &path, "--field", "met", "--limit", "9", "--trace"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    let reads: Vec<&str> = err.lines().map(|l| l.split(' ').nth(1).unwrap()).collect();
+    assert_eq!(reads, ["part0-node2-data", "part2-node2-data"]);
+    let want = expected_partitioned(&path);
+    let o = akbuf(&["show", &path]);
+    assert_eq!(stdout(&o), format!("{want}\n"));
+}
+
+fn expected_partitioned(path: &str) -> String {
+    let text = std::fs::read_to_string(format!("{path}/expected.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["json"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn bad_partitions_exit_1_naming_the_partition_and_key() {
+    let tmp = std::env::temp_dir().join(format!("akbuf-cli-parts-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).unwrap();
+    let form = r#"{"class": "NumpyArray", "primitive": "int64", "form_key": "node0"}"#;
+    for (length, needle) in [
+        ("[3, -1]", "(partition 1)"),
+        ("[3, 2.5]", "(partition 1)"),
+        ("[3, null]", "(partition 1)"),
+    ] {
+        std::fs::write(
+            tmp.join("metadata.json"),
+            format!(r#"{{"form": {form}, "length": {length}}}"#),
+        )
+        .unwrap();
+        let o = akbuf(&["show", tmp.to_str().unwrap()]);
+        assert_one_line_error(&o, needle);
+    }
+    // A partition's missing key.
+    std::fs::write(
+        tmp.join("metadata.json"),
+        format!(r#"{{"form": {form}, "length": [0, 1]}}"#),
+    )
+    .unwrap();
+    let o = akbuf(&["show", tmp.to_str().unwrap()]);
+    assert_one_line_error(&o, "part1-node0-data");
+    std::fs::remove_dir_all(&tmp).unwrap();
+}

@@ -465,3 +465,33 @@ fn external_links_are_followed_unless_confined() {
         .status
         .success());
 }
+
+#[test]
+fn partitioned_arrays_round_trip_through_a_group() {
+    let _serial = serial();
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/partitioned");
+    let tmp = std::env::temp_dir().join(format!("akbuf-h5-parts-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).unwrap();
+    let file = tmp.join("parts.h5");
+    for name in [
+        "events_unequal",
+        "strings",
+        "partition_start",
+        "custom_keys",
+    ] {
+        let array = akbuf::open(dir.join(name)).unwrap();
+        let opts = akbuf::WriteOptions::default().with_partition_start(2);
+        let meta = akbuf::write_hdf5(&array, &file, name, &opts).unwrap();
+        assert_eq!(meta.partitions, Some(array.partition_lengths()), "{name}");
+        let source = Hdf5Source::open(&file, name).unwrap();
+        let read = source.metadata().unwrap();
+        assert_eq!(read.partitions, meta.partitions, "{name}");
+        assert_eq!(read.partition_start, 2, "{name}");
+        let back = read.open(source).unwrap();
+        assert_eq!(back.to_json().unwrap(), array.to_json().unwrap(), "{name}");
+        assert_eq!(back.type_string(), array.type_string(), "{name}");
+        assert_eq!(back.num_partitions(), array.num_partitions(), "{name}");
+    }
+    std::fs::remove_dir_all(&tmp).unwrap();
+}

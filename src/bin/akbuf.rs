@@ -337,6 +337,14 @@ fn info(array: &Array, json: bool, out: &mut impl Write) -> std::io::Result<()> 
         .collect();
     let total: u64 = buffers.iter().filter_map(|b| b.stored_bytes).sum();
     let missing = buffers.iter().filter(|b| b.stored_bytes.is_none()).count();
+    // Per partition: its length and the bytes its buffers hold.
+    let lengths = array.partition_lengths();
+    let mut part_bytes = vec![0u64; lengths.len()];
+    for b in &buffers {
+        if let (Some(p), Some(n)) = (b.partition, b.stored_bytes) {
+            part_bytes[p] += n;
+        }
+    }
     if json {
         let list: Vec<serde_json::Value> = buffers
             .iter()
@@ -344,16 +352,30 @@ fn info(array: &Array, json: bool, out: &mut impl Write) -> std::io::Result<()> 
                 serde_json::json!({
                     "key": b.key, "field": b.field, "node": b.node,
                     "attribute": b.attribute, "dtype": b.dtype, "bytes": b.stored_bytes,
+                    "partition": b.partition,
                 })
             })
             .collect();
-        let doc = serde_json::json!({
+        let mut doc = serde_json::json!({
             "length": array.len(), "type": array.type_string(), "buffers": list,
             "total_buffers": buffers.len(), "total_bytes": total, "missing": missing,
         });
+        if array.is_partitioned() {
+            doc["partitions"] = lengths
+                .iter()
+                .zip(&part_bytes)
+                .map(|(n, b)| serde_json::json!({"length": n, "bytes": b}))
+                .collect();
+        }
         return writeln!(out, "{doc}");
     }
     writeln!(out, "length {}", array.len())?;
+    if array.is_partitioned() {
+        writeln!(out, "partitions {}", lengths.len())?;
+        for (i, (n, b)) in lengths.iter().zip(&part_bytes).enumerate() {
+            writeln!(out, "partition {i} {n} {b} bytes")?;
+        }
+    }
     for b in &buffers {
         match b.stored_bytes {
             Some(n) => writeln!(out, "buffer {} {} {n}", b.key, b.dtype)?,

@@ -110,8 +110,8 @@ pub fn write_dir(array: &Array, dir: impl AsRef<Path>, options: &WriteOptions) -
     } else {
         DirSink::create(dir)?
     };
-    let (form, length) = to_buffers(array, &mut sink, options)?;
-    let meta = written_metadata(form, length, options, template);
+    let (form, _) = to_buffers(array, &mut sink, options)?;
+    let meta = written_metadata(form, array, options, template)?;
     sink.commit(&meta)?;
     Ok(meta)
 }

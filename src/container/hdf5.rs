@@ -84,43 +84,35 @@ impl Hdf5Source {
             None => return Err(bad("no attribute \"form\"".into())),
         };
         let form = Form::from_json(&form)?;
-        let length = match string_attr(self.group(), "length") {
+        let (length, partitions) = match string_attr(self.group(), "length") {
+            // A partitioned group: the lengths as a JSON list.
+            Some(Ok(text)) if text.trim_start().starts_with('[') => {
+                let j: super::J<'_> = serde_json::from_str(&text)
+                    .map_err(|e| bad(format!("attribute \"length\" is not JSON: {e}")))?;
+                super::parse_length(&j).map_err(|m| bad(format!("attribute {m}")))?
+            }
+            Some(Ok(text)) => (
+                text.trim().parse::<usize>().map_err(|_| {
+                    bad(format!(
+                        "attribute \"length\" must be a non-negative integer, not {text:?}"
+                    ))
+                })?,
+                None,
+            ),
+            _ => (self.numeric_length(&bad)?, None),
+        };
+        let partition_start = match string_attr(self.group(), "partition_start") {
+            None => 0,
             Some(Ok(text)) => text.trim().parse::<usize>().map_err(|_| {
                 bad(format!(
-                    "attribute \"length\" must be a non-negative integer, not {text:?}"
+                    "attribute \"partition_start\" must be a non-negative integer, not {text:?}"
                 ))
             })?,
-            _ => {
-                use h5::types::TypeDescriptor as T;
-                let attr = self
-                    .group()
-                    .attr("length")
-                    .map_err(|_| bad("no attribute \"length\"".into()))?;
-                let integer = attr
-                    .dtype()
-                    .and_then(|t| t.to_descriptor())
-                    .map(|d| matches!(d, T::Integer(_) | T::Unsigned(_)))
-                    .map_err(|e| bad(format!("attribute \"length\": {e}")))?;
-                if !integer {
-                    let shown = attr
-                        .read_scalar::<f64>()
-                        .map(|f| f.to_string())
-                        .unwrap_or_else(|_| "not a number".into());
-                    return Err(bad(format!(
-                        "attribute \"length\" must be a non-negative integer, not {shown}"
-                    )));
-                }
-                let n = attr
-                    .read_scalar::<i64>()
-                    .map_err(|e| bad(format!("attribute \"length\": {e}")))?;
-                usize::try_from(n).map_err(|_| {
-                    bad(format!(
-                        "attribute \"length\" must be a non-negative integer, not {n}"
-                    ))
-                })?
-            }
+            Some(Err(e)) => return Err(bad(format!("attribute \"partition_start\": {e}"))),
         };
         let mut meta = Metadata::new(form, length);
+        meta.partitions = partitions;
+        meta.partition_start = partition_start;
         if let Some(Ok(b)) = string_attr(self.group(), "byteorder") {
             meta.byteorder = ByteOrder::parse(&b)
                 .ok_or_else(|| bad(format!("attribute \"byteorder\" is {b:?}")))?;
@@ -128,7 +120,39 @@ impl Hdf5Source {
         if let Some(Ok(t)) = string_attr(self.group(), "buffer_key") {
             meta.buffer_key = Some(t);
         }
+        meta.check_template().map_err(bad)?;
         Ok(meta)
+    }
+
+    /// A `length` attribute stored as a number (h5py writes `int`s so).
+    fn numeric_length(&self, bad: &dyn Fn(String) -> crate::Error) -> Result<usize> {
+        use h5::types::TypeDescriptor as T;
+        let attr = self
+            .group()
+            .attr("length")
+            .map_err(|_| bad("no attribute \"length\"".into()))?;
+        let integer = attr
+            .dtype()
+            .and_then(|t| t.to_descriptor())
+            .map(|d| matches!(d, T::Integer(_) | T::Unsigned(_)))
+            .map_err(|e| bad(format!("attribute \"length\": {e}")))?;
+        if !integer {
+            let shown = attr
+                .read_scalar::<f64>()
+                .map(|f| f.to_string())
+                .unwrap_or_else(|_| "not a number".into());
+            return Err(bad(format!(
+                "attribute \"length\" must be a non-negative integer, not {shown}"
+            )));
+        }
+        let n = attr
+            .read_scalar::<i64>()
+            .map_err(|e| bad(format!("attribute \"length\": {e}")))?;
+        usize::try_from(n).map_err(|_| {
+            bad(format!(
+                "attribute \"length\" must be a non-negative integer, not {n}"
+            ))
+        })
     }
 }
 
@@ -153,9 +177,16 @@ impl Hdf5Sink {
     /// [`crate::Error::Container`] when an attribute cannot be written or
     /// the group cannot be renamed (it appeared meanwhile); nothing is left.
     pub fn finish(self, metadata: &Metadata) -> Result<()> {
-        let form = metadata.form.to_json();
-        let length = metadata.length.to_string();
+        let form = crate::pyjson::dumps(&metadata.form_value());
+        let length = match &metadata.partitions {
+            Some(lengths) => serde_json::to_string(lengths).unwrap_or_default(),
+            None => metadata.length.to_string(),
+        };
+        let start = metadata.partition_start.to_string();
         let mut attrs = vec![("form", form.as_str()), ("length", length.as_str())];
+        if metadata.partitions.is_some() && metadata.partition_start != 0 {
+            attrs.push(("partition_start", start.as_str()));
+        }
         if metadata.byteorder == ByteOrder::Big {
             attrs.push(("byteorder", ">"));
         }
@@ -190,8 +221,8 @@ pub fn write_hdf5(
     } else {
         Hdf5Sink::create(path, group)?
     };
-    let (form, length) = crate::to_buffers(array, &mut sink, options)?;
-    let meta = super::written_metadata(form, length, options, template);
+    let (form, _) = crate::to_buffers(array, &mut sink, options)?;
+    let meta = super::written_metadata(form, array, options, template)?;
     sink.finish(&meta)?;
     Ok(meta)
 }

@@ -27,8 +27,17 @@ use std::path::Path;
 /// or grown without end must not be read until memory runs out.
 pub const METADATA_LIMIT: u64 = 256 << 20;
 
+/// The most partitions a container may list (a lengths list longer than
+/// this is refused before anything is made for it).
+pub const MAX_PARTITIONS: usize = 1 << 24;
+
+/// The buffer-key template of a partitioned container that names none.
+pub const PARTITIONED_BUFFER_KEY: &str = "part{partition}-{form_key}-{attribute}";
+
 /// The contents of `metadata.json`: form, length, and the optional
-/// `byteorder` and `buffer_key`.
+/// `byteorder` and `buffer_key`; for a partitioned container (awkward 1.x)
+/// the length is a list of partition lengths, with an optional
+/// `partition_start`.
 ///
 /// ```
 /// use akbuf::{ByteOrder, Metadata};
@@ -37,6 +46,9 @@ pub const METADATA_LIMIT: u64 = 256 << 20;
 /// assert_eq!(m.length, 3);
 /// assert_eq!(m.byteorder, ByteOrder::Big);
 /// assert_eq!(m.form.type_string(), "float64");
+///
+/// let p = Metadata::from_json(r#"{"form": "float64", "length": [2, 0, 5], "partition_start": 4}"#)?;
+/// assert_eq!((p.length, p.partitions.as_deref(), p.partition_start), (7, Some(&[2, 0, 5][..]), 4));
 /// # Ok::<(), akbuf::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq)]
@@ -44,12 +56,17 @@ pub const METADATA_LIMIT: u64 = 256 << 20;
 pub struct Metadata {
     /// The form.
     pub form: Form,
-    /// The number of elements.
+    /// The number of elements (of all partitions together).
     pub length: usize,
     /// Byte order of the buffers (absent in the file means `<`).
     pub byteorder: ByteOrder,
-    /// Buffer-key template (absent means `{form_key}-{attribute}`).
+    /// Buffer-key template (absent means `{form_key}-{attribute}`, or
+    /// `part{partition}-{form_key}-{attribute}` for a partitioned container).
     pub buffer_key: Option<String>,
+    /// The partitions' lengths, for a partitioned container.
+    pub partitions: Option<Vec<usize>>,
+    /// The number of the first partition (`{partition}` in the keys).
+    pub partition_start: usize,
 }
 
 impl Metadata {
@@ -60,6 +77,37 @@ impl Metadata {
             length,
             byteorder: ByteOrder::Little,
             buffer_key: None,
+            partitions: None,
+            partition_start: 0,
+        }
+    }
+
+    /// Metadata of a partitioned container: one form, these lengths.
+    ///
+    /// ```
+    /// use akbuf::{Form, Metadata};
+    ///
+    /// let m = Metadata::partitioned(Form::from_json("int8")?, vec![3, 0, 2]);
+    /// assert_eq!(m.length, 5);
+    /// assert!(m.to_json().contains(r#""length": [3, 0, 2]"#));
+    /// # Ok::<(), akbuf::Error>(())
+    /// ```
+    pub fn partitioned(form: Form, lengths: Vec<usize>) -> Metadata {
+        let mut m = Metadata::new(
+            form,
+            lengths.iter().fold(0usize, |a, &n| a.saturating_add(n)),
+        );
+        m.partitions = Some(lengths);
+        m
+    }
+
+    /// The buffer-key template this container uses (its own, or the
+    /// default of its kind).
+    pub fn buffer_key_template(&self) -> &str {
+        match (&self.buffer_key, &self.partitions) {
+            (Some(t), _) => t,
+            (None, Some(_)) => PARTITIONED_BUFFER_KEY,
+            (None, None) => "{form_key}-{attribute}",
         }
     }
 
@@ -78,17 +126,41 @@ impl Metadata {
     /// ```
     pub fn to_json(&self) -> String {
         let mut m = serde_json::Map::new();
-        m.insert("form".into(), self.form.to_value(true));
-        m.insert("length".into(), self.length.into());
+        m.insert("form".into(), self.form_value());
+        match &self.partitions {
+            Some(lengths) => {
+                m.insert("length".into(), lengths.clone().into());
+                if self.partition_start != 0 {
+                    m.insert("partition_start".into(), self.partition_start.into());
+                }
+            }
+            None => {
+                m.insert("length".into(), self.length.into());
+            }
+        }
         if self.byteorder == ByteOrder::Big {
             m.insert("byteorder".into(), ">".into());
         }
+        let default = match self.partitions {
+            Some(_) => PARTITIONED_BUFFER_KEY,
+            None => "{form_key}-{attribute}",
+        };
         if let Some(t) = &self.buffer_key {
-            if t != "{form_key}-{attribute}" {
+            if t != default {
                 m.insert("buffer_key".into(), t.as_str().into());
             }
         }
         crate::pyjson::dumps(&Value::Object(m))
+    }
+
+    /// The form as stored: as awkward 2 writes it, or for a partitioned
+    /// container (which awkward 1 reads whole) as awkward 1 reads it too
+    /// ([`Form::to_value_compatible`]).
+    pub(crate) fn form_value(&self) -> Value {
+        match self.partitions {
+            Some(_) => self.form.to_value_compatible(),
+            None => self.form.to_value(true),
+        }
     }
 
     /// Parses the text of a `metadata.json`.
@@ -99,12 +171,10 @@ impl Metadata {
     /// `byteorder` or `buffer_key`; [`Error::Form`] for a bad form.
     pub fn from_json(text: &str) -> Result<Metadata> {
         if let Some((form, length, byteorder, buffer_key)) = crate::form::fast::metadata(text) {
-            return Ok(Metadata {
-                form,
-                length,
-                byteorder,
-                buffer_key,
-            });
+            let mut m = Metadata::new(form, length);
+            m.byteorder = byteorder;
+            m.buffer_key = buffer_key;
+            return Ok(m);
         }
         Metadata::from_json_general(text)
     }
@@ -123,21 +193,20 @@ impl Metadata {
             Some(f) => crate::form::parse::parse(f, "/")?,
             None => return Err(bad("no \"form\"".into())),
         };
-        let length = match obj.get("length") {
-            Some(J::Num(n)) => n
+        let (length, partitions) = match obj.get("length") {
+            Some(j) => parse_length(j).map_err(bad)?,
+            None => return Err(bad("no \"length\"".into())),
+        };
+        let partition_start = match obj.get("partition_start") {
+            None | Some(J::Null) => 0,
+            Some(j) => j
                 .as_u64()
                 .and_then(|n| usize::try_from(n).ok())
                 .ok_or_else(|| {
                     bad(format!(
-                        "\"length\" must be a non-negative integer, not {n}"
+                        "\"partition_start\" must be a non-negative integer, not {j}"
                     ))
                 })?,
-            Some(other) => {
-                return Err(bad(format!(
-                    "\"length\" must be a non-negative integer, not {other}"
-                )))
-            }
-            None => return Err(bad("no \"length\"".into())),
         };
         let byteorder = match obj.get("byteorder") {
             None | Some(J::Null) => ByteOrder::Little,
@@ -156,12 +225,29 @@ impl Metadata {
                 return Err(bad(format!("\"buffer_key\" must be a string, not {other}")))
             }
         };
-        Ok(Metadata {
+        let m = Metadata {
             form,
             length,
             byteorder,
             buffer_key,
-        })
+            partitions,
+            partition_start,
+        };
+        m.check_template().map_err(bad)?;
+        Ok(m)
+    }
+
+    /// A partitioned container's keys must tell its partitions apart.
+    pub(crate) fn check_template(&self) -> std::result::Result<(), String> {
+        if self.partitions.as_ref().is_some_and(|p| p.len() > 1) {
+            let template = self.buffer_key_template();
+            if !template.contains("{partition}") {
+                return Err(format!(
+                    "\"buffer_key\" {template:?} has no {{partition}}, so the partitions' buffers would share keys"
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The `from_buffers` options this metadata asks for.
@@ -171,8 +257,13 @@ impl Metadata {
     /// [`Error::Argument`] for a bad buffer-key template.
     pub fn options(&self) -> Result<Options> {
         let mut o = Options::default().with_byteorder(self.byteorder);
-        if let Some(t) = &self.buffer_key {
-            o = o.with_buffer_key(BufferKey::template(t)?);
+        if self.buffer_key.is_some() || self.partitions.is_some() {
+            let key = BufferKey::template(self.buffer_key_template())?;
+            // One array: `{partition}` is the first partition's number.
+            o = o.with_buffer_key(match self.partitions {
+                Some(_) => key,
+                None => key.for_partition(self.partition_start),
+            });
         }
         Ok(o)
     }
@@ -191,7 +282,16 @@ impl Metadata {
             buffer_key: mine.buffer_key,
             ..options
         };
-        from_buffers(&self.form, self.length, source, options)
+        match &self.partitions {
+            Some(lengths) => Array::partitioned(
+                std::sync::Arc::new(self.form.clone()),
+                lengths.clone(),
+                self.partition_start,
+                std::sync::Arc::new(source),
+                options,
+            ),
+            None => from_buffers(&self.form, self.length, source, options),
+        }
     }
 
     /// Opens an array over `source` with this metadata. Reads nothing.
@@ -200,7 +300,43 @@ impl Metadata {
     ///
     /// As [`from_buffers`].
     pub fn open<S: Source + 'static>(&self, source: S) -> Result<Array> {
-        from_buffers(&self.form, self.length, source, self.options()?)
+        self.open_with(source, Options::default())
+    }
+}
+
+/// A metadata `length`: an integer, or (partitioned) a list of them.
+pub(crate) fn parse_length(j: &J<'_>) -> std::result::Result<(usize, Option<Vec<usize>>), String> {
+    let one = |j: &J<'_>| j.as_u64().and_then(|n| usize::try_from(n).ok());
+    match j {
+        J::Num(_) => one(j)
+            .map(|n| (n, None))
+            .ok_or_else(|| format!("\"length\" must be a non-negative integer, not {j}")),
+        J::Arr(items) => {
+            if items.len() > MAX_PARTITIONS {
+                return Err(format!(
+                    "\"length\" lists {} partitions, more than the {MAX_PARTITIONS} akbuf opens",
+                    items.len()
+                ));
+            }
+            let mut total = 0usize;
+            let mut lengths = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                let n = one(item).ok_or_else(|| {
+                    format!("\"length\"[{i}] (partition {i}) must be a non-negative integer, not {item}")
+                })?;
+                total = total.checked_add(n).ok_or_else(|| {
+                    format!(
+                        "the partitions' lengths add up past {} at \"length\"[{i}]",
+                        usize::MAX
+                    )
+                })?;
+                lengths.push(n);
+            }
+            Ok((total, Some(lengths)))
+        }
+        other => Err(format!(
+            "\"length\" must be a non-negative integer or a list of them, not {other}"
+        )),
     }
 }
 
@@ -345,15 +481,21 @@ pub(crate) fn recorded_template<'a>(options: &'a WriteOptions, what: &str) -> Re
     })
 }
 
-/// The metadata of what [`crate::to_buffers`] wrote with `options`.
+/// The metadata of what [`crate::to_buffers`] wrote of `array` with `options`.
 pub(crate) fn written_metadata(
     form: Form,
-    length: usize,
+    array: &Array,
     options: &WriteOptions,
     template: &str,
-) -> Metadata {
-    let mut meta = Metadata::new(form, length);
+) -> Result<Metadata> {
+    let mut meta = Metadata::new(form, array.len());
     meta.byteorder = options.byteorder;
     meta.buffer_key = Some(template.to_string());
-    meta
+    if array.is_partitioned() {
+        meta.partitions = Some(array.partition_lengths());
+        meta.partition_start = options.partition_start;
+        let key = crate::write::partition_key(options)?;
+        meta.buffer_key = key.as_template().map(str::to_string);
+    }
+    Ok(meta)
 }

@@ -19,6 +19,72 @@ impl Form {
     pub fn to_json(&self) -> String {
         pyjson::dumps(&self.to_value(true))
     }
+
+    /// The form as both awkward 1 and 2 read it: verbose, with records'
+    /// contents as an object from field name to content (awkward 1 reads a
+    /// record whose contents is a list as a tuple, ignoring `fields`;
+    /// awkward 2 reads both). Records with repeated field names stay lists.
+    /// Partitioned containers, which only awkward 1 reads whole, are
+    /// written so.
+    ///
+    /// ```
+    /// use akbuf::Form;
+    ///
+    /// let form = Form::from_json(r#"{"class": "RecordArray", "fields": ["x"], "contents": ["int64"]}"#)?;
+    /// let v = form.to_value_compatible();
+    /// assert!(v["contents"]["x"].is_object());
+    /// assert!(v.get("fields").is_none());
+    /// assert_eq!(Form::from_value(&v)?, form);
+    /// # Ok::<(), akbuf::Error>(())
+    /// ```
+    pub fn to_value_compatible(&self) -> Value {
+        let mut v = self.to_value(true);
+        records_as_objects(&mut v);
+        v
+    }
+}
+
+/// Rewrites every record of a verbose form value with its contents as an
+/// object, keeping the key order (`class`, `contents`, `parameters`, `form_key`).
+fn records_as_objects(v: &mut Value) {
+    let Value::Object(m) = v else { return };
+    for key in ["content", "contents"] {
+        match m.get_mut(key) {
+            Some(Value::Array(items)) => items.iter_mut().for_each(records_as_objects),
+            Some(c @ Value::Object(_)) => records_as_objects(c),
+            _ => {}
+        }
+    }
+    if m.get("class").and_then(Value::as_str) != Some("RecordArray") {
+        return;
+    }
+    let names: Vec<String> = match m.get("fields") {
+        Some(Value::Array(f)) => f
+            .iter()
+            .filter_map(|s| s.as_str().map(str::to_string))
+            .collect(),
+        _ => return, // a tuple: a list of contents is what awkward 1 writes too
+    };
+    let unique: std::collections::HashSet<&String> = names.iter().collect();
+    if unique.len() != names.len() {
+        return;
+    }
+    let Some(Value::Array(contents)) = m.get("contents").cloned() else {
+        return;
+    };
+    let object: Map<String, Value> = names.into_iter().zip(contents).collect();
+    let old = std::mem::take(m);
+    for (k, val) in old {
+        match k.as_str() {
+            "fields" => {}
+            "contents" => {
+                m.insert(k, Value::Object(object.clone()));
+            }
+            _ => {
+                m.insert(k, val);
+            }
+        }
+    }
 }
 
 fn to_value(form: &Form, verbose: bool, top: bool) -> Value {

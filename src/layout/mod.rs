@@ -261,6 +261,8 @@ pub struct BufferInfo {
     pub stored_bytes: Option<u64>,
     /// Whether it has been read already.
     pub loaded: bool,
+    /// The partition it belongs to, for a partitioned array.
+    pub partition: Option<usize>,
 }
 
 /// What `build` needs from `from_buffers`.
@@ -322,6 +324,7 @@ impl Node {
                 attribute,
                 stored_bytes: b.stored_size(),
                 loaded: b.is_loaded(),
+                partition: None,
             });
         }
         match &self.data {

@@ -319,6 +319,9 @@ fn input_bytes(node: &Node) -> Result<usize> {
 /// bytes, plus a million (a limit awkward does not have: it guards against
 /// corrupt indexes asking for any amount of memory).
 pub fn to_packed(array: &Array) -> Result<Array> {
+    if array.is_partitioned() {
+        return packed_parts(array);
+    }
     let limit = GATHER_LIMIT
         .saturating_mul(input_bytes(array.node())?)
         .saturating_add(GATHER_FLOOR);
@@ -339,4 +342,21 @@ pub fn to_packed(array: &Array) -> Result<Array> {
         Options::default(),
         known,
     )
+}
+
+/// A partitioned array packed partition by partition (as awkward 1's
+/// `ak.packed` of a partitioned array): the same partition lengths, each
+/// partition over its own in-memory buffers. Empty partitions are not read.
+fn packed_parts(array: &Array) -> Result<Array> {
+    let parts = array
+        .partitions()?
+        .iter()
+        .map(to_packed)
+        .collect::<Result<Vec<Array>>>()?;
+    let lengths = array.partition_lengths();
+    let template = match parts.first() {
+        Some(p) => p.clone(),
+        None => to_packed(&array.partition_template())?,
+    };
+    Array::from_parts(template, lengths, Box::new(move |i| Ok(parts[i].clone())))
 }

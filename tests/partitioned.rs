@@ -1,0 +1,391 @@
+//! Partitioned containers written by awkward 1.10.5 (tests/fixtures/
+//! generate_v1.py), checked against awkward 2.14 reading the same buffers
+//! partition by partition and concatenating (tests/fixtures/generate.py,
+//! `partitioned_expected`); what akbuf writes back reads the same.
+
+mod common;
+
+use akbuf::{
+    open, read_metadata, to_buffers, to_packed, write_dir, Array, Error, MemorySink, Metadata,
+    WriteOptions,
+};
+use common::*;
+use std::path::{Path, PathBuf};
+
+fn partitioned_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/partitioned")
+}
+
+fn partitioned_cases() -> Vec<(String, PathBuf)> {
+    let mut out: Vec<_> = std::fs::read_dir(partitioned_dir())
+        .expect("fixtures present: run tests/fixtures/generate_v1.py")
+        .map(|e| {
+            let e = e.unwrap();
+            (e.file_name().to_string_lossy().to_string(), e.path())
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+struct Want {
+    type_: String,
+    json: String,
+    form: String,
+    lengths: Option<Vec<usize>>,
+}
+
+fn want(dir: &Path) -> Want {
+    let text = std::fs::read_to_string(dir.join("expected.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    Want {
+        type_: v["type"].as_str().unwrap().to_string(),
+        json: v["json"].as_str().unwrap().to_string(),
+        form: v["form"].as_str().unwrap().to_string(),
+        lengths: v["lengths"].as_array().map(|l| {
+            l.iter()
+                .map(|n| n.as_u64().unwrap() as usize)
+                .collect::<Vec<_>>()
+        }),
+    }
+}
+
+fn open_counting(dir: &Path) -> (Array, Counting<akbuf::DirSource>, Metadata) {
+    let meta = Metadata::read_dir(dir).unwrap();
+    let source = counting_dir(dir);
+    let array = meta.open(source.clone()).unwrap();
+    (array, source, meta)
+}
+
+/// The prefix every key of partition `number` starts with under `template`.
+fn key_prefix(template: &str, number: usize) -> String {
+    let at = template.find("{partition}").unwrap();
+    let rest = &template[at + "{partition}".len()..];
+    let literal = &rest[..rest.find('{').unwrap_or(rest.len())];
+    format!("{}{number}{literal}", &template[..at])
+}
+
+#[test]
+fn every_partitioned_fixture_matches_awkward() {
+    let cases = partitioned_cases();
+    assert!(cases.len() >= 12, "only {} cases", cases.len());
+    let mut failures = Vec::new();
+    for (name, dir) in &cases {
+        let want = want(dir);
+        let (array, source, meta) = open_counting(dir);
+        if meta.form.to_json() != want.form {
+            failures.push(format!(
+                "{name}: form\n  got  {}\n  want {}",
+                meta.form.to_json(),
+                want.form
+            ));
+        }
+        let lengths = want.lengths.clone().unwrap();
+        // A list of lengths in metadata.json makes a partitioned array.
+        assert_eq!(array.is_partitioned(), meta.partitions.is_some(), "{name}");
+        assert_eq!(array.partition_lengths(), lengths, "{name}");
+        assert_eq!(array.len(), lengths.iter().sum::<usize>(), "{name}");
+        if array.type_string() != want.type_ {
+            failures.push(format!(
+                "{name}: type {} != {}",
+                array.type_string(),
+                want.type_
+            ));
+        }
+        assert_eq!(source.total(), 0, "{name}: opening and typing read");
+        match array.to_json() {
+            Ok(j) if j == want.json => {}
+            Ok(j) => failures.push(format!("{name}: json\n  got  {j}\n  want {}", want.json)),
+            Err(e) => failures.push(format!("{name}: error {e}")),
+        }
+        failures.extend(source.reread(name));
+        // Empty partitions are never read, the others entirely.
+        if array.is_partitioned() {
+            let template = meta.buffer_key_template().to_string();
+            for (i, &n) in lengths.iter().enumerate() {
+                let prefix = key_prefix(&template, meta.partition_start + i);
+                let read = source
+                    .keys()
+                    .iter()
+                    .filter(|k| k.starts_with(&prefix))
+                    .count();
+                if n == 0 && read > 0 {
+                    failures.push(format!("{name}: empty partition {i} read"));
+                }
+                if n > 0 && read == 0 {
+                    failures.push(format!("{name}: partition {i} not read"));
+                }
+            }
+        }
+        if let Err(e) = array.validate() {
+            failures.push(format!("{name}: validate: {e}"));
+        }
+        assert!(
+            source.counts().values().all(|&n| n == 1),
+            "{name}: validate re-read"
+        );
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn elements_partitions_and_iteration_agree_with_awkward() {
+    for (name, dir) in partitioned_cases() {
+        let want = want(&dir);
+        let items: Vec<serde_json::Value> = serde_json::from_str(&want.json).unwrap();
+        let (array, _, _) = open_counting(&dir);
+        assert_eq!(items.len(), array.len(), "{name}");
+        let got: Vec<serde_json::Value> = array
+            .iter()
+            .unwrap()
+            .map(|v| serde_json::from_str(&v.unwrap().to_json()).unwrap())
+            .collect();
+        assert_eq!(got, items, "{name}: iteration");
+        for (i, item) in items.iter().enumerate().step_by(7) {
+            let one: serde_json::Value =
+                serde_json::from_str(&array.get(i).unwrap().to_json()).unwrap();
+            assert_eq!(&one, item, "{name}: element {i}");
+        }
+        // The partitions, concatenated.
+        let mut joined = Vec::new();
+        for p in array.partitions().unwrap() {
+            let part: Vec<serde_json::Value> = serde_json::from_str(&p.to_json().unwrap()).unwrap();
+            assert_eq!(part.len(), p.len(), "{name}");
+            joined.extend(part);
+        }
+        assert_eq!(joined, items, "{name}: partitions");
+        assert!(array.get(array.len()).is_err(), "{name}: past the end");
+    }
+}
+
+#[test]
+fn a_field_of_one_row_reads_that_fields_keys_of_its_partition_only() {
+    let dir = partitioned_dir().join("events_unequal");
+    let (array, source, _) = open_counting(&dir);
+    // Lengths [7, 0, 23, 0, 0, 10]: row 30 is row 0 of partition 5.
+    let pt = array.field("jets").unwrap().field("pt").unwrap();
+    assert_eq!(source.total(), 0);
+    let _ = pt.get(30).unwrap();
+    assert_eq!(
+        source.keys(),
+        ["part5-node3-offsets", "part5-node5-data"],
+        "read {:?}",
+        source.counts()
+    );
+    // Row 8 is in partition 2: its keys join, each read once.
+    let _ = pt.get(8).unwrap();
+    let _ = pt.get(31).unwrap();
+    assert_eq!(
+        source.keys(),
+        [
+            "part2-node3-offsets",
+            "part2-node5-data",
+            "part5-node3-offsets",
+            "part5-node5-data"
+        ]
+    );
+    assert!(source.counts().values().all(|&n| n == 1));
+    // The whole field: every non-empty partition's, nothing of the other fields.
+    let want: Vec<serde_json::Value> = serde_json::from_str(&want(&dir).json).unwrap();
+    let pts: Vec<serde_json::Value> = want
+        .iter()
+        .map(|e| {
+            serde_json::Value::Array(
+                e["jets"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|j| j["pt"].clone())
+                    .collect(),
+            )
+        })
+        .collect();
+    let got: Vec<serde_json::Value> = serde_json::from_str(&pt.to_json().unwrap()).unwrap();
+    assert_eq!(got, pts);
+    assert_eq!(source.keys().len(), 6);
+    assert!(source
+        .keys()
+        .iter()
+        .all(|k| k.ends_with("node3-offsets") || k.ends_with("node5-data")));
+}
+
+#[test]
+fn empty_partitions_need_no_stored_bytes() {
+    // The container without the empty partitions' files reads the same.
+    let src = partitioned_dir().join("events_unequal");
+    let tmp = tempdir("empty-parts");
+    for e in std::fs::read_dir(&src).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().to_string();
+        if !["part1-", "part3-", "part4-"]
+            .iter()
+            .any(|p| name.starts_with(p))
+        {
+            std::fs::copy(src.join(&name), tmp.join(&name)).unwrap();
+        }
+    }
+    let array = open(&tmp).unwrap();
+    assert_eq!(array.to_json().unwrap(), want(&src).json);
+    assert_eq!(array.partition(1).unwrap().to_json().unwrap(), "[]");
+    assert_eq!(
+        array
+            .partition(3)
+            .unwrap()
+            .field("jets")
+            .unwrap()
+            .to_json()
+            .unwrap(),
+        "[]"
+    );
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
+
+#[test]
+fn opening_ten_thousand_partitions_reads_nothing() {
+    let tmp = tempdir("ten-thousand");
+    let meta = read_metadata(partitioned_dir().join("many_small")).unwrap();
+    let lengths: Vec<usize> = (0..10_000).map(|i| i % 3).collect();
+    let many = Metadata::partitioned(meta.form.clone(), lengths.clone());
+    std::fs::write(tmp.join("metadata.json"), many.to_json()).unwrap();
+    let source = counting_dir(&tmp);
+    let array = read_metadata(&tmp).unwrap().open(source.clone()).unwrap();
+    assert_eq!(array.num_partitions(), 10_000);
+    assert_eq!(array.len(), lengths.iter().sum::<usize>());
+    assert_eq!(array.type_string(), "9999 * int64");
+    assert_eq!(source.total(), 0);
+    // Touching one row reads one key of one partition (and fails: the
+    // key is not there), naming the key and the partition's number.
+    let err = array.get(5000).unwrap_err();
+    assert_eq!(source.keys(), ["part5000-node0-data"]);
+    let msg = err.to_string();
+    assert!(msg.contains("part5000-node0-data"), "{msg}");
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
+
+#[test]
+fn written_partitions_read_back_and_keep_their_lengths() {
+    for (name, dir) in partitioned_cases() {
+        let array = open(&dir).unwrap();
+        let tmp = tempdir(&format!("write-{name}"));
+        let out = tmp.join("copy");
+        let written = write_dir(&array, &out, &WriteOptions::default()).unwrap();
+        assert_eq!(
+            written.partitions,
+            array.is_partitioned().then(|| array.partition_lengths())
+        );
+        let back = open(&out).unwrap();
+        assert_eq!(
+            back.partition_lengths(),
+            array.partition_lengths(),
+            "{name}"
+        );
+        assert_eq!(back.to_json().unwrap(), want(&dir).json, "{name}");
+        assert_eq!(back.type_string(), want(&dir).type_, "{name}");
+        if array.is_partitioned() {
+            // awkward 1's default keys, partition by partition, from 0.
+            assert!(
+                std::fs::read_dir(&out).unwrap().any(|e| e
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("part0-node")),
+                "{name}: {:?}",
+                std::fs::read_dir(&out)
+                    .unwrap()
+                    .map(|e| e.unwrap().file_name())
+                    .collect::<Vec<_>>()
+            );
+        }
+        // Packed partition by partition: the same values and lengths.
+        let packed = to_packed(&array).unwrap();
+        assert_eq!(
+            packed.partition_lengths(),
+            array.partition_lengths(),
+            "{name}"
+        );
+        assert_eq!(packed.to_json().unwrap(), want(&dir).json, "{name}");
+        std::fs::remove_dir_all(&tmp).unwrap();
+    }
+}
+
+#[test]
+fn partition_start_and_custom_templates_are_written_as_asked() {
+    let array = open(partitioned_dir().join("events_unequal")).unwrap();
+    let mut sink = MemorySink::new();
+    let opts = WriteOptions::default()
+        .with_partition_start(3)
+        .with_buffer_key_template("x{partition}/{form_key}/{attribute}")
+        .unwrap();
+    to_buffers(&array, &mut sink, &opts).unwrap();
+    let keys: Vec<&str> = sink.keys().collect();
+    // Six partitions numbered 3..9, five buffers each (the empty ones too,
+    // as awkward 1 writes them).
+    assert_eq!(keys.len(), 30, "{keys:?}");
+    assert!(keys.contains(&"x3/node1/data") && keys.contains(&"x8/node6/data"));
+    assert_eq!(sink.get("x4/node3/offsets").unwrap().len(), 8); // one zero offset
+                                                                // A template without {partition} gets awkward 1's `part{partition}-`.
+    let mut sink = MemorySink::new();
+    to_buffers(&array, &mut sink, &WriteOptions::default()).unwrap();
+    assert!(sink.keys().any(|k| k == "part5-node5-data"));
+}
+
+fn bad_metadata(name: &str, length: &str, extra: &str) -> Error {
+    let tmp = tempdir(name);
+    let text = format!(
+        r#"{{"form": {{"class": "NumpyArray", "primitive": "int64", "form_key": "node0"}}, "length": {length}{extra}}}"#
+    );
+    std::fs::write(tmp.join("metadata.json"), text).unwrap();
+    let err = open(&tmp).unwrap_err();
+    std::fs::remove_dir_all(&tmp).unwrap();
+    err
+}
+
+#[test]
+fn bad_partition_lists_are_refused_naming_the_partition() {
+    let e = bad_metadata("neg", "[3, -1, 2]", "").to_string();
+    assert!(e.contains("(partition 1)") && e.contains("-1"), "{e}");
+    let e = bad_metadata("frac", "[3, 1.5]", "").to_string();
+    assert!(e.contains("(partition 1)") && e.contains("1.5"), "{e}");
+    let e = bad_metadata("str", r#"[3, "2"]"#, "").to_string();
+    assert!(e.contains("(partition 1)"), "{e}");
+    let e = bad_metadata(
+        "nokey",
+        "[1, 2]",
+        r#", "buffer_key": "{form_key}-{attribute}""#,
+    )
+    .to_string();
+    assert!(e.contains("{partition}"), "{e}");
+    let e = bad_metadata("start", "[1, 2]", r#", "partition_start": -3"#).to_string();
+    assert!(e.contains("partition_start"), "{e}");
+    let e = bad_metadata("overflow", "[18446744073709551615, 1]", "").to_string();
+    assert!(e.contains("overflow") || e.contains("too"), "{e}");
+    // Too many partitions: refused before any is made.
+    let many = format!("[{}0]", "0,".repeat(akbuf::MAX_PARTITIONS));
+    let e = bad_metadata("many", &many, "").to_string();
+    assert!(e.contains("partitions"), "{e}");
+}
+
+#[test]
+fn a_missing_partition_key_names_the_key() {
+    let src = partitioned_dir().join("events_unequal");
+    let tmp = tempdir("missing-key");
+    for e in std::fs::read_dir(&src).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().to_string();
+        if name != "part2-node5-data" {
+            std::fs::copy(src.join(&name), tmp.join(&name)).unwrap();
+        }
+    }
+    let array = open(&tmp).unwrap();
+    // Partition 0 reads; partition 2's jets do not.
+    assert!(array.partition(0).unwrap().to_json().is_ok());
+    let e = array.to_json().unwrap_err();
+    assert!(matches!(e, Error::MissingKey { .. }), "{e:?}");
+    assert!(e.to_string().contains("part2-node5-data"), "{e}");
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("akbuf-partitioned-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
