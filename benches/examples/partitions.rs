@@ -71,7 +71,10 @@ fn make(dir: &Path, parts: usize, rows: usize) -> Res<()> {
         let n = *offsets.last().unwrap() as usize;
         let y: Vec<f64> = (0..n).map(|_| (next() % 1000) as f64 / 4.0).collect();
         write_all(&sum.join(format!("part{p}-node1-data")), as_bytes(&x))?;
-        write_all(&sum.join(format!("part{p}-node2-offsets")), as_bytes(&offsets))?;
+        write_all(
+            &sum.join(format!("part{p}-node2-offsets")),
+            as_bytes(&offsets),
+        )?;
         write_all(&sum.join(format!("part{p}-node3-data")), as_bytes(&y))?;
     }
     let meta = Metadata::partitioned(form, vec![rows; parts]);
@@ -87,9 +90,12 @@ fn median(mut t: Vec<f64>) -> f64 {
 fn open_counted(dir: &Path, reads: &Arc<AtomicU64>) -> Res<Array> {
     let meta = Metadata::read_dir(dir)?;
     let r = Arc::clone(reads);
-    let source = Observed::new(akbuf::DirSource::new(dir), move |_: &str, _: Option<usize>| {
-        r.fetch_add(1, Ordering::Relaxed);
-    });
+    let source = Observed::new(
+        akbuf::DirSource::new(dir),
+        move |_: &str, _: Option<usize>| {
+            r.fetch_add(1, Ordering::Relaxed);
+        },
+    );
     Ok(meta.open(source)?)
 }
 
@@ -128,7 +134,10 @@ fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().collect();
     let dir = PathBuf::from(args.get(1).map_or("/tmp/akbuf-partitions", String::as_str));
     let parts: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(16);
-    let rows: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(2_000_000);
+    let rows: usize = args
+        .get(3)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2_000_000);
     make(&dir, parts, rows)?;
 
     let reads = Arc::new(AtomicU64::new(0));
@@ -161,12 +170,18 @@ fn main() -> Res<()> {
                 let s = sum(&a, field, threads)?;
                 let el = start.elapsed().as_secs_f64();
                 if rep >= 2 {
-                    if threads == 1 { one.push(el) } else { two.push(el) }
+                    if threads == 1 {
+                        one.push(el)
+                    } else {
+                        two.push(el)
+                    }
                 }
                 results.push(s);
             }
         }
-        assert!(results.windows(2).all(|w| w[0] == w[1] || (w[0] - w[1]).abs() < 1e-6 * w[0].abs()));
+        assert!(results
+            .windows(2)
+            .all(|w| w[0] == w[1] || (w[0] - w[1]).abs() < 1e-6 * w[0].abs()));
         let (m1, m2) = (median(one), median(two));
         println!(
             "sum {field} over {parts} partitions: 1 thread {:.1} ms, 2 threads {:.1} ms, {:.2}x",
