@@ -84,7 +84,7 @@ mod sys;
 mod value;
 mod write;
 
-pub use array::{from_buffers, Array, Iter};
+pub use array::{from_buffers, Array, ChunkSize, Chunks, Iter};
 pub use buffer::{Buffer, ByteOrder, Native, Residence, TypedBuffer, WeakBuffer};
 pub use cache::{Cache, CacheStats, CachedSource, Observer, ReadEvent};
 pub use container::dir::write_dir;

@@ -51,6 +51,23 @@ pub(crate) fn open_regular_with_len(path: &Path, no_follow: bool) -> io::Result<
     Ok((file, meta.len()))
 }
 
+/// The memory page size (map offsets are multiples of it).
+pub(crate) fn page_size() -> usize {
+    static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *PAGE.get_or_init(|| {
+        #[cfg(unix)]
+        {
+            // SAFETY: sysconf has no preconditions; a failure returns -1.
+            let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+            if n > 0 {
+                return n as usize;
+            }
+        }
+        // A multiple of every page size in use (4 KiB, 16 KiB, 64 KiB).
+        65536
+    })
+}
+
 /// What a file type is, in words.
 fn describe(kind: &std::fs::FileType) -> &'static str {
     if kind.is_dir() {

@@ -405,3 +405,57 @@ fn bad_partitions_exit_1_naming_the_partition_and_key() {
     assert_one_line_error(&o, "part1-node0-data");
     std::fs::remove_dir_all(&tmp).unwrap();
 }
+
+#[test]
+fn rows_take_a_slice_on_every_subcommand() {
+    let dir = case("events");
+    let path = dir.to_str().unwrap();
+    let want = expected(&dir);
+    let all: Vec<serde_json::Value> = serde_json::from_str(&want.json).unwrap();
+    let o = akbuf(&["show", path, "--rows", "10:13"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let got: Vec<serde_json::Value> = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(got, all[10..13]);
+    let o = akbuf(&["show", path, "--rows", "48:"]);
+    let got: Vec<serde_json::Value> = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(got, all[48..]);
+    let o = akbuf(&["type", path, "--rows", ":7"]);
+    assert_eq!(
+        stdout(&o).trim(),
+        format!("7 * {}", want.type_.split_once(" * ").unwrap().1)
+    );
+    // --trace: ranges, not whole buffers (4 offsets of 8 bytes).
+    let o = akbuf(&[
+        "show", path, "--rows", "10:13", "--field", "jets.pt", "--trace",
+    ]);
+    let err = stderr(&o);
+    let offsets = err.lines().find(|l| l.contains("offsets")).unwrap();
+    assert!(offsets.ends_with(" 32"), "{err}");
+    // info: the slice's buffers, sizes known where no read is needed.
+    let o = akbuf(&["info", path, "--rows", "10:13"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).starts_with("length 3\n"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("unknown until read"), "{}", stdout(&o));
+    // copy: the rows, read back the same.
+    let tmp = std::env::temp_dir().join(format!("akbuf-cli-rows-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    for packed in [false, true] {
+        let dst = tmp.join(format!("rows-{packed}"));
+        let mut args = vec!["copy", path, dst.to_str().unwrap(), "--rows", "5:25"];
+        if packed {
+            args.push("--packed");
+        }
+        let o = akbuf(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let o = akbuf(&["show", dst.to_str().unwrap()]);
+        let got: Vec<serde_json::Value> = serde_json::from_str(&stdout(&o)).unwrap();
+        assert_eq!(got, all[5..25]);
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+    // Bad ranges: usage errors, one line.
+    for bad in ["5:3", "0:51", "x:3", "7"] {
+        let o = akbuf(&["show", path, "--rows", bad]);
+        assert_eq!(o.status.code(), Some(2), "{bad}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"));
+    }
+}

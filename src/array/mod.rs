@@ -15,7 +15,11 @@ use crate::value::Value;
 use parts::Parts;
 use std::sync::Arc;
 
+mod chunks;
 mod parts;
+mod slice;
+
+pub use chunks::{ChunkSize, Chunks};
 
 /// A lazy Awkward Array: a layout over buffers that are read on first touch.
 ///
@@ -49,6 +53,10 @@ pub struct Array {
     loader: Arc<Loader>,
     placement: Placement,
     parts: Option<Parts>,
+    /// For a row slice: the array it was sliced from and the rows (packing
+    /// a slice packs those rows of the original, as awkward's
+    /// `ak.to_packed(array[a:b])` does).
+    origin: Option<Arc<slice::Origin>>,
 }
 
 /// The array's type, as `str(ak_array.type)`; reads nothing (use
@@ -233,6 +241,7 @@ impl Array {
             loader,
             placement: Placement::Host,
             parts: None,
+            origin: None,
         })
     }
 
@@ -242,6 +251,7 @@ impl Array {
             loader: Arc::clone(&self.loader),
             placement: self.placement.clone(),
             parts: None,
+            origin: None,
         }
     }
 
@@ -300,8 +310,15 @@ impl Array {
                 loader: Arc::clone(&self.loader),
                 placement: self.placement.clone(),
                 parts: Some(p.field(name)),
+                origin: None,
             },
-            None => self.with_node(node),
+            None => Array {
+                origin: match &self.origin {
+                    Some(o) => Some(Arc::new(o.field(name)?)),
+                    None => None,
+                },
+                ..self.with_node(node)
+            },
         })
     }
 
@@ -577,6 +594,7 @@ impl Array {
             loader: Arc::clone(&self.loader),
             placement: Placement::open(device)?,
             parts: self.parts.clone(),
+            origin: self.origin.clone(),
         })
     }
 

@@ -272,6 +272,7 @@ impl Array {
                     loader: Arc::clone(&make_loader),
                     placement: crate::device::Placement::Host,
                     parts: None,
+                    origin: None,
                 });
             }
             let ctx = Arc::new(BuildCtx {
@@ -287,6 +288,7 @@ impl Array {
                 loader: Arc::clone(&make_loader),
                 placement: crate::device::Placement::Host,
                 parts: None,
+                origin: None,
             })
         });
         Ok(Array {
@@ -294,6 +296,7 @@ impl Array {
             loader,
             placement: crate::device::Placement::Host,
             parts: Some(Parts::new(lengths, make)?),
+            origin: None,
         })
     }
 
@@ -314,6 +317,7 @@ impl Array {
     pub(crate) fn partition_template(&self) -> Array {
         Array {
             parts: None,
+            origin: None,
             ..self.clone()
         }
     }

@@ -38,6 +38,49 @@ struct At {
     /// or a dotted path (`jets.pt`); repeat to go deeper.
     #[arg(long = "field", value_name = "NAME")]
     fields: Vec<String>,
+    /// Only rows START:STOP (either may be left out: `:100`, `5000:`);
+    /// reads only the partitions and the byte ranges those rows need.
+    #[arg(long, value_name = "START:STOP", value_parser = parse_rows)]
+    rows: Option<Rows>,
+}
+
+/// A row range from the command line; `None` ends are the array's.
+#[derive(Clone, Copy, Debug)]
+struct Rows(Option<usize>, Option<usize>);
+
+fn parse_rows(s: &str) -> Result<Rows, String> {
+    let (a, b) = s
+        .split_once(':')
+        .ok_or_else(|| format!("{s:?} is not START:STOP"))?;
+    let num = |t: &str| -> Result<Option<usize>, String> {
+        match t.trim() {
+            "" => Ok(None),
+            t => t
+                .parse()
+                .map(Some)
+                .map_err(|_| format!("{t:?} is not a row number")),
+        }
+    };
+    Ok(Rows(num(a)?, num(b)?))
+}
+
+/// `array[start:stop]`, lazily (nothing read until touched).
+fn rows(array: Array, rows: Option<Rows>) -> Result<Array, Error> {
+    match rows {
+        None => Ok(array),
+        Some(Rows(a, b)) => {
+            let b = b.unwrap_or(array.len());
+            array.slice(a.unwrap_or(0)..b)
+        }
+    }
+}
+
+/// Opens `at`, goes into its fields and takes its rows.
+fn open_at(at: &At, trace: bool, confined: bool) -> Result<Array, Error> {
+    rows(
+        project(open(&at.path, trace, confined)?, &at.fields)?,
+        at.rows,
+    )
 }
 
 #[derive(Subcommand)]
@@ -114,6 +157,9 @@ enum Command {
         /// Copy only this field: a name or a dotted path; repeat to go deeper.
         #[arg(long = "field", value_name = "NAME")]
         fields: Vec<String>,
+        /// Copy only rows START:STOP (reading only what they need).
+        #[arg(long, value_name = "START:STOP", value_parser = parse_rows)]
+        rows: Option<Rows>,
         /// Print `read <key> <bytes>` on stderr for every read from the source.
         #[arg(long)]
         trace: bool,
@@ -328,7 +374,7 @@ fn open_with_cache(
 
 /// `info`: the length and each buffer once (key, dtype, stored bytes), as
 /// lines or as one JSON object (with field paths, nodes and attributes).
-fn info(array: &Array, json: bool, out: &mut impl Write) -> std::io::Result<()> {
+fn info(array: &Array, json: bool, sliced: bool, out: &mut impl Write) -> std::io::Result<()> {
     let mut seen = std::collections::HashSet::new();
     let buffers: Vec<_> = array
         .buffers()
@@ -336,7 +382,10 @@ fn info(array: &Array, json: bool, out: &mut impl Write) -> std::io::Result<()> 
         .filter(|b| seen.insert(b.key.clone()))
         .collect();
     let total: u64 = buffers.iter().filter_map(|b| b.stored_bytes).sum();
+    // A slice's buffers are ranges: some sizes are known only once the
+    // offsets above them are read ("unknown"), none is missing.
     let missing = buffers.iter().filter(|b| b.stored_bytes.is_none()).count();
+    let (missing, unknown) = if sliced { (0, missing) } else { (missing, 0) };
     // Per partition: its length and the bytes its buffers hold.
     let lengths = array.partition_lengths();
     let mut part_bytes = vec![0u64; lengths.len()];
@@ -360,6 +409,9 @@ fn info(array: &Array, json: bool, out: &mut impl Write) -> std::io::Result<()> 
             "length": array.len(), "type": array.type_string(), "buffers": list,
             "total_buffers": buffers.len(), "total_bytes": total, "missing": missing,
         });
+        if sliced {
+            doc["unknown"] = unknown.into();
+        }
         if array.is_partitioned() {
             doc["partitions"] = lengths
                 .iter()
@@ -379,11 +431,14 @@ fn info(array: &Array, json: bool, out: &mut impl Write) -> std::io::Result<()> 
     for b in &buffers {
         match b.stored_bytes {
             Some(n) => writeln!(out, "buffer {} {} {n}", b.key, b.dtype)?,
+            None if sliced => writeln!(out, "buffer {} {} unknown", b.key, b.dtype)?,
             None => writeln!(out, "buffer {} {} missing", b.key, b.dtype)?,
         }
     }
     let missing = if missing > 0 {
         format!(" ({missing} missing)")
+    } else if unknown > 0 {
+        format!(" ({unknown} unknown until read)")
     } else {
         String::new()
     };
@@ -414,6 +469,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             if let Some(device) = device.filter(|d| *d != Device::Cpu) {
                 array = round_trip(&at.path, &at.fields, &array.to_device(device)?)?;
             }
+            let array = rows(array, at.rows)?;
             let rows = 0..limit.unwrap_or(usize::MAX);
             if pretty {
                 let mut p = Pretty::new(&mut out);
@@ -425,15 +481,15 @@ fn run(cli: Cli) -> Result<(), Error> {
             writeln!(out).map_err(io)?;
         }
         Command::Type { at } => {
-            let array = project(open(&at.path, false, confined)?, &at.fields)?;
+            let array = open_at(&at, false, confined)?;
             writeln!(out, "{}", array.type_string()).map_err(io)?;
         }
         Command::Form { at } => {
-            let array = project(open(&at.path, false, confined)?, &at.fields)?;
+            let array = open_at(&at, false, confined)?;
             writeln!(out, "{}", array.form().to_json()).map_err(io)?;
         }
         Command::Validate { at } => {
-            let array = project(open(&at.path, false, confined)?, &at.fields)?;
+            let array = open_at(&at, false, confined)?;
             array.validate()?;
             writeln!(out, "ok").map_err(io)?;
         }
@@ -446,6 +502,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             buffer_key,
             id_start,
             fields,
+            rows: row_range,
             trace,
             force,
         } => {
@@ -458,11 +515,16 @@ fn run(cli: Cli) -> Result<(), Error> {
             // Heap buffers beyond 64 MiB leave the cache (mapped ones cost
             // no heap): a copy streams, it need not keep what it wrote.
             let array = open_with_cache(&src, trace, confined, Cache::with_budget(64 << 20))?;
-            copy(&project(array, &fields)?, &dst, packed, opts)?;
+            copy(
+                &rows(project(array, &fields)?, row_range)?,
+                &dst,
+                packed,
+                opts,
+            )?;
         }
         Command::Info { at, json } => {
-            let array = project(open(&at.path, false, confined)?, &at.fields)?;
-            info(&array, json, &mut out).map_err(io)?;
+            let array = open_at(&at, false, confined)?;
+            info(&array, json, at.rows.is_some(), &mut out).map_err(io)?;
         }
     }
     out.flush().map_err(io)

@@ -150,6 +150,9 @@ impl AlignedBytes {
     }
 }
 
+/// Buffers made by [`Buffer::filled`] from this size on get a map of their own.
+const OWN_MAP_FROM: usize = 1 << 20;
+
 impl Buffer {
     /// Wraps any owner of bytes without copying. The owner is moved into a
     /// shared allocation first, so bytes stored inline in it stay put.
@@ -192,12 +195,21 @@ impl Buffer {
     }
 
     /// A new 64-byte-aligned buffer of `len` bytes, written by `fill`
-    /// (which starts from zeros).
-    #[cfg_attr(not(feature = "hdf5"), allow(dead_code))]
+    /// (which starts from zeros). From 1 MiB on, the memory is a private
+    /// anonymous map of its own (page-aligned), so that dropping the buffer
+    /// gives it back to the system at once: a scan that makes one such
+    /// buffer per step holds one step's worth, whatever the allocator keeps.
     pub(crate) fn filled<E>(
         len: usize,
         fill: impl FnOnce(&mut [u8]) -> std::result::Result<(), E>,
     ) -> std::result::Result<Buffer, E> {
+        if len >= OWN_MAP_FROM {
+            if let Ok(mut map) = memmap2::MmapMut::map_anon(len) {
+                fill(&mut map)?;
+                // Never written again: the buffer hands out shared slices only.
+                return Ok(Buffer::with_residence(map, Residence::Heap));
+            }
+        }
         let mut a = AlignedBytes::zeroed(len);
         fill(a.as_mut())?;
         Ok(Buffer::from_owner(a))

@@ -309,7 +309,7 @@ impl Cache {
         source_number: u64,
         source: &dyn Source,
         key: &str,
-        need: Option<usize>,
+        want: crate::source::Want,
     ) -> Outcome {
         /// Counts and reports the read if the source panics.
         struct OnPanic<'a> {
@@ -345,10 +345,7 @@ impl Cache {
             key,
             armed: true,
         };
-        let result = match need {
-            Some(n) => source.read_prefix(key, n),
-            None => source.read(key),
-        };
+        let result = want.from(source, key);
         guard.armed = false;
         let c = &self.counters;
         c.reads.fetch_add(1, Relaxed);
@@ -578,7 +575,10 @@ impl<S: Source> Source for CachedSource<S> {
             key,
             Conv::Raw,
             || Arc::from(key),
-            || self.cache.read(self.number, &self.inner, key, None),
+            || {
+                self.cache
+                    .read(self.number, &self.inner, key, crate::source::Want::All)
+            },
         )
     }
     fn size(&self, key: &str) -> Option<u64> {
@@ -625,9 +625,11 @@ mod shuttle_tests {
                             let source = Arc::clone(&source);
                             shuttle::thread::spawn(move || {
                                 for k in if i % 2 == 0 { ["a", "b"] } else { ["b", "a"] } {
-                                    let b = get(&cache, k, || cache.read(1, &*source, k, None))
-                                        .unwrap()
-                                        .unwrap();
+                                    let b = get(&cache, k, || {
+                                        cache.read(1, &*source, k, crate::source::Want::All)
+                                    })
+                                    .unwrap()
+                                    .unwrap();
                                     assert_eq!(b.len(), 8);
                                 }
                             })

@@ -10,7 +10,7 @@ use crate::buffer::{Buffer, ByteOrder, Native, TypedBuffer, WeakBuffer};
 use crate::cache::{Cache, Conv};
 use crate::error::{Error, Result};
 use crate::form::{IndexType, Primitive};
-use crate::source::Source;
+use crate::source::{Source, Want};
 use once_cell::sync::OnceCell;
 use parking_lot::Mutex;
 use std::sync::Arc;
@@ -41,7 +41,14 @@ impl Loader {
     /// One read from the source of at least `need` bytes, counted and
     /// observed, not cached.
     fn read(&self, key: &str, need: usize) -> Result<Option<Buffer>> {
-        self.cache.read(self.number, &*self.source, key, Some(need))
+        self.cache
+            .read(self.number, &*self.source, key, Want::Prefix(need))
+    }
+
+    /// One read of bytes `range` of `key`, counted and observed, not cached.
+    fn read_range(&self, key: &str, range: std::ops::Range<usize>) -> Result<Option<Buffer>> {
+        self.cache
+            .read(self.number, &*self.source, key, Want::Range(range))
     }
 
     /// The stored size of `key`, without reading it.
@@ -539,6 +546,51 @@ impl LazyBuf {
             copied.unwrap_or(raw)
         };
         aligned.slice(0, need)
+    }
+
+    /// Elements `start..start + count` of the stored buffer (a row slice
+    /// needs no more): native byte order, aligned, exactly `count *
+    /// itemsize` bytes. Sliced from the whole buffer when this array or its
+    /// cache already holds it; otherwise only the range is read (counted
+    /// and observed like any read; not cached: the slice's own cache keeps
+    /// what it derives from it).
+    pub(crate) fn get_range(&self, start: usize, count: usize) -> Result<Buffer> {
+        let size = self.dtype.itemsize();
+        let (from, len) = match (start.checked_mul(size), count.checked_mul(size)) {
+            (Some(a), Some(n)) if a.checked_add(n).is_some() => (a, n),
+            _ => return Err(self.too_many(start.saturating_add(count))),
+        };
+        if len == 0 {
+            return Ok(Buffer::empty());
+        }
+        let held = self.memo.lock().as_ref().and_then(WeakBuffer::upgrade);
+        let held = held.or_else(|| {
+            let conv = self.cache_key?;
+            self.loader.cache.peek(self.loader.number, &self.key, conv)
+        });
+        if let Some(b) = held.filter(|b| b.len() >= from + len) {
+            return b.slice(from, len);
+        }
+        let raw = self
+            .loader
+            .read_range(&self.key, from..from + len)?
+            .ok_or_else(|| self.missing())?;
+        if raw.len() < len {
+            return Err(Error::ShortBuffer {
+                key: self.key.to_string(),
+                node: self.node.path.to_string(),
+                class: self.node.class,
+                expected: from + len,
+                actual: from + raw.len(),
+            });
+        }
+        let raw = self.convert(Some(raw)).unwrap_or_else(Buffer::empty);
+        let raw = if raw.is_aligned(self.dtype.align()) {
+            raw
+        } else {
+            Buffer::copy_from_slice(raw.as_slice())
+        };
+        raw.slice(0, len)
     }
 
     /// The buffer as an index (for index-typed buffers).

@@ -322,8 +322,19 @@ pub fn to_packed(array: &Array) -> Result<Array> {
     if array.is_partitioned() {
         return packed_parts(array);
     }
+    // A row slice packs those rows of the array it was sliced from, as
+    // awkward's `ak.to_packed(array[a:b])` does (a BitMaskedArray's rows
+    // become a ByteMaskedArray, an index keeps its order, ...).
+    let (node, root, length) = match array.origin() {
+        Some(o) => (
+            o.array.node(),
+            Sel::Range(o.rows.start, o.rows.end),
+            o.rows.len(),
+        ),
+        None => (array.node(), Sel::All, array.len()),
+    };
     let limit = GATHER_LIMIT
-        .saturating_mul(input_bytes(array.node())?)
+        .saturating_mul(input_bytes(node)?)
         .saturating_add(GATHER_FLOOR);
     let mut p = Packer {
         next_id: 0,
@@ -332,16 +343,10 @@ pub fn to_packed(array: &Array) -> Result<Array> {
         limit,
         known: Default::default(),
     };
-    let form = p.node(array.node(), &Sel::All)?;
+    let form = p.node(node, &root)?;
     let source: MemorySource = p.buffers.into_iter().collect();
     let known = (!p.known.is_empty()).then_some(p.known);
-    Array::with_lengths(
-        form,
-        array.len(),
-        Arc::new(source),
-        Options::default(),
-        known,
-    )
+    Array::with_lengths(form, length, Arc::new(source), Options::default(), known)
 }
 
 /// A partitioned array packed partition by partition (as awkward 1's

@@ -154,30 +154,11 @@ pub(crate) fn is_plain_file_name(key: &str) -> bool {
 
 impl Source for DirSource {
     fn read(&self, key: &str) -> Result<Option<Buffer>> {
-        let path = self.path_of(key)?;
-        let Some(path) = self.resolve(key, path)? else {
-            return Ok(None);
-        };
-        let (file, len) = match sys::open_regular_with_len(&path, self.confined) {
-            Ok(f) => f,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-            Err(e) => {
-                return Err(Error::Source {
-                    key: key.to_string(),
-                    message: format!("{}: {e}", path.display()),
-                    io: Some(std::sync::Arc::new(e)),
-                })
-            }
-        };
-        if len == 0 {
-            return Ok(Some(Buffer::empty()));
-        }
-        // SAFETY: memory maps are undefined behaviour if the file is modified
-        // while mapped. The container contract (documented on `DirSource`) is
-        // that buffer files are immutable while read; akbuf's writer replaces
-        // whole folders by rename and never writes into a mapped file.
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::read_io(key, e))?;
-        Ok(Some(Buffer::from_mmap(map)))
+        self.map(key, None)
+    }
+
+    fn read_range(&self, key: &str, range: std::ops::Range<usize>) -> Result<Option<Buffer>> {
+        self.map(key, Some(range))
     }
 
     fn size(&self, key: &str) -> Option<u64> {
@@ -196,5 +177,54 @@ impl Source for DirSource {
     fn id(&self) -> Option<String> {
         let root = std::fs::canonicalize(&self.root).unwrap_or_else(|_| self.root.clone());
         Some(format!("dir:{}", root.display()))
+    }
+}
+
+impl DirSource {
+    /// Maps the file of `key`: whole, or only the pages holding `range`
+    /// (clipped to the file), sliced to it.
+    fn map(&self, key: &str, range: Option<std::ops::Range<usize>>) -> Result<Option<Buffer>> {
+        let path = self.path_of(key)?;
+        let Some(path) = self.resolve(key, path)? else {
+            return Ok(None);
+        };
+        let (file, len) = match sys::open_regular_with_len(&path, self.confined) {
+            Ok(f) => f,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(Error::Source {
+                    key: key.to_string(),
+                    message: format!("{}: {e}", path.display()),
+                    io: Some(std::sync::Arc::new(e)),
+                })
+            }
+        };
+        let len = usize::try_from(len).unwrap_or(usize::MAX);
+        let (start, stop) = match &range {
+            Some(r) => (r.start.min(len), r.end.clamp(r.start.min(len), len)),
+            None => (0, len),
+        };
+        if start == stop {
+            return Ok(Some(Buffer::empty()));
+        }
+        // Map from the page holding `start`: the offset must be page-aligned.
+        let page = sys::page_size();
+        let from = start - start % page;
+        let mut options = memmap2::MmapOptions::new();
+        if range.is_some() {
+            options.offset(from as u64).len(stop - from);
+        }
+        // SAFETY: memory maps are undefined behaviour if the file is modified
+        // while mapped. The container contract (documented on `DirSource`) is
+        // that buffer files are immutable while read; akbuf's writer replaces
+        // whole folders by rename and never writes into a mapped file. The
+        // offset is a multiple of the page size and `from + len` is within
+        // the file's length as fstat reported it.
+        let map = unsafe { options.map(&file) }.map_err(|e| Error::read_io(key, e))?;
+        let whole = Buffer::from_mmap(map);
+        match range {
+            Some(_) => whole.slice(start - from, stop - start).map(Some),
+            None => Ok(Some(whole)),
+        }
     }
 }

@@ -240,17 +240,18 @@ fn byte_len(key: &str, ds: &h5::Dataset) -> Result<usize> {
     })
 }
 
-/// Reads the first `rows` rows (along the first dimension; all of a
-/// scalar dataset) of a dataset's raw bytes through libhdf5, in its own
-/// type (no conversion): `len` bytes.
-fn read_raw(key: &str, ds: &h5::Dataset, rows: Option<u64>, len: usize) -> Result<Buffer> {
+/// Reads `rows` (a first row and a count, along the first dimension; all
+/// of a scalar dataset when `None`) of a dataset's raw bytes through
+/// libhdf5, in its own type (no conversion): `len` bytes.
+fn read_raw(key: &str, ds: &h5::Dataset, rows: Option<(u64, u64)>, len: usize) -> Result<Buffer> {
     use hdf5_metno_sys::{h5d, h5i, h5p, h5s, h5t};
     let id = ds.id();
     h5::sync::sync(|| {
         // SAFETY: `id` is a valid open dataset (held by `ds` for this whole
         // call). Its own file type is used as the memory type, so libhdf5
-        // converts nothing. With `rows`, the file selection is the first
-        // `rows` rows and the memory space has exactly their shape, so
+        // converts nothing. With `rows`, the file selection is those rows
+        // (the caller keeps them within the dataset) and the memory space
+        // has exactly their shape, so
         // libhdf5 writes exactly `len` bytes (rows times the bytes of one
         // row, as the caller computed); without, the whole dataset, `len`
         // bytes. The buffer is `len` bytes long. Variable-length types,
@@ -266,7 +267,7 @@ fn read_raw(key: &str, ds: &h5::Dataset, rows: Option<u64>, len: usize) -> Resul
                 || h5t::H5Tis_variable_str(t) > 0;
             let (mut file_space, mut mem_space) = (h5s::H5S_ALL, h5s::H5S_ALL);
             let mut ok = !vlen;
-            if let (false, Some(rows)) = (vlen, rows) {
+            if let (false, Some((first, rows))) = (vlen, rows) {
                 file_space = h5d::H5Dget_space(id);
                 let ndim = if file_space < 0 {
                     -1
@@ -282,7 +283,8 @@ fn read_raw(key: &str, ds: &h5::Dataset, rows: Option<u64>, len: usize) -> Resul
                         std::ptr::null_mut(),
                     ) == ndim
                     {
-                        let start = vec![0u64; ndim as usize];
+                        let mut start = vec![0u64; ndim as usize];
+                        start[0] = first;
                         dims[0] = rows;
                         ok = h5s::H5Sselect_hyperslab(
                             file_space,
@@ -336,13 +338,20 @@ fn read_raw(key: &str, ds: &h5::Dataset, rows: Option<u64>, len: usize) -> Resul
 }
 
 impl Hdf5Source {
-    /// Reads `key`, only as many whole rows as hold `need` bytes when given.
-    fn read_dataset(&self, key: &str, need: Option<usize>) -> Result<Option<Buffer>> {
+    /// Reads `key`: whole, its first `need` bytes, or bytes `range`, in
+    /// whole rows (sliced to the bytes asked for).
+    fn read_dataset(&self, key: &str, want: Want) -> Result<Option<Buffer>> {
         let Some(ds) = self.dataset(key)? else {
             return Ok(None);
         };
         let len = byte_len(key, &ds)?;
-        if len == 0 {
+        // The bytes asked for, clipped to the dataset.
+        let (from, to) = match &want {
+            Want::All => (0, len),
+            Want::Prefix(n) => (0, (*n).min(len)),
+            Want::Range(r) => (r.start.min(len), r.end.clamp(r.start.min(len), len)),
+        };
+        if len == 0 || from == to && !matches!(want, Want::All) {
             return Ok(Some(Buffer::empty()));
         }
         // Mapped in place only if the data is in this file, contiguous and
@@ -353,19 +362,26 @@ impl Hdf5Source {
         if let (true, Some(offset), Some(map)) = (direct, ds.offset(), &self.map) {
             if ds.storage_size() as usize == len {
                 if let Ok(b) = map.slice(offset as usize, len) {
-                    return Ok(Some(b));
+                    return match want {
+                        Want::Range(_) => b.slice(from, to - from).map(Some),
+                        _ => Ok(Some(b)),
+                    };
                 }
             }
         }
-        // Through libhdf5 into memory: only the rows the node needs.
+        // Through libhdf5 into memory: only the rows holding the bytes.
         let shape = ds.shape();
-        let (rows, want) = match (need, shape.first()) {
-            (Some(need), Some(&d0)) if need < len && d0 > 0 => {
-                let row = len / d0;
-                let rows = need.div_ceil(row.max(1)).min(d0);
-                (Some(rows as u64), rows * row)
+        let (rows, skip, read) = match shape.first() {
+            Some(&d0) if d0 > 0 && (from > 0 || to < len) => {
+                let row = (len / d0).max(1);
+                let (r0, r1) = (from / row, to.div_ceil(row).min(d0));
+                (
+                    Some((r0 as u64, (r1 - r0) as u64)),
+                    from - r0 * row,
+                    (r1 - r0) * row,
+                )
             }
-            _ => (None, len),
+            _ => (None, from, len),
         };
         // Never allocate for bytes the file does not hold.
         let stored = ds.storage_size().min(self.file_len);
@@ -375,25 +391,35 @@ impl Hdf5Source {
             MAX_RATIO
         };
         let backed = stored.saturating_mul(ratio).saturating_add(BACKING_FLOOR);
-        if want as u64 > backed {
+        if read as u64 > backed {
             return Err(Error::read_failed(
                 key,
                 format!(
-                    "the dataset declares {len} bytes, and {want} of them are needed, but the file stores only {stored} bytes for it: refusing to read values no stored byte backs"
+                    "the dataset declares {len} bytes, and {read} of them are needed, but the file stores only {stored} bytes for it: refusing to read values no stored byte backs"
                 ),
             ));
         }
-        read_raw(key, &ds, rows, want).map(Some)
+        let b = read_raw(key, &ds, rows, read)?;
+        match want {
+            Want::Range(_) => b.slice(skip, to - from).map(Some),
+            _ => Ok(Some(b)),
+        }
     }
 }
 
+use super::Want;
+
 impl Source for Hdf5Source {
     fn read(&self, key: &str) -> Result<Option<Buffer>> {
-        self.read_dataset(key, None)
+        self.read_dataset(key, Want::All)
     }
 
     fn read_prefix(&self, key: &str, len: usize) -> Result<Option<Buffer>> {
-        self.read_dataset(key, Some(len))
+        self.read_dataset(key, Want::Prefix(len))
+    }
+
+    fn read_range(&self, key: &str, range: std::ops::Range<usize>) -> Result<Option<Buffer>> {
+        self.read_dataset(key, Want::Range(range))
     }
 
     fn size(&self, key: &str) -> Option<u64> {

@@ -75,6 +75,34 @@ pub trait Source: Send + Sync {
         self.read(key)
     }
 
+    /// Bytes `range` of the buffer under `key` (a row slice needs only
+    /// those): exactly `range.len()` bytes, fewer if the stored buffer ends
+    /// first (the caller checks), `Ok(None)` if the key is missing. The
+    /// default reads the whole buffer and slices it; directory and HDF5
+    /// sources read only the range.
+    ///
+    /// ```
+    /// use akbuf::{Buffer, MemorySource, Source};
+    ///
+    /// let source = MemorySource::new().with("k", Buffer::from_slice(&[1u8, 2, 3, 4]));
+    /// assert_eq!(source.read_range("k", 1..3)?.unwrap().as_slice(), &[2, 3]);
+    /// assert_eq!(source.read_range("k", 3..9)?.unwrap().as_slice(), &[4]); // the buffer ends
+    /// assert!(source.read_range("missing", 0..1)?.is_none());
+    /// # Ok::<(), akbuf::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Source::read`].
+    fn read_range(&self, key: &str, range: std::ops::Range<usize>) -> Result<Option<Buffer>> {
+        let Some(whole) = self.read(key)? else {
+            return Ok(None);
+        };
+        let start = range.start.min(whole.len());
+        let stop = range.end.clamp(start, whole.len());
+        whole.slice(start, stop - start).map(Some)
+    }
+
     /// The size in bytes of the buffer under `key`, if it can be known
     /// without reading it (a file's size, a map entry's length).
     fn size(&self, key: &str) -> Option<u64> {
@@ -95,12 +123,37 @@ pub trait Source: Send + Sync {
     }
 }
 
+/// What one read asks of a source.
+#[derive(Clone, Debug)]
+pub(crate) enum Want {
+    /// The whole buffer ([`Source::read`]).
+    All,
+    /// At least its first bytes ([`Source::read_prefix`]).
+    Prefix(usize),
+    /// These bytes ([`Source::read_range`]).
+    Range(std::ops::Range<usize>),
+}
+
+impl Want {
+    /// Asks `source` for it.
+    pub(crate) fn from(self, source: &dyn Source, key: &str) -> Result<Option<Buffer>> {
+        match self {
+            Want::All => source.read(key),
+            Want::Prefix(n) => source.read_prefix(key, n),
+            Want::Range(r) => source.read_range(key, r),
+        }
+    }
+}
+
 impl<S: Source + ?Sized> Source for Arc<S> {
     fn read(&self, key: &str) -> Result<Option<Buffer>> {
         (**self).read(key)
     }
     fn read_prefix(&self, key: &str, len: usize) -> Result<Option<Buffer>> {
         (**self).read_prefix(key, len)
+    }
+    fn read_range(&self, key: &str, range: std::ops::Range<usize>) -> Result<Option<Buffer>> {
+        (**self).read_range(key, range)
     }
     fn size(&self, key: &str) -> Option<u64> {
         (**self).size(key)
@@ -119,6 +172,9 @@ impl<S: Source + ?Sized> Source for Box<S> {
     }
     fn read_prefix(&self, key: &str, len: usize) -> Result<Option<Buffer>> {
         (**self).read_prefix(key, len)
+    }
+    fn read_range(&self, key: &str, range: std::ops::Range<usize>) -> Result<Option<Buffer>> {
+        (**self).read_range(key, range)
     }
     fn size(&self, key: &str) -> Option<u64> {
         (**self).size(key)

@@ -62,6 +62,9 @@ where
     fn read_prefix(&self, key: &str, len: usize) -> Result<Option<Buffer>> {
         self.observe(key, self.inner.read_prefix(key, len))
     }
+    fn read_range(&self, key: &str, range: std::ops::Range<usize>) -> Result<Option<Buffer>> {
+        self.observe(key, self.inner.read_range(key, range))
+    }
     fn size(&self, key: &str) -> Option<u64> {
         self.inner.size(key)
     }

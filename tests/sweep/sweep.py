@@ -17,6 +17,11 @@ with ak.to_buffers into a directory container; then
   akbuf copy --packed                   == ak.to_buffers(ak.to_packed(...))
   akbuf copy into FILE.h5:GROUP         == h5py + awkward read it back equal
   akbuf show of an h5py-written group   == awkward's values   (with --hdf5)
+  akbuf show --rows A:B                 == awkward's values of array[A:B]
+  akbuf copy --rows A:B                 == awkward reads back array[A:B]'s values
+  akbuf copy --packed --rows A:B        == ak.to_buffers(ak.to_packed(array[A:B]))
+                                           (valid arrays: an invalid one may
+                                           fail outside the rows sliced)
 
 Every divergence is printed with its seed (and the container kept under
 --keep DIR); the exit status is 1 if any was found.
@@ -374,9 +379,39 @@ class Sweep:
             self.diverged(seed, "copy --packed", cp.stderr.strip())
         else:
             self.same_buffers(seed, "copy --packed", dst, want_packed)
+        if want_valid:
+            self.check_rows(seed, gen, case, back)
         if self.hdf5:
             self.check_hdf5(seed, case, back, want_json)
         return case
+
+    def check_rows(self, seed, gen, case, back):
+        """Lazy row slices against awkward's slices of the same array."""
+        n = len(back)
+        a = gen.r.randint(0, n)
+        b = gen.r.randint(a, n)
+        part = back[a:b]
+        show = self.run("show", case, "--rows", f"{a}:{b}")
+        want = design_json(part)
+        if show.returncode != 0 or show.stdout.strip() != want:
+            self.diverged(seed, f"show --rows {a}:{b}",
+                          show.stderr.strip() or f"got {show.stdout.strip()[:300]}\nwant {want[:300]}")
+        dst = f"{case}.rows"
+        cp = self.run("copy", "--rows", f"{a}:{b}", case, dst)
+        if cp.returncode != 0:
+            self.diverged(seed, f"copy --rows {a}:{b}", cp.stderr.strip())
+        else:
+            got = design_json(ak.materialize(read_back(dst)[0]))
+            if got != want:
+                self.diverged(seed, f"copy --rows {a}:{b}: awkward reads back",
+                              f"got {got[:300]}\nwant {want[:300]}")
+        dst = f"{case}.rows.packed"
+        cp = self.run("copy", "--packed", "--rows", f"{a}:{b}", case, dst)
+        if cp.returncode != 0:
+            self.diverged(seed, f"copy --packed --rows {a}:{b}", cp.stderr.strip())
+        else:
+            self.same_buffers(seed, f"copy --packed --rows {a}:{b}", dst,
+                              awkward_buffers(ak.to_packed(part)))
 
     def same_buffers(self, seed, what, dst, want):
         form, length, buffers = want
