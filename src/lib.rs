@@ -87,6 +87,7 @@ mod write;
 pub use array::{from_buffers, Array, ChunkSize, Chunks, Iter};
 pub use buffer::{Buffer, ByteOrder, Native, Residence, TypedBuffer, WeakBuffer};
 pub use cache::{Cache, CacheStats, CachedSource, Observer, ReadEvent};
+pub use container::dataset::{open_dataset, open_dataset_with};
 pub use container::dir::write_dir;
 #[cfg(feature = "hdf5")]
 pub use container::hdf5::{is_hdf5_path, open_hdf5, split_hdf5_path, write_hdf5, DEFAULT_GROUP};

@@ -389,3 +389,84 @@ fn tempdir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+fn expected_values(name: &str) -> Vec<serde_json::Value> {
+    serde_json::from_str(&want(&partitioned_dir().join(name)).json).unwrap()
+}
+
+#[test]
+fn a_dataset_concatenates_containers_lazily() {
+    let names = [
+        "events_unequal",
+        "custom_keys",
+        "v1_single",
+        "partition_start",
+    ];
+    let paths: Vec<PathBuf> = names.iter().map(|n| partitioned_dir().join(n)).collect();
+    let all = akbuf::open_dataset(&paths).unwrap();
+    let want: Vec<serde_json::Value> = names.iter().flat_map(|n| expected_values(n)).collect();
+    assert_eq!(all.len(), want.len());
+    // Each container's partitions, in order (v1_single is one piece).
+    assert_eq!(all.num_partitions(), 6 + 3 + 1 + 3);
+    let got: Vec<serde_json::Value> = serde_json::from_str(&all.to_json().unwrap()).unwrap();
+    assert_eq!(got, want);
+    // Rows of the third container read only its keys.
+    let cache = std::sync::Arc::new(akbuf::Cache::new());
+    let reads = std::sync::Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let log = std::sync::Arc::clone(&reads);
+    let cache = std::sync::Arc::new(
+        std::sync::Arc::try_unwrap(cache)
+            .ok()
+            .unwrap()
+            .with_observer(move |e: &akbuf::ReadEvent<'_>| log.lock().push(e.key.to_string())),
+    );
+    let all =
+        akbuf::open_dataset_with(&paths, akbuf::Options::default().with_cache(cache)).unwrap();
+    assert!(reads.lock().is_empty());
+    let met = all.field("met").unwrap().slice(80..82).unwrap();
+    let got: Vec<serde_json::Value> = serde_json::from_str(&met.to_json().unwrap()).unwrap();
+    let expect: Vec<serde_json::Value> = want[80..82].iter().map(|e| e["met"].clone()).collect();
+    assert_eq!(got, expect);
+    // 40 + 40 rows before it: rows 0..2 of v1_single.
+    assert_eq!(*reads.lock(), ["part0-node2-data"]);
+}
+
+#[test]
+fn a_dataset_refuses_forms_that_differ_naming_both_paths() {
+    let a = partitioned_dir().join("events_unequal");
+    let b = partitioned_dir().join("strings");
+    let e = akbuf::open_dataset([&a, &b]).unwrap_err().to_string();
+    assert!(e.contains("events_unequal") && e.contains("strings"), "{e}");
+    let e = akbuf::open_dataset(Vec::<PathBuf>::new()).unwrap_err();
+    assert!(matches!(e, Error::Argument(_)), "{e}");
+    let empty = tempdir("no-containers");
+    let e = akbuf::open_dataset([&empty]).unwrap_err().to_string();
+    assert!(e.contains("no-containers"), "{e}");
+    std::fs::remove_dir_all(&empty).unwrap();
+}
+
+#[test]
+fn a_folder_of_containers_is_a_dataset_and_repartitioning_keeps_every_row() {
+    let events = open(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/events")).unwrap();
+    let dir = tempdir("folder");
+    for (i, rows) in [0..250, 250..251, 251..1000].into_iter().enumerate() {
+        write_dir(
+            &events.slice(rows).unwrap(),
+            dir.join(format!("c{i}")),
+            &WriteOptions::default(),
+        )
+        .unwrap();
+    }
+    let all = akbuf::open_dataset([&dir]).unwrap();
+    assert_eq!(all.partition_lengths(), [250, 1, 749]);
+    assert_eq!(all.to_json().unwrap(), events.to_json().unwrap());
+    // Split, never merged: partitions end where the containers do.
+    let parts = all.repartition(akbuf::ChunkSize::Rows(400)).unwrap();
+    assert_eq!(parts.partition_lengths(), [250, 1, 400, 349]);
+    let out = dir.join("repartitioned");
+    write_dir(&parts, &out, &WriteOptions::default()).unwrap();
+    let back = open(&out).unwrap();
+    assert_eq!(back.partition_lengths(), [250, 1, 400, 349]);
+    assert_eq!(back.to_json().unwrap(), events.to_json().unwrap());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -18,23 +18,36 @@ type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 fn open(dir: &Path, bytes: &Arc<AtomicU64>, reads: &Arc<AtomicU64>) -> Res<Array> {
     let (b, r) = (Arc::clone(bytes), Arc::clone(reads));
-    let source = Observed::new(akbuf::DirSource::new(dir), move |_: &str, n: Option<usize>| {
-        b.fetch_add(n.unwrap_or(0) as u64, Ordering::Relaxed);
-        r.fetch_add(1, Ordering::Relaxed);
-    });
+    let source = Observed::new(
+        akbuf::DirSource::new(dir),
+        move |_: &str, n: Option<usize>| {
+            b.fetch_add(n.unwrap_or(0) as u64, Ordering::Relaxed);
+            r.fetch_add(1, Ordering::Relaxed);
+        },
+    );
     Ok(Metadata::read_dir(dir)?.open(source)?)
 }
 
 fn main() -> Res<()> {
-    let dir = std::env::args().nth(1).unwrap_or_else(|| "/tmp/akdata/events".into());
+    let dir = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "/tmp/akdata/events".into());
     let dir = Path::new(&dir);
     let (bytes, reads) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let probe = open(dir, &bytes, &reads)?;
     let n = probe.len();
     let pt = probe.field("jets")?.field("pt")?;
     let whole: u64 = pt.buffers().iter().filter_map(|b| b.stored_bytes).sum();
-    println!("{n} events; jets offsets + pt data stored: {:.1} MB", whole as f64 / 1e6);
-    for (a, b) in [(1_000_000, 1_000_100), (1_000_000, 1_020_000), (500_000, 700_000), (0, n)] {
+    println!(
+        "{n} events; jets offsets + pt data stored: {:.1} MB",
+        whole as f64 / 1e6
+    );
+    for (a, b) in [
+        (1_000_000, 1_000_100),
+        (1_000_000, 1_020_000),
+        (500_000, 700_000),
+        (0, n),
+    ] {
         let mut t = Vec::new();
         let (mut got_bytes, mut got_reads, mut sum) = (0, 0, 0.0);
         for _ in 0..21 {
@@ -43,7 +56,11 @@ fn main() -> Res<()> {
             let start = Instant::now();
             let events = open(dir, &bytes, &reads)?;
             let pt = events.slice(a..b)?.field("jets")?.field("pt")?;
-            sum = pt.flat_values::<f32>()?.iter().map(|&x| f64::from(x)).sum::<f64>();
+            sum = pt
+                .flat_values::<f32>()?
+                .iter()
+                .map(|&x| f64::from(x))
+                .sum::<f64>();
             t.push(start.elapsed().as_secs_f64());
             got_bytes = bytes.load(Ordering::Relaxed);
             got_reads = reads.load(Ordering::Relaxed);

@@ -47,7 +47,10 @@ impl ExactSizeIterator for Chunks {}
 impl Array {
     /// The array in consecutive steps of `size` (rows, or bytes of its
     /// buffers), each a lazy [`Array::slice`]: scanning a field far larger
-    /// than memory step by step holds one step's bytes at a time. Reads
+    /// than memory step by step holds one step's bytes at a time. A step
+    /// never crosses a partition's end, so each is one piece and the typed
+    /// views ([`Array::flat_values`], ...) work on it: a partition larger
+    /// than a step is split, a smaller one is a step of its own. Reads
     /// nothing (with [`ChunkSize::Bytes`], asks the source for the stored
     /// sizes of the buffers).
     ///
@@ -76,10 +79,7 @@ impl Array {
             ChunkSize::Rows(0) | ChunkSize::Bytes(0) => {
                 return Err(Error::Argument("a step of zero rows or bytes".into()))
             }
-            ChunkSize::Rows(n) => (0..self.len())
-                .step_by(n)
-                .map(|a| a..(a.saturating_add(n)).min(self.len()))
-                .collect(),
+            ChunkSize::Rows(n) => self.row_steps(n),
             ChunkSize::Bytes(b) => self.byte_steps(b)?,
         };
         Ok(Chunks {
@@ -88,13 +88,48 @@ impl Array {
         })
     }
 
+    /// The same rows in partitions of `size` (the steps of
+    /// [`Array::chunks`]: partitions are split, never merged), lazily: each
+    /// partition a slice, read when touched. Writing the result ([`crate::to_buffers`], `akbuf copy
+    /// --partition-rows N`) writes a partitioned container.
+    ///
+    /// ```
+    /// use akbuf::ChunkSize;
+    ///
+    /// let events = akbuf::open(concat!(env!("CARGO_MANIFEST_DIR"), "/data/events"))?;
+    /// let parts = events.repartition(ChunkSize::Rows(300))?;
+    /// assert_eq!(parts.partition_lengths(), [300, 300, 300, 100]);
+    /// assert_eq!(parts.field("met")?.to_json()?, events.field("met")?.to_json()?);
+    /// # Ok::<(), akbuf::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Array::chunks`].
+    pub fn repartition(&self, size: ChunkSize) -> Result<Array> {
+        let ranges: Vec<Range<usize>> = self.chunks(size)?.ranges().to_vec();
+        let lengths = ranges.iter().map(Range::len).collect();
+        let whole = self.clone();
+        Array::from_parts(
+            self.partition_template(),
+            lengths,
+            Box::new(move |i| {
+                // Each range lies within one partition: its one piece.
+                let rows = whole.slice(ranges[i].clone())?;
+                match rows.is_partitioned() {
+                    true => rows.partition(0),
+                    false => Ok(rows),
+                }
+            }),
+        )
+    }
+
     /// Row ranges of about `step` bytes each, from each partition's stored
     /// bytes per row (a buffer whose size the source cannot tell counts 8
-    /// bytes per row).
+    /// bytes per row); never across a partition's end.
     fn byte_steps(&self, step: u64) -> Result<Vec<Range<usize>>> {
         let mut out = Vec::new();
-        let (mut start, mut row, mut filled) = (0usize, 0usize, 0f64);
-        let step = step as f64;
+        let mut start = 0usize;
         for p in 0..self.num_partitions() {
             let part = self.partition(p)?;
             let n = part.len();
@@ -107,25 +142,28 @@ impl Array {
                 .map(|b| b.stored_bytes.unwrap_or(8 * n as u64))
                 .sum();
             let per_row = (bytes as f64 / n as f64).max(f64::MIN_POSITIVE);
-            let mut left = n;
-            while left > 0 {
-                let room = ((step - filled) / per_row).floor() as usize;
-                let take = room.clamp(usize::from(row == start), left);
-                row += take;
-                left -= take;
-                filled += take as f64 * per_row;
-                if left > 0 || filled >= step {
-                    if row > start {
-                        out.push(start..row);
-                    }
-                    start = row;
-                    filled = 0.0;
-                }
-            }
-        }
-        if row > start {
-            out.push(start..row);
+            let rows = ((step as f64 / per_row).floor() as usize).max(1);
+            out.extend(steps(start, n, rows));
+            start += n;
         }
         Ok(out)
     }
+
+    /// Row ranges of `rows` rows, within each partition.
+    fn row_steps(&self, rows: usize) -> Vec<Range<usize>> {
+        let mut out = Vec::new();
+        let mut start = 0usize;
+        for n in self.partition_lengths() {
+            out.extend(steps(start, n, rows));
+            start += n;
+        }
+        out
+    }
+}
+
+/// `start..start + n` in steps of `rows` (the last one shorter).
+fn steps(start: usize, n: usize, rows: usize) -> impl Iterator<Item = Range<usize>> {
+    (0..n)
+        .step_by(rows)
+        .map(move |a| start + a..start + a.saturating_add(rows).min(n))
 }

@@ -4,8 +4,8 @@
 //! usage error.
 
 use akbuf::{
-    open_with, to_packed, write_dir, Array, ByteOrder, Cache, Device, Error, Options, ReadEvent,
-    WriteOptions,
+    open_with, to_packed, write_dir, Array, ByteOrder, Cache, ChunkSize, Device, Error, Options,
+    ReadEvent, WriteOptions,
 };
 use clap::{Args, Parser, Subcommand};
 use std::io::{IsTerminal, Write};
@@ -160,6 +160,13 @@ enum Command {
         /// Copy only rows START:STOP (reading only what they need).
         #[arg(long, value_name = "START:STOP", value_parser = parse_rows)]
         rows: Option<Rows>,
+        /// Write a partitioned container of N rows per partition (keys
+        /// `part{partition}-...`, as awkward 1 wrote them).
+        #[arg(long, value_name = "N", conflicts_with = "partition_bytes")]
+        partition_rows: Option<usize>,
+        /// Write a partitioned container of about B bytes per partition.
+        #[arg(long, value_name = "B")]
+        partition_bytes: Option<u64>,
         /// Print `read <key> <bytes>` on stderr for every read from the source.
         #[arg(long)]
         trace: bool,
@@ -503,6 +510,8 @@ fn run(cli: Cli) -> Result<(), Error> {
             id_start,
             fields,
             rows: row_range,
+            partition_rows,
+            partition_bytes,
             trace,
             force,
         } => {
@@ -515,12 +524,16 @@ fn run(cli: Cli) -> Result<(), Error> {
             // Heap buffers beyond 64 MiB leave the cache (mapped ones cost
             // no heap): a copy streams, it need not keep what it wrote.
             let array = open_with_cache(&src, trace, confined, Cache::with_budget(64 << 20))?;
-            copy(
-                &rows(project(array, &fields)?, row_range)?,
-                &dst,
-                packed,
-                opts,
-            )?;
+            let mut array = rows(project(array, &fields)?, row_range)?;
+            let size = match (partition_rows, partition_bytes) {
+                (Some(n), _) => Some(ChunkSize::Rows(n)),
+                (None, Some(b)) => Some(ChunkSize::Bytes(b)),
+                (None, None) => None,
+            };
+            if let Some(size) = size {
+                array = array.repartition(size)?;
+            }
+            copy(&array, &dst, packed, opts)?;
         }
         Command::Info { at, json } => {
             let array = open_at(&at, false, confined)?;

@@ -7,6 +7,7 @@
 //! - `hdf5` (feature `hdf5`): a group of an HDF5 file, with the metadata as
 //!   attributes of the group.
 
+pub(crate) mod dataset;
 pub(crate) mod dir;
 #[cfg(feature = "hdf5")]
 pub(crate) mod hdf5;
