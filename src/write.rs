@@ -422,6 +422,17 @@ pub fn to_buffers<S: Sink + ?Sized>(
     sink: &mut S,
     options: &WriteOptions,
 ) -> Result<(Form, usize)> {
+    if options
+        .partition_start
+        .checked_add(array.num_partitions())
+        .is_none()
+    {
+        return Err(Error::Argument(format!(
+            "partitions numbered from {}: {} of them overflow the numbering",
+            options.partition_start,
+            array.num_partitions()
+        )));
+    }
     let (parts, key_rule) = match array.is_partitioned() {
         true => (array.partitions()?, partition_key(options)?),
         false => (vec![array.clone()], options.buffer_key.clone()),

@@ -459,3 +459,52 @@ fn rows_take_a_slice_on_every_subcommand() {
         assert!(!stderr(&o).contains("panicked"));
     }
 }
+
+#[test]
+fn a_folder_of_containers_is_one_array_and_mismatched_forms_exit_1() {
+    let tmp = std::env::temp_dir().join(format!("akbuf-cli-dataset-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).unwrap();
+    let src = |name: &str| partitioned(name);
+    for (dst, name) in [("a", "events_unequal"), ("b", "custom_keys")] {
+        let o = akbuf(&["copy", &src(name), tmp.join(dst).to_str().unwrap()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let folder = tmp.to_str().unwrap();
+    let want: Vec<serde_json::Value> = ["events_unequal", "custom_keys"]
+        .iter()
+        .flat_map(|n| {
+            serde_json::from_str::<Vec<serde_json::Value>>(&expected_partitioned(&src(n))).unwrap()
+        })
+        .collect();
+    let o = akbuf(&["show", folder]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let got: Vec<serde_json::Value> = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(got, want);
+    let o = akbuf(&["info", folder]);
+    assert!(
+        stdout(&o).starts_with("length 80\npartitions 9\n"),
+        "{}",
+        stdout(&o)
+    );
+    // Rows 38..42 cross from the first container into the second.
+    let o = akbuf(&[
+        "show", folder, "--rows", "38:42", "--field", "met", "--trace",
+    ]);
+    let got: Vec<serde_json::Value> = serde_json::from_str(&stdout(&o)).unwrap();
+    let met: Vec<serde_json::Value> = want[38..42].iter().map(|e| e["met"].clone()).collect();
+    assert_eq!(got, met);
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 2, "{err}"); // one met range per container
+                                                 // A container of another form: exit 1, one line naming both.
+    let o = akbuf(&["copy", &src("strings"), tmp.join("c").to_str().unwrap()]);
+    assert!(o.status.success());
+    let o = akbuf(&["show", folder]);
+    assert_one_line_error(&o, "differs");
+    assert!(
+        stderr(&o).contains("/a") && stderr(&o).contains("/c"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::remove_dir_all(&tmp).unwrap();
+}

@@ -495,3 +495,109 @@ fn partitioned_arrays_round_trip_through_a_group() {
     }
     std::fs::remove_dir_all(&tmp).unwrap();
 }
+
+#[test]
+fn slices_of_groups_read_ranges_and_give_awkwards_rows() {
+    let _serial = serial();
+    let skipped = skipped();
+    let mut failures = Vec::new();
+    for file in ["cases.h5", "cases_gzip.h5", "cases_be.h5"] {
+        for (name, dir) in all_cases() {
+            if skipped.contains(&name) {
+                continue;
+            }
+            let Ok(all) = serde_json::from_str::<Vec<serde_json::Value>>(&expected(&dir).json)
+            else {
+                continue;
+            };
+            let n = all.len();
+            let (a, b) = (n / 3, n - n / 4);
+            let source = Hdf5Source::open(h5(file), &name).unwrap();
+            let array = source.metadata().unwrap().open(source).unwrap();
+            match array.slice(a..b).and_then(|s| s.to_json()) {
+                Ok(j)
+                    if serde_json::from_str::<Vec<serde_json::Value>>(&j).unwrap() == all[a..b] => {
+                }
+                Ok(j) => failures.push(format!("{file}:{name}[{a}..{b}]: {j}")),
+                Err(e) => failures.push(format!("{file}:{name}[{a}..{b}]: {e}")),
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // A range of a compressed dataset is read as whole rows around it,
+    // sliced to the bytes asked for.
+    let source = Hdf5Source::open(h5("cases_gzip.h5"), "events").unwrap();
+    let meta = source.metadata().unwrap();
+    let whole = source.read(&source_key(&meta, "run")).unwrap().unwrap();
+    let part = source
+        .read_range(&source_key(&meta, "run"), 8..24)
+        .unwrap()
+        .unwrap();
+    assert_eq!(part.as_slice(), &whole.as_slice()[8..24]);
+    let past = source
+        .read_range(
+            &source_key(&meta, "run"),
+            whole.len() - 4..whole.len() + 100,
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(past.len(), 4);
+}
+
+/// The buffer key of a top-level field's data.
+fn source_key(meta: &Metadata, field: &str) -> String {
+    let array = meta
+        .open(akbuf::MemorySource::new())
+        .unwrap()
+        .field(field)
+        .unwrap();
+    array.buffers()[0].key.clone()
+}
+
+#[test]
+fn partitioned_groups_stored_by_h5py_read_as_awkward_says() {
+    let _serial = serial();
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/partitioned");
+    for name in [
+        "events_unequal",
+        "custom_keys",
+        "partition_start",
+        "strings",
+        "unions",
+    ] {
+        let text = std::fs::read_to_string(dir.join(name).join("expected.json")).unwrap();
+        let want: serde_json::Value = serde_json::from_str(&text).unwrap();
+        for group in [name.to_string(), format!("{name}_array")] {
+            let source = Counting::new(Hdf5Source::open(h5("partitioned.h5"), &group).unwrap());
+            let meta = source.inner.metadata().unwrap();
+            let lengths: Vec<usize> = want["lengths"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n.as_u64().unwrap() as usize)
+                .collect();
+            assert_eq!(meta.partitions.as_ref(), Some(&lengths), "{group}");
+            let array = meta.open(source.clone()).unwrap();
+            assert_eq!(
+                array.type_string(),
+                want["type"].as_str().unwrap(),
+                "{group}"
+            );
+            assert_eq!(
+                array.to_json().unwrap(),
+                want["json"].as_str().unwrap(),
+                "{group}"
+            );
+            assert!(source.reread(&group).is_empty(), "{group}");
+            // Empty partitions' datasets are never read.
+            let template = meta.buffer_key_template().to_string();
+            for (i, n) in lengths.iter().enumerate() {
+                let number = (meta.partition_start + i).to_string();
+                let prefix = template.replace("{partition}", &number);
+                let prefix = &prefix[..prefix.find('{').unwrap_or(prefix.len())];
+                let read = source.keys().iter().any(|k| k.starts_with(prefix));
+                assert_eq!(read, *n > 0, "{group}: partition {i}");
+            }
+        }
+    }
+}

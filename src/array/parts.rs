@@ -242,6 +242,12 @@ impl Array {
         source: Arc<dyn Source>,
         options: Options,
     ) -> Result<Array> {
+        if first.checked_add(lengths.len()).is_none() {
+            return Err(Error::Argument(format!(
+                "partitions numbered from {first}: {} of them overflow the numbering",
+                lengths.len()
+            )));
+        }
         if lengths.len() > 1 && !options.buffer_key.has_partition() {
             return Err(Error::Argument(format!(
                 "a partitioned array's buffer keys need {{partition}}: {:?} gives every partition the same keys",

@@ -354,7 +354,7 @@ fn open(path: &Path, trace: bool, confined: bool) -> Result<Array, Error> {
     };
     if !trace {
         // A private cache: the container's identity is never asked for.
-        return open_with(path, options);
+        return open_any(path, options);
     }
     open_with_cache(path, trace, confined, Cache::new())
 }
@@ -375,6 +375,15 @@ fn open_with_cache(
     let mut options = Options::default().with_cache(Arc::new(cache));
     if confined {
         options = options.confined();
+    }
+    open_any(path, options)
+}
+
+/// A container, or a folder of containers (a dataset: one array over all
+/// of them, in name order).
+fn open_any(path: &Path, options: Options) -> Result<Array, Error> {
+    if path.is_dir() && !path.join("metadata.json").exists() {
+        return akbuf::open_dataset_with([path], options);
     }
     open_with(path, options)
 }

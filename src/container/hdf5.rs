@@ -99,16 +99,25 @@ impl Hdf5Source {
                 })?,
                 None,
             ),
-            _ => (self.numeric_length(&bad)?, None),
+            _ => self.numeric_length(&bad)?,
         };
         let partition_start = match string_attr(self.group(), "partition_start") {
-            None => 0,
             Some(Ok(text)) => text.trim().parse::<usize>().map_err(|_| {
                 bad(format!(
                     "attribute \"partition_start\" must be a non-negative integer, not {text:?}"
                 ))
             })?,
-            Some(Err(e)) => return Err(bad(format!("attribute \"partition_start\": {e}"))),
+            // Absent, or stored as a number.
+            _ => match self.group().attr("partition_start") {
+                Err(_) => 0,
+                Ok(attr) => attr
+                    .read_scalar::<i64>()
+                    .ok()
+                    .and_then(|n| usize::try_from(n).ok())
+                    .ok_or_else(|| {
+                        bad("attribute \"partition_start\" must be a non-negative integer".into())
+                    })?,
+            },
         };
         let mut meta = Metadata::new(form, length);
         meta.partitions = partitions;
@@ -124,8 +133,12 @@ impl Hdf5Source {
         Ok(meta)
     }
 
-    /// A `length` attribute stored as a number (h5py writes `int`s so).
-    fn numeric_length(&self, bad: &dyn Fn(String) -> crate::Error) -> Result<usize> {
+    /// A `length` attribute stored as a number (h5py writes `int`s so), or
+    /// as a one-dimensional array of them (a list of partition lengths).
+    fn numeric_length(
+        &self,
+        bad: &dyn Fn(String) -> crate::Error,
+    ) -> Result<(usize, Option<Vec<usize>>)> {
         use h5::types::TypeDescriptor as T;
         let attr = self
             .group()
@@ -145,14 +158,30 @@ impl Hdf5Source {
                 "attribute \"length\" must be a non-negative integer, not {shown}"
             )));
         }
+        if !attr.shape().is_empty() {
+            if attr.shape().len() > 1 || attr.size() > super::MAX_PARTITIONS {
+                return Err(bad(format!(
+                    "attribute \"length\" has shape {:?}: a list of at most {} partition lengths is expected",
+                    attr.shape(),
+                    super::MAX_PARTITIONS
+                )));
+            }
+            let lengths = attr
+                .read_raw::<i64>()
+                .map_err(|e| bad(format!("attribute \"length\": {e}")))?;
+            let list = serde_json::Value::from(lengths);
+            return super::parse_length(&super::J::borrow(&list))
+                .map_err(|m| bad(format!("attribute {m}")));
+        }
         let n = attr
             .read_scalar::<i64>()
             .map_err(|e| bad(format!("attribute \"length\": {e}")))?;
-        usize::try_from(n).map_err(|_| {
+        let n = usize::try_from(n).map_err(|_| {
             bad(format!(
                 "attribute \"length\" must be a non-negative integer, not {n}"
             ))
-        })
+        })?;
+        Ok((n, None))
     }
 }
 

@@ -240,6 +240,13 @@ impl Metadata {
 
     /// A partitioned container's keys must tell its partitions apart.
     pub(crate) fn check_template(&self) -> std::result::Result<(), String> {
+        let count = self.partitions.as_ref().map_or(1, Vec::len);
+        if self.partition_start.checked_add(count).is_none() {
+            return Err(format!(
+                "\"partition_start\" {} and {count} partitions overflow the partitions' numbering",
+                self.partition_start
+            ));
+        }
         if self.partitions.as_ref().is_some_and(|p| p.len() > 1) {
             let template = self.buffer_key_template();
             if !template.contains("{partition}") {
