@@ -91,8 +91,10 @@ pub use container::dataset::{open_dataset, open_dataset_with};
 pub use container::dir::write_dir;
 #[cfg(feature = "hdf5")]
 pub use container::hdf5::{is_hdf5_path, open_hdf5, split_hdf5_path, write_hdf5, DEFAULT_GROUP};
+#[cfg(feature = "remote")]
+pub use container::remote::write_url;
 pub use container::{
-    open, open_with, read_metadata, Metadata, MAX_PARTITIONS, METADATA_LIMIT,
+    is_url, open, open_with, read_metadata, Metadata, MAX_PARTITIONS, METADATA_LIMIT,
     PARTITIONED_BUFFER_KEY,
 };
 #[cfg(feature = "cuda")]
@@ -105,14 +107,18 @@ pub use error::{Error, Result};
 pub use form::{Form, FormKind, IndexType, Parameters, Primitive, TimeUnit};
 pub use layout::BufferInfo;
 pub use lists::{Lists, ListsIter};
-pub use options::{BufferKey, Caching, CachingFn, Options};
+pub use options::{BufferKey, Caching, CachingFn, Fetch, Options};
 pub use pack::to_packed;
 #[cfg(feature = "hdf5")]
 pub use sink::Hdf5Sink;
+#[cfg(feature = "remote")]
+pub use sink::RemoteSink;
 pub use sink::{DirSink, FillFn, MemorySink, Sink};
 #[cfg(feature = "hdf5")]
 pub use source::Hdf5Source;
-pub use source::{DirSource, FnSource, MemorySource, Observed, Source};
+#[cfg(feature = "remote")]
+pub use source::RemoteSource;
+pub use source::{DirSource, FnSource, MemorySource, Observed, Source, Want};
 pub use value::Value;
 pub use write::{to_buffers, FormKey, ProgressFn, WriteOptions};
 

@@ -322,6 +322,109 @@ pub struct Options {
     /// storage), for serving untrusted data. Default: off (links are
     /// followed, as users link data).
     pub confined: bool,
+    /// How remote containers are fetched (feature `remote`).
+    pub fetch: Fetch,
+}
+
+/// How a remote container's buffers are fetched (feature `remote`):
+/// request coalescing, request sizes, parallelism, retries and the store's
+/// settings. The defaults are uproot's coalescing rules (ranges closer
+/// than 32 KiB merged, at most 10 MiB a request) and object_store's
+/// parallelism (10 requests in flight).
+///
+/// ```
+/// use akbuf::{Fetch, Options};
+///
+/// let fetch = Fetch::default();
+/// assert_eq!((fetch.gap, fetch.max_request, fetch.parallel), (32 << 10, 10 << 20, 10));
+/// let opts = Options::default().with_fetch(
+///     Fetch::default()
+///         .with_config("aws_endpoint", "http://127.0.0.1:9000")
+///         .with_parallel(32),
+/// );
+/// assert_eq!(opts.fetch.parallel, 32);
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Fetch {
+    /// Ranges of one object at most this many bytes apart are fetched by
+    /// one request (default 32 KiB, as uproot).
+    pub gap: usize,
+    /// The most bytes one request asks for: a larger read is split into
+    /// parallel range requests of this size (default 10 MiB, as uproot).
+    pub max_request: usize,
+    /// Requests in flight at once for one batch or one large read
+    /// (default 10, as object_store's `get_ranges`).
+    pub parallel: usize,
+    /// How many times a transient failure (a 5xx answer, a reset
+    /// connection, a timeout) is retried, with exponential backoff from
+    /// 50 ms up to 2 s (default 4).
+    pub retries: usize,
+    /// The time limit of one request (default 30 s).
+    pub timeout: std::time::Duration,
+    /// Store settings under object_store's names (`aws_endpoint`,
+    /// `aws_access_key_id`, `aws_region`, `google_service_account`,
+    /// `azure_storage_account_name`, ...), over those of the environment
+    /// (`AWS_*`, `GOOGLE_*`, `AZURE_*`).
+    pub config: Vec<(String, String)>,
+    /// The tokio runtime to run requests on (default: one of akbuf's own,
+    /// two threads, shared by every remote container).
+    #[cfg(feature = "remote")]
+    pub handle: Option<tokio::runtime::Handle>,
+}
+
+impl Default for Fetch {
+    fn default() -> Fetch {
+        Fetch {
+            gap: 32 << 10,
+            max_request: 10 << 20,
+            parallel: 10,
+            retries: 4,
+            timeout: std::time::Duration::from_secs(30),
+            config: Vec::new(),
+            #[cfg(feature = "remote")]
+            handle: None,
+        }
+    }
+}
+
+impl Fetch {
+    /// Adds a store setting (see [`Fetch::config`]).
+    #[must_use]
+    pub fn with_config(mut self, key: &str, value: &str) -> Fetch {
+        self.config.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// Sets the requests in flight at once.
+    #[must_use]
+    pub fn with_parallel(mut self, parallel: usize) -> Fetch {
+        self.parallel = parallel.max(1);
+        self
+    }
+
+    /// Sets the largest gap merged and the largest request.
+    #[must_use]
+    pub fn with_coalescing(mut self, gap: usize, max_request: usize) -> Fetch {
+        self.gap = gap;
+        self.max_request = max_request.max(1);
+        self
+    }
+
+    /// Sets the retries of a transient failure.
+    #[must_use]
+    pub fn with_retries(mut self, retries: usize) -> Fetch {
+        self.retries = retries;
+        self
+    }
+
+    /// Runs requests on this runtime instead of akbuf's own.
+    #[cfg(feature = "remote")]
+    #[must_use]
+    pub fn with_handle(mut self, handle: tokio::runtime::Handle) -> Fetch {
+        self.handle = Some(handle);
+        self
+    }
 }
 
 impl Options {
@@ -346,6 +449,13 @@ impl Options {
     #[must_use]
     pub fn with_cache(mut self, cache: Arc<Cache>) -> Options {
         self.cache = Some(cache);
+        self
+    }
+
+    /// Sets how remote containers are fetched.
+    #[must_use]
+    pub fn with_fetch(mut self, fetch: Fetch) -> Options {
+        self.fetch = fetch;
         self
     }
 

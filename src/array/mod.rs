@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 mod chunks;
 mod parts;
+mod prefetch;
 mod slice;
 
 pub use chunks::{ChunkSize, Chunks};

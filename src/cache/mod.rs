@@ -28,7 +28,6 @@ pub(crate) mod sync;
 
 pub(crate) use key::Conv;
 use key::{KeyRef, KeyView, K};
-use revive::OnUnwind;
 use shard::{Found, Shard, ShardLock, Shards, Slot, Store};
 pub use stats::{CacheStats, ReadEvent};
 use stats::{Counters, Hits};
@@ -370,6 +369,41 @@ impl Cache {
         result
     }
 
+    /// Reads several requests from `source` at once
+    /// ([`Source::read_many`]), counting and observing each as
+    /// [`Cache::read`] does.
+    pub(crate) fn read_many(
+        &self,
+        source_number: u64,
+        source: &dyn Source,
+        requests: &[(&str, crate::source::Want)],
+    ) -> Vec<Outcome> {
+        let results = source.read_many(requests);
+        let c = &self.counters;
+        for ((key, _), result) in requests.iter().zip(&results) {
+            c.reads.fetch_add(1, Relaxed);
+            let bytes = match result {
+                Ok(Some(b)) => {
+                    c.bytes_read.fetch_add(b.len() as u64, Relaxed);
+                    Some(b.len())
+                }
+                _ => {
+                    c.failed_reads.fetch_add(1, Relaxed);
+                    None
+                }
+            };
+            if let Some(obs) = &self.observer {
+                obs(&ReadEvent {
+                    key,
+                    source: source_number,
+                    bytes,
+                    error: result.as_ref().err(),
+                });
+            }
+        }
+        results
+    }
+
     /// The buffer under (source, key, conv): from the cache, by reviving an
     /// evicted buffer still alive, by joining a read in flight, or by running
     /// `load` (with no lock held). `Ok(None)` (a missing key) and errors are
@@ -382,6 +416,46 @@ impl Cache {
         shared_key: impl FnOnce() -> Arc<str>,
         load: impl FnOnce() -> Outcome,
     ) -> Outcome {
+        match self.probe(source, key, conv, shared_key) {
+            Probe::Hit(b) => Ok(Some(b)),
+            Probe::Lead(lead) => {
+                let result = load();
+                lead.finish(result)
+            }
+            Probe::Wait(flight) => {
+                self.counters.waits.fetch_add(1, Relaxed);
+                flight.and_then(|f| f.wait()).unwrap_or_else(|| {
+                    Err(Error::read_failed(
+                        key,
+                        "the read panicked in another thread",
+                    ))
+                })
+            }
+        }
+    }
+
+    /// Claims the load of (source, key, conv) without waiting: `None` when
+    /// the cache holds it or another thread is loading it, else the
+    /// [`Lead`] whose [`Lead::finish`] stores the result and wakes any
+    /// thread that came to wait meanwhile (a `Lead` dropped unfinished
+    /// clears its slot and wakes them with an error). For batched reads:
+    /// claim every key first, read the claimed ones together, finish each.
+    pub(crate) fn claim(&self, source: u64, key: &Arc<str>, conv: Conv) -> Option<Lead<'_>> {
+        match self.probe(source, key, conv, || Arc::clone(key)) {
+            Probe::Lead(lead) => Some(lead),
+            Probe::Hit(_) | Probe::Wait(_) => None,
+        }
+    }
+
+    /// Finds (source, key, conv): a hit (from the store or revived), a read
+    /// in flight to wait for, or a new loading slot this caller leads.
+    fn probe(
+        &self,
+        source: u64,
+        key: &str,
+        conv: Conv,
+        shared_key: impl FnOnce() -> Arc<str>,
+    ) -> Probe<'_> {
         let view = KeyRef(source, conv, key);
         let view: &dyn KeyView = &view;
         let shard = &self.shards.of(view, self.budget.is_some()).lock;
@@ -398,79 +472,70 @@ impl Cache {
                 let b = e.buf.clone();
                 drop(sh);
                 self.counters.hits.add();
-                return Ok(Some(b));
+                return Probe::Hit(b);
             }
         }
-        let waiting = {
-            let mut guard = write(shard);
-            let sh = &mut *guard;
-            // One probe finds the key or makes its loading slot.
-            let found = match &mut sh.store {
-                Store::Plain(m) => {
-                    let owned = K {
-                        source,
-                        conv,
-                        key: shared_key(),
-                    };
-                    match m.entry(owned) {
-                        MapEntry::Occupied(o) => Found::Slot(o.into_mut()),
-                        MapEntry::Vacant(v) if sh.evicted.is_empty() => {
-                            let owned = v.key().clone();
-                            v.insert(Slot::Loading(None));
-                            Found::Inserted(owned)
-                        }
-                        MapEntry::Vacant(v) => Found::Absent(v.into_key()),
+        let mut guard = write(shard);
+        let sh = &mut *guard;
+        // One probe finds the key or makes its loading slot.
+        let found = match &mut sh.store {
+            Store::Plain(m) => {
+                let owned = K {
+                    source,
+                    conv,
+                    key: shared_key(),
+                };
+                match m.entry(owned) {
+                    MapEntry::Occupied(o) => Found::Slot(o.into_mut()),
+                    MapEntry::Vacant(v) if sh.evicted.is_empty() => {
+                        let owned = v.key().clone();
+                        v.insert(Slot::Loading(None));
+                        Found::Inserted(owned)
                     }
-                }
-                Store::Lru(l) => match l.get_mut(view) {
-                    Some(slot) => Found::Slot(slot),
-                    None => Found::Absent(K {
-                        source,
-                        conv,
-                        key: shared_key(),
-                    }),
-                },
-            };
-            match found {
-                Found::Slot(Slot::Ready(e)) => {
-                    let b = e.buf.clone();
-                    drop(guard);
-                    self.counters.hits.add();
-                    return Ok(Some(b));
-                }
-                Found::Slot(Slot::Loading(f)) => {
-                    Some(Arc::clone(f.get_or_insert_with(|| Arc::new(Flight::new()))))
-                }
-                Found::Inserted(owned) => {
-                    drop(guard);
-                    return self.lead(shard, owned, load);
-                }
-                Found::Absent(owned) => {
-                    let revived = if sh.evicted.is_empty() {
-                        None
-                    } else {
-                        sh.evicted.revive(view)
-                    };
-                    if let Some(b) = revived {
-                        self.admit(sh, &owned, &b);
-                        drop(guard);
-                        self.counters.revivals.fetch_add(1, Relaxed);
-                        self.evict_to_budget(&owned);
-                        return Ok(Some(b));
-                    }
-                    sh.store.insert(owned.clone(), Slot::Loading(None));
-                    drop(guard);
-                    return self.lead(shard, owned, load);
+                    MapEntry::Vacant(v) => Found::Absent(v.into_key()),
                 }
             }
+            Store::Lru(l) => match l.get_mut(view) {
+                Some(slot) => Found::Slot(slot),
+                None => Found::Absent(K {
+                    source,
+                    conv,
+                    key: shared_key(),
+                }),
+            },
         };
-        self.counters.waits.fetch_add(1, Relaxed);
-        waiting.and_then(|f| f.wait()).unwrap_or_else(|| {
-            Err(Error::read_failed(
-                key,
-                "the read panicked in another thread",
-            ))
-        })
+        match found {
+            Found::Slot(Slot::Ready(e)) => {
+                let b = e.buf.clone();
+                drop(guard);
+                self.counters.hits.add();
+                Probe::Hit(b)
+            }
+            Found::Slot(Slot::Loading(f)) => Probe::Wait(Some(Arc::clone(
+                f.get_or_insert_with(|| Arc::new(Flight::new())),
+            ))),
+            Found::Inserted(owned) => {
+                drop(guard);
+                Probe::Lead(Lead::new(self, shard, owned))
+            }
+            Found::Absent(owned) => {
+                let revived = if sh.evicted.is_empty() {
+                    None
+                } else {
+                    sh.evicted.revive(view)
+                };
+                if let Some(b) = revived {
+                    self.admit(sh, &owned, &b);
+                    drop(guard);
+                    self.counters.revivals.fetch_add(1, Relaxed);
+                    self.evict_to_budget(&owned);
+                    return Probe::Hit(b);
+                }
+                sh.store.insert(owned.clone(), Slot::Loading(None));
+                drop(guard);
+                Probe::Lead(Lead::new(self, shard, owned))
+            }
+        }
     }
 
     /// The cached buffer under (source, key, conv), if there is one; never
@@ -488,36 +553,70 @@ impl Cache {
         self.counters.hits.add();
         Some(b)
     }
+}
 
-    /// Runs the read this thread leads, with no lock held, then publishes it.
-    fn lead(&self, shard: &RwLock<Shard>, owned: K, load: impl FnOnce() -> Outcome) -> Outcome {
-        // A leader that unwinds clears its slot and wakes its waiters.
-        // (Only the leader removes its entry, so the entry is this one's.)
-        let guard = OnUnwind::new(|| {
-            let slot = write(shard).store.remove(&owned);
-            if let Some(Slot::Loading(Some(f))) = slot {
-                f.abandon();
-            }
-        });
-        let result = load();
+/// What [`Cache::probe`] found.
+enum Probe<'a> {
+    Hit(Buffer),
+    /// A read in flight (its rendezvous, if it still has one).
+    Wait(Option<Arc<Flight<Outcome>>>),
+    Lead(Lead<'a>),
+}
+
+/// The loading slot of one key, held by the thread that will read it
+/// (see [`Cache::claim`]). Dropped unfinished (the read panicked, or was
+/// never made), it clears its slot and wakes whoever waits with an error.
+pub(crate) struct Lead<'a> {
+    cache: &'a Cache,
+    shard: &'a RwLock<Shard>,
+    owned: Option<K>,
+}
+
+impl<'a> Lead<'a> {
+    fn new(cache: &'a Cache, shard: &'a RwLock<Shard>, owned: K) -> Lead<'a> {
+        Lead {
+            cache,
+            shard,
+            owned: Some(owned),
+        }
+    }
+
+    /// Stores the read's result (a buffer is cached; a missing key or an
+    /// error is not) and hands it to every waiting thread.
+    pub(crate) fn finish(mut self, result: Outcome) -> Outcome {
+        let Some(owned) = self.owned.take() else {
+            return result;
+        };
+        let cache = self.cache;
         let waiters = {
-            let mut sh = write(shard);
+            let mut sh = write(self.shard);
             match &result {
-                Ok(Some(b)) => self.admit(&mut sh, &owned, b),
+                Ok(Some(b)) => cache.admit(&mut sh, &owned, b),
                 _ => match sh.store.remove(&owned) {
                     Some(Slot::Loading(f)) => f,
                     _ => None,
                 },
             }
         };
-        guard.disarm();
         if let Some(f) = waiters {
             f.finish(result.clone());
         }
         if matches!(result, Ok(Some(_))) {
-            self.evict_to_budget(&owned);
+            cache.evict_to_budget(&owned);
         }
         result
+    }
+}
+
+impl Drop for Lead<'_> {
+    fn drop(&mut self) {
+        // Only the leader removes its entry, so the entry is this one's.
+        if let Some(owned) = self.owned.take() {
+            let slot = write(self.shard).store.remove(&owned);
+            if let Some(Slot::Loading(Some(f))) = slot {
+                f.abandon();
+            }
+        }
     }
 }
 

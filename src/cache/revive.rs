@@ -94,10 +94,12 @@ impl<K: Hash + Eq, H: Handle, S: BuildHasher + Default> Evicted<K, H, S> {
 
 /// Runs `cleanup` if dropped before [`OnUnwind::disarm`]: a leader that
 /// panics clears its flight and wakes its waiters.
+#[cfg_attr(not(feature = "cuda"), allow(dead_code))]
 pub(crate) struct OnUnwind<F: FnMut()> {
     cleanup: Option<F>,
 }
 
+#[cfg_attr(not(feature = "cuda"), allow(dead_code))]
 impl<F: FnMut()> OnUnwind<F> {
     pub(crate) fn new(cleanup: F) -> OnUnwind<F> {
         OnUnwind {

@@ -11,6 +11,59 @@ pub(crate) mod dataset;
 pub(crate) mod dir;
 #[cfg(feature = "hdf5")]
 pub(crate) mod hdf5;
+#[cfg(feature = "remote")]
+pub(crate) mod remote;
+
+/// The URL schemes of remote containers.
+const SCHEMES: &[&str] = &[
+    "s3", "s3a", "gs", "az", "adl", "azure", "abfs", "abfss", "http", "https", "file",
+];
+
+/// Whether `spec` is a container URL (`s3://`, `gs://`, `az://`,
+/// `http(s)://`, `file://`, ...) rather than a local path. Opening one
+/// needs the `remote` feature (`file://` URLs open locally without it).
+///
+/// ```
+/// assert!(akbuf::is_url("s3://bucket/events"));
+/// assert!(akbuf::is_url("https://example.org/data/events"));
+/// assert!(!akbuf::is_url("data/events"));
+/// assert!(!akbuf::is_url("C:/data"));
+/// ```
+pub fn is_url(spec: &str) -> bool {
+    spec.split_once("://")
+        .is_some_and(|(scheme, _)| SCHEMES.contains(&scheme.to_ascii_lowercase().as_str()))
+}
+
+/// The local path of a `file://` URL.
+pub(crate) fn file_url_path(spec: &str) -> Result<std::path::PathBuf> {
+    let rest = &spec["file://".len()..];
+    // file:///abs/path (an empty host) or file://localhost/abs/path.
+    let path = rest.strip_prefix("localhost").unwrap_or(rest);
+    if !path.starts_with('/') {
+        return Err(Error::container(
+            spec,
+            "a file URL names an absolute path (file:///...)",
+        ));
+    }
+    let mut bytes = Vec::with_capacity(path.len());
+    let raw = path.as_bytes();
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] == b'%' && i + 2 < raw.len() {
+            let hex = std::str::from_utf8(&raw[i + 1..i + 3]).ok();
+            if let Some(b) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                bytes.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        bytes.push(raw[i]);
+        i += 1;
+    }
+    let text =
+        String::from_utf8(bytes).map_err(|_| Error::container(spec, "the path is not UTF-8"))?;
+    Ok(std::path::PathBuf::from(text))
+}
 
 use crate::array::{from_buffers, Array};
 use crate::buffer::ByteOrder;
@@ -354,6 +407,8 @@ pub(crate) enum Stored {
     Dir(DirSource),
     #[cfg(feature = "hdf5")]
     Hdf5(crate::source::Hdf5Source),
+    #[cfg(feature = "remote")]
+    Remote(crate::source::RemoteSource),
 }
 
 impl Stored {
@@ -361,6 +416,33 @@ impl Stored {
     /// container (whatever its name); otherwise `FILE.h5[:GROUP]` names an
     /// HDF5 group.
     pub(crate) fn at(path: &Path, confined: bool) -> Result<Stored> {
+        Stored::at_with(path, confined, &crate::options::Fetch::default())
+    }
+
+    /// [`Stored::at`] with the fetch settings of a remote container.
+    pub(crate) fn at_with(
+        path: &Path,
+        confined: bool,
+        fetch: &crate::options::Fetch,
+    ) -> Result<Stored> {
+        let text = path.to_string_lossy();
+        if is_url(&text) {
+            if text.starts_with("file://") {
+                return Stored::at_with(&file_url_path(&text)?, confined, fetch);
+            }
+            #[cfg(feature = "remote")]
+            return Ok(Stored::Remote(crate::source::RemoteSource::open(
+                &text, fetch,
+            )?));
+            #[cfg(not(feature = "remote"))]
+            {
+                let _ = fetch;
+                return Err(Error::container(
+                    text,
+                    "this akbuf was built without the remote feature",
+                ));
+            }
+        }
         if path.is_dir() {
             let mut source = DirSource::new(path);
             if confined {
@@ -393,6 +475,8 @@ impl Stored {
             Stored::Dir(s) => Metadata::read_dir_with(s.root(), s.is_confined()),
             #[cfg(feature = "hdf5")]
             Stored::Hdf5(s) => s.metadata(),
+            #[cfg(feature = "remote")]
+            Stored::Remote(s) => s.metadata(),
         }
     }
 
@@ -401,6 +485,8 @@ impl Stored {
             Stored::Dir(s) => metadata.open_with(s, options),
             #[cfg(feature = "hdf5")]
             Stored::Hdf5(s) => metadata.open_with(s, options),
+            #[cfg(feature = "remote")]
+            Stored::Remote(s) => metadata.open_with(s, options),
         }
     }
 }
@@ -446,7 +532,7 @@ pub fn open_with(path: impl AsRef<Path>, options: Options) -> Result<Array> {
     let path = path.as_ref();
     // Most paths are directory containers: reading their metadata.json
     // first spares asking what the path is (a system call on every open).
-    if !options.confined {
+    if !options.confined && !is_url(&path.to_string_lossy()) {
         match Metadata::read_dir_with(path, false) {
             Ok(metadata) => return metadata.open_with(DirSource::new(path), options),
             Err(Error::Container {
@@ -458,7 +544,7 @@ pub fn open_with(path: impl AsRef<Path>, options: Options) -> Result<Array> {
             Err(e) => return Err(e),
         }
     }
-    let stored = Stored::at(path, options.confined)?;
+    let stored = Stored::at_with(path, options.confined, &options.fetch)?;
     let metadata = stored.metadata()?;
     stored.open(&metadata, options)
 }

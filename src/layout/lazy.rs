@@ -340,6 +340,16 @@ impl LazyBuf {
             .is_some_and(|w| w.upgrade().is_some())
     }
 
+    /// The loader this buffer reads through.
+    pub(crate) fn loader(&self) -> &Arc<Loader> {
+        &self.loader
+    }
+
+    /// Whether the cache keeps this buffer (caching is on for it).
+    pub(crate) fn is_cached(&self) -> bool {
+        self.cache_key.is_some()
+    }
+
     /// Whether its bytes are byte-swapped from the stored ones.
     #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
     pub(crate) fn swapped(&self) -> bool {

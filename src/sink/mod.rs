@@ -8,11 +8,15 @@ mod dir;
 #[cfg(feature = "hdf5")]
 mod hdf5;
 mod memory;
+#[cfg(feature = "remote")]
+mod remote;
 
 pub use dir::DirSink;
 #[cfg(feature = "hdf5")]
 pub use hdf5::Hdf5Sink;
 pub use memory::MemorySink;
+#[cfg(feature = "remote")]
+pub use remote::RemoteSink;
 
 use crate::error::{Error, Result};
 

@@ -11,6 +11,8 @@ mod func;
 pub(crate) mod hdf5;
 mod memory;
 mod observed;
+#[cfg(feature = "remote")]
+pub(crate) mod remote;
 
 pub use dir::DirSource;
 pub use func::FnSource;
@@ -18,6 +20,8 @@ pub use func::FnSource;
 pub use hdf5::Hdf5Source;
 pub use memory::MemorySource;
 pub use observed::Observed;
+#[cfg(feature = "remote")]
+pub use remote::RemoteSource;
 
 use crate::buffer::Buffer;
 use crate::error::Result;
@@ -103,6 +107,29 @@ pub trait Source: Send + Sync {
         whole.slice(start, stop - start).map(Some)
     }
 
+    /// Several reads at once, one result per request in order (each as
+    /// [`Source::read`], [`Source::read_prefix`] or [`Source::read_range`]
+    /// would give it). A source whose reads are round trips (a remote
+    /// store) issues them together: in parallel, nearby ranges of one
+    /// object merged; the default reads them one after the other.
+    ///
+    /// ```
+    /// use akbuf::{Buffer, MemorySource, Source, Want};
+    ///
+    /// let source = MemorySource::new()
+    ///     .with("a", Buffer::from_slice(&[1u8, 2]))
+    ///     .with("b", Buffer::from_slice(&[3u8]));
+    /// let got = source.read_many(&[("a", Want::All), ("b", Want::Prefix(1))]);
+    /// assert_eq!(got.len(), 2);
+    /// assert_eq!(got[1].as_ref().unwrap().as_ref().unwrap().as_slice(), &[3]);
+    /// ```
+    fn read_many(&self, requests: &[(&str, Want)]) -> Vec<Result<Option<Buffer>>> {
+        requests
+            .iter()
+            .map(|(key, want)| want.clone().from(self, key))
+            .collect()
+    }
+
     /// The size in bytes of the buffer under `key`, if it can be known
     /// without reading it (a file's size, a map entry's length).
     fn size(&self, key: &str) -> Option<u64> {
@@ -123,9 +150,18 @@ pub trait Source: Send + Sync {
     }
 }
 
-/// What one read asks of a source.
-#[derive(Clone, Debug)]
-pub(crate) enum Want {
+/// What one read asks of a source: a request of [`Source::read_many`].
+///
+/// ```
+/// use akbuf::{Buffer, MemorySource, Source, Want};
+///
+/// let source = MemorySource::new().with("k", Buffer::from_slice(&[1u8, 2, 3, 4]));
+/// let got = source.read_many(&[("k", Want::Range(1..3)), ("nope", Want::All)]);
+/// assert_eq!(got[0].as_ref().unwrap().as_ref().unwrap().as_slice(), &[2, 3]);
+/// assert!(got[1].as_ref().unwrap().is_none());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Want {
     /// The whole buffer ([`Source::read`]).
     All,
     /// At least its first bytes ([`Source::read_prefix`]).
@@ -135,8 +171,8 @@ pub(crate) enum Want {
 }
 
 impl Want {
-    /// Asks `source` for it.
-    pub(crate) fn from(self, source: &dyn Source, key: &str) -> Result<Option<Buffer>> {
+    /// Asks `source` for it, alone.
+    pub(crate) fn from<S: Source + ?Sized>(self, source: &S, key: &str) -> Result<Option<Buffer>> {
         match self {
             Want::All => source.read(key),
             Want::Prefix(n) => source.read_prefix(key, n),
@@ -148,6 +184,9 @@ impl Want {
 impl<S: Source + ?Sized> Source for Arc<S> {
     fn read(&self, key: &str) -> Result<Option<Buffer>> {
         (**self).read(key)
+    }
+    fn read_many(&self, requests: &[(&str, Want)]) -> Vec<Result<Option<Buffer>>> {
+        (**self).read_many(requests)
     }
     fn read_prefix(&self, key: &str, len: usize) -> Result<Option<Buffer>> {
         (**self).read_prefix(key, len)
@@ -169,6 +208,9 @@ impl<S: Source + ?Sized> Source for Arc<S> {
 impl<S: Source + ?Sized> Source for Box<S> {
     fn read(&self, key: &str) -> Result<Option<Buffer>> {
         (**self).read(key)
+    }
+    fn read_many(&self, requests: &[(&str, Want)]) -> Vec<Result<Option<Buffer>>> {
+        (**self).read_many(requests)
     }
     fn read_prefix(&self, key: &str, len: usize) -> Result<Option<Buffer>> {
         (**self).read_prefix(key, len)

@@ -65,6 +65,14 @@ where
     fn read_range(&self, key: &str, range: std::ops::Range<usize>) -> Result<Option<Buffer>> {
         self.observe(key, self.inner.read_range(key, range))
     }
+    fn read_many(&self, requests: &[(&str, super::Want)]) -> Vec<Result<Option<Buffer>>> {
+        let results = self.inner.read_many(requests);
+        requests
+            .iter()
+            .zip(results)
+            .map(|((key, _), r)| self.observe(key, r))
+            .collect()
+    }
     fn size(&self, key: &str) -> Option<u64> {
         self.inner.size(key)
     }

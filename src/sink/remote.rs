@@ -1,0 +1,184 @@
+//! Writing a directory container into an object store (feature `remote`):
+//! one object per buffer key under the prefix, `metadata.json` last, so
+//! that a half-finished upload is never a readable container; a sink
+//! dropped before [`RemoteSink::commit`] deletes what it uploaded.
+
+use crate::container::Metadata;
+use crate::error::{Error, Result};
+use crate::options::Fetch;
+use crate::sink::{written_twice, FillFn, Sink};
+use crate::source::remote::{one_line, put, Store};
+use futures::TryStreamExt;
+use object_store::ObjectStoreExt;
+use std::collections::HashSet;
+
+/// A sink writing a directory container under a URL's prefix
+/// (`s3://bucket/prefix`, `gs://…`, `az://…`, `file:///…`).
+///
+/// Nothing is readable until [`RemoteSink::commit`] writes `metadata.json`;
+/// a sink dropped without committing (a failed write) deletes every
+/// object it uploaded, so the destination is as it was.
+///
+/// ```
+/// use akbuf::{Fetch, Metadata, RemoteSink, Sink};
+///
+/// let dir = tempfile::tempdir()?;
+/// let url = format!("file://{}/out", dir.path().display());
+/// let mut sink = RemoteSink::create(&url, &Fetch::default())?;
+/// sink.put("node0-data", &[1, 2, 3])?;
+/// assert!(akbuf::open(&url).is_err()); // no metadata.json yet
+/// sink.commit(&Metadata::new(akbuf::Form::from_json(r#"{"class": "NumpyArray", "primitive": "uint8", "form_key": "node0"}"#)?, 3))?;
+/// assert_eq!(akbuf::open(&url)?.to_json()?, "[1,2,3]");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct RemoteSink {
+    store: Store,
+    written: Vec<String>,
+    keys: HashSet<String>,
+    committed: bool,
+}
+
+impl std::fmt::Debug for RemoteSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteSink")
+            .field("url", &self.store.url)
+            .field("written", &self.written.len())
+            .finish()
+    }
+}
+
+impl RemoteSink {
+    /// A sink for a new container at `url`: refused if an object already
+    /// exists under the prefix (or, where the store cannot list, if it
+    /// has a `metadata.json`). Makes one request.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Container`] naming the URL: a bad URL or configuration, an
+    /// existing container, or the store's refusal (credentials, endpoint).
+    pub fn create(url: &str, fetch: &Fetch) -> Result<RemoteSink> {
+        let store = if url.starts_with("file://") {
+            let parsed = url::Url::parse(url)
+                .map_err(|e| Error::container(url, format!("not a valid URL: {e}")))?;
+            let path = parsed
+                .to_file_path()
+                .map_err(|()| Error::container(url, "not a local file path"))?;
+            std::fs::create_dir_all(&path)
+                .map_err(|e| Error::container_io(url, "creating the folder", e))?;
+            let source = crate::source::RemoteSource::open(url, fetch)?;
+            source.store().clone()
+        } else {
+            Store::open(url, fetch)?
+        };
+        let prefix = store.prefix.clone();
+        let occupied = store.block(async {
+            let mut listing = store.store.list(Some(&prefix));
+            match listing.try_next().await {
+                Ok(first) => Ok(first.map(|m| m.location.to_string())),
+                Err(object_store::Error::NotImplemented { .. })
+                | Err(object_store::Error::NotSupported { .. }) => {
+                    match store.store.head(&store.location("metadata.json")).await {
+                        Ok(_) => Ok(Some("metadata.json".to_string())),
+                        Err(object_store::Error::NotFound { .. }) => Ok(None),
+                        Err(e) => Err(e),
+                    }
+                }
+                Err(e) => Err(e),
+            }
+        });
+        match occupied {
+            Ok(None) => {}
+            Ok(Some(what)) => {
+                return Err(Error::container(
+                    url,
+                    format!("already holds objects ({what}); akbuf writes only to an empty prefix"),
+                ))
+            }
+            Err(e) => return Err(Error::container(url, one_line(&e))),
+        }
+        Ok(RemoteSink {
+            store,
+            written: Vec::new(),
+            keys: HashSet::new(),
+            committed: false,
+        })
+    }
+
+    /// The container's URL.
+    pub fn url(&self) -> &str {
+        &self.store.url
+    }
+
+    /// Writes `metadata.json`, the last object: the container is readable
+    /// from now on.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Container`] when the upload fails; then every object this
+    /// sink uploaded is deleted.
+    pub fn commit(mut self, metadata: &Metadata) -> Result<()> {
+        let text = metadata.to_json().into_bytes();
+        match self.store.block(put(&self.store, "metadata.json", text)) {
+            Ok(()) => {
+                self.committed = true;
+                Ok(())
+            }
+            Err(e) => Err(Error::container(
+                &self.store.url,
+                format!("writing metadata.json: {}", one_line(&e)),
+            )),
+        }
+    }
+}
+
+impl Drop for RemoteSink {
+    fn drop(&mut self) {
+        if self.committed || self.written.is_empty() {
+            return;
+        }
+        let store = &self.store;
+        let written = std::mem::take(&mut self.written);
+        // Best effort: the objects of an upload that failed.
+        let _ = store.block(async {
+            for key in &written {
+                let _ = store.store.delete(&store.location(key)).await;
+            }
+        });
+    }
+}
+
+impl Sink for RemoteSink {
+    fn put(&mut self, key: &str, bytes: &[u8]) -> Result<()> {
+        self.put_owned(key, bytes.to_vec())
+    }
+
+    fn put_with(&mut self, key: &str, len: usize, fill: &mut FillFn<'_>) -> Result<()> {
+        let mut v = Vec::with_capacity(len);
+        fill(&mut v).map_err(|e| Error::sink_io(key, e))?;
+        self.put_owned(key, v)
+    }
+
+    fn check_key(&self, key: &str) -> Result<()> {
+        if key.is_empty() || key == "metadata.json" {
+            return Err(Error::sink(
+                key,
+                "not a buffer key a remote container can hold (empty, or metadata.json)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl RemoteSink {
+    fn put_owned(&mut self, key: &str, bytes: Vec<u8>) -> Result<()> {
+        self.check_key(key)?;
+        if !self.keys.insert(key.to_string()) {
+            return Err(written_twice(key));
+        }
+        // Recorded first: a failed upload may have left a part behind.
+        self.written.push(key.to_string());
+        self.store
+            .block(put(&self.store, key, bytes))
+            .map_err(|e| Error::sink(key, format!("{}/{key}: {}", self.store.url, one_line(&e))))
+    }
+}
