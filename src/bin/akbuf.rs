@@ -32,7 +32,9 @@ struct Cli {
 /// A container and the fields to go into.
 #[derive(Args)]
 struct At {
-    /// A directory container, or FILE.h5[:GROUP] (feature hdf5).
+    /// A directory container, FILE.h5[:GROUP] (feature hdf5), a folder of
+    /// containers, or a URL (feature remote: s3://, gs://, az://,
+    /// http(s)://, file://).
     path: PathBuf,
     /// Go into a field: a name (taken literally, dots and spaces included)
     /// or a dotted path (`jets.pt`); repeat to go deeper.
@@ -131,9 +133,12 @@ enum Command {
     /// Copy a container to a new directory, as awkward's to_buffers writes
     /// it (atomically: nothing appears under DST unless the copy completes).
     Copy {
-        /// The container to read (a directory, or FILE.h5[:GROUP] with feature hdf5).
+        /// The container to read (a directory, FILE.h5[:GROUP] with feature
+        /// hdf5, or a URL with feature remote).
         src: PathBuf,
-        /// The directory to create (must not exist), or FILE.h5[:GROUP] (feature hdf5; the group must not exist).
+        /// The directory to create (must not exist), FILE.h5[:GROUP]
+        /// (feature hdf5; the group must not exist), or a URL (feature
+        /// remote: an empty prefix; metadata.json is written last).
         dst: PathBuf,
         /// Write the packed array (awkward's to_packed): no unused bytes.
         #[arg(long)]
@@ -212,6 +217,10 @@ fn copy(array: &Array, dst: &Path, packed: bool, mut opts: WriteOptions) -> Resu
         opts = opts.with_progress(move |n| bar.inc(n));
     }
     let write = |a: &Array| -> Result<(), Error> {
+        let spec = dst.to_string_lossy();
+        if akbuf::is_url(&spec) {
+            return write_url(a, &spec, &opts);
+        }
         #[cfg(feature = "hdf5")]
         {
             let spec = dst.to_string_lossy();
@@ -232,6 +241,24 @@ fn copy(array: &Array, dst: &Path, packed: bool, mut opts: WriteOptions) -> Resu
         bar.finish_and_clear();
     }
     result
+}
+
+/// Writes a container at a URL (feature `remote`).
+#[cfg(feature = "remote")]
+fn write_url(array: &Array, url: &str, opts: &WriteOptions) -> Result<(), Error> {
+    if opts.replace {
+        return Err(Error::Argument(format!(
+            "--force cannot replace a remote container ({url}): an object store has no atomic rename"
+        )));
+    }
+    akbuf::write_url(array, url, opts, &akbuf::Fetch::default()).map(|_| ())
+}
+
+#[cfg(not(feature = "remote"))]
+fn write_url(_: &Array, url: &str, _: &WriteOptions) -> Result<(), Error> {
+    Err(Error::Argument(format!(
+        "{url}: this akbuf was built without the remote feature"
+    )))
 }
 
 fn project(mut array: Array, fields: &[String]) -> Result<Array, Error> {
@@ -482,6 +509,11 @@ fn run(cli: Cli) -> Result<(), Error> {
             device,
         } => {
             let mut array = project(open(&at.path, trace, confined)?, &at.fields)?;
+            // A selection shown whole is read as one batch (one round of
+            // requests for a remote container).
+            if !at.fields.is_empty() && at.rows.is_none() && limit.is_none() {
+                array.prefetch(&[""])?;
+            }
             if let Some(device) = device.filter(|d| *d != Device::Cpu) {
                 array = round_trip(&at.path, &at.fields, &array.to_device(device)?)?;
             }
@@ -533,7 +565,11 @@ fn run(cli: Cli) -> Result<(), Error> {
             // Heap buffers beyond 64 MiB leave the cache (mapped ones cost
             // no heap): a copy streams, it need not keep what it wrote.
             let array = open_with_cache(&src, trace, confined, Cache::with_budget(64 << 20))?;
-            let mut array = rows(project(array, &fields)?, row_range)?;
+            let projected = project(array, &fields)?;
+            if !fields.is_empty() && row_range.is_none() {
+                projected.prefetch(&[""])?;
+            }
+            let mut array = rows(projected, row_range)?;
             let size = match (partition_rows, partition_bytes) {
                 (Some(n), _) => Some(ChunkSize::Rows(n)),
                 (None, Some(b)) => Some(ChunkSize::Bytes(b)),

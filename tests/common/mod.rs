@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod servers;
+
 use akbuf::{Buffer, DirSource, Result, Source};
 use parking_lot::Mutex;
 use std::collections::BTreeMap;

@@ -1,0 +1,413 @@
+//! Remote containers (feature `remote`) against real servers on loopback:
+//! nginx (requests and bytes counted from its access log), moto's S3
+//! server, and a proxy that delays or fails requests.
+#![cfg(feature = "remote")]
+
+mod common;
+
+use akbuf::{open_with, Cache, Error, Fetch, Options, Source, WriteOptions};
+use common::servers::{serve_copy, Logged, Moto, Nginx, Proxy};
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn sample() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/data/events"))
+}
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/partitioned")
+        .join(name)
+}
+
+/// The buffer keys requested (GET) in `log`, in order.
+fn gets(log: &[Logged], prefix: &str) -> Vec<String> {
+    log.iter()
+        .filter(|l| l.method == "GET")
+        .map(|l| l.path.trim_start_matches(prefix).to_string())
+        .collect()
+}
+
+fn cached(fetch: Fetch) -> (Arc<Cache>, Options) {
+    let cache = Arc::new(Cache::new());
+    let options = Options::default()
+        .with_cache(Arc::clone(&cache))
+        .with_fetch(fetch);
+    (cache, options)
+}
+
+#[test]
+fn http_container_reads_the_same_values_as_local() {
+    let Some(nginx) = Nginx::start() else { return };
+    serve_copy(sample(), &nginx.www, "events");
+    let local = akbuf::open(sample()).unwrap();
+    let url = format!("{}/events", nginx.url());
+    let remote = akbuf::open(&url).unwrap();
+    assert_eq!(remote.type_string(), local.type_string());
+    assert_eq!(remote.to_json().unwrap(), local.to_json().unwrap());
+    // Opening read metadata.json only.
+    let mark = nginx.mark();
+    let again = akbuf::open(&url).unwrap();
+    assert_eq!(gets(&nginx.since(mark), "/events/"), vec!["metadata.json"]);
+    drop(again);
+    // read_metadata and a partitioned container.
+    assert_eq!(akbuf::read_metadata(&url).unwrap().length, 1000);
+    serve_copy(&fixture("events_unequal"), &nginx.www, "parts");
+    let parts_url = format!("{}/parts", nginx.url());
+    let remote = akbuf::open(&parts_url).unwrap();
+    let local = akbuf::open(fixture("events_unequal")).unwrap();
+    assert_eq!(remote.partition_lengths(), local.partition_lengths());
+    assert_eq!(remote.to_json().unwrap(), local.to_json().unwrap());
+}
+
+#[test]
+fn prefetch_reads_a_selection_in_one_batch_each_key_once() {
+    let Some(nginx) = Nginx::start() else { return };
+    serve_copy(sample(), &nginx.www, "events");
+    let url = format!("{}/events", nginx.url());
+    let (cache, options) = cached(Fetch::default());
+    let events = open_with(&url, options).unwrap();
+    let mark = nginx.mark();
+    let fields = ["jets.pt", "jets.eta", "jets.phi"];
+    assert_eq!(events.prefetch(&fields).unwrap(), 4);
+    let mut got = gets(&nginx.since(mark), "/events/");
+    got.sort();
+    let mut want: Vec<String> = events
+        .field("jets")
+        .unwrap()
+        .buffers()
+        .into_iter()
+        .filter(|b| {
+            ["", "pt", "eta", "phi"]
+                .contains(&b.field.trim_start_matches("jets").trim_start_matches('.'))
+        })
+        .map(|b| b.key)
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
+    // Summing them now asks the server nothing.
+    let mark = nginx.mark();
+    let mut total = 0f64;
+    for f in fields {
+        let a = events.field_path(f).unwrap();
+        total += a
+            .flat_values::<f32>()
+            .unwrap()
+            .iter()
+            .map(|&x| f64::from(x))
+            .sum::<f64>();
+    }
+    assert!(total.is_finite());
+    assert!(nginx.since(mark).is_empty());
+    assert_eq!(cache.stats().reads, 4);
+    // Bytes fetched are the bytes stored.
+    let stored: u64 = want
+        .iter()
+        .map(|k| std::fs::metadata(sample().join(k)).unwrap().len())
+        .sum();
+    assert_eq!(cache.stats().bytes_read, stored);
+}
+
+#[test]
+fn sixteen_threads_request_each_key_once() {
+    let Some(nginx) = Nginx::start() else { return };
+    serve_copy(sample(), &nginx.www, "events");
+    let proxy = Proxy::start(nginx.port, Duration::from_millis(20), 0);
+    let url = format!("{}/events", proxy.url());
+    let cache = Arc::new(Cache::new());
+    let mark = nginx.mark();
+    std::thread::scope(|s| {
+        for i in 0..16 {
+            let (cache, url) = (Arc::clone(&cache), url.clone());
+            s.spawn(move || {
+                let events = open_with(&url, Options::default().with_cache(cache)).unwrap();
+                if i % 2 == 0 {
+                    events.prefetch(&["jets.pt", "muons"]).unwrap();
+                }
+                events.field_path("jets.pt").unwrap().to_json().unwrap();
+                events.field("muons").unwrap().to_json().unwrap();
+            });
+        }
+    });
+    let log = nginx.since(mark);
+    let keys: Vec<String> = gets(&log, "/events/")
+        .into_iter()
+        .filter(|k| k != "metadata.json")
+        .collect();
+    let distinct: std::collections::HashSet<_> = keys.iter().collect();
+    assert_eq!(
+        keys.len(),
+        distinct.len(),
+        "a key was requested twice: {keys:?}"
+    );
+    assert_eq!(keys.len(), 5, "{keys:?}"); // jets offsets, pt; muons offsets, pt, charge
+    assert_eq!(cache.stats().reads, 5);
+}
+
+#[test]
+fn a_large_buffer_comes_in_parallel_ranges_into_one_buffer() {
+    let Some(nginx) = Nginx::start() else { return };
+    // 24 MiB of float64 written by akbuf itself.
+    let n = 3 << 20;
+    let values: Vec<f64> = (0..n).map(|i| i as f64 * 0.5).collect();
+    let form = akbuf::Form::from_json(
+        r#"{"class": "NumpyArray", "primitive": "float64", "form_key": "node0"}"#,
+    )
+    .unwrap();
+    let source = akbuf::MemorySource::new().with("node0-data", akbuf::Buffer::from_slice(&values));
+    let array = akbuf::from_buffers(&form, n, source, Options::default()).unwrap();
+    akbuf::write_dir(&array, nginx.www.join("big"), &WriteOptions::default()).unwrap();
+    let url = format!("{}/big", nginx.url());
+    let fetch = Fetch::default()
+        .with_coalescing(32 << 10, 4 << 20)
+        .with_parallel(4);
+    let (_, options) = cached(fetch);
+    let mark = nginx.mark();
+    let remote = open_with(&url, options).unwrap();
+    let got = remote.values::<f64>().unwrap();
+    assert_eq!(&got[..], &values[..]);
+    let log: Vec<Logged> = nginx
+        .since(mark)
+        .into_iter()
+        .filter(|l| l.path.ends_with("node0-data"))
+        .collect();
+    // One plain GET learns the size (its first 4 MiB kept), then 5 ranges.
+    assert_eq!(log.len(), 6, "{log:?}");
+    assert_eq!(log.iter().filter(|l| l.range != "-").count(), 5);
+    // A row slice reads only its range.
+    let (cache, options) = cached(Fetch::default());
+    let remote = open_with(&url, options).unwrap();
+    let mark = nginx.mark();
+    let slice = remote.slice(1000..1010).unwrap();
+    assert_eq!(&slice.values::<f64>().unwrap()[..], &values[1000..1010]);
+    let log = nginx.since(mark);
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0].range, "bytes=8000-8079");
+    assert_eq!(log[0].bytes, 80);
+    assert_eq!(cache.stats().bytes_read, 80);
+}
+
+#[test]
+fn missing_keys_failures_and_retries() {
+    let Some(nginx) = Nginx::start() else { return };
+    let dir = serve_copy(sample(), &nginx.www, "events");
+    // A missing object is the same missing-buffer error as locally.
+    let key = akbuf::open(sample())
+        .unwrap()
+        .field("met")
+        .unwrap()
+        .buffers()[0]
+        .key
+        .clone();
+    std::fs::remove_file(dir.join(&key)).unwrap();
+    let remote = akbuf::open(format!("{}/events", nginx.url())).unwrap();
+    match remote.field("met").unwrap().to_json() {
+        Err(Error::MissingKey { key: k, .. }) => assert_eq!(k, key),
+        other => panic!("{other:?}"),
+    }
+    // No server: one line naming the URL.
+    let port = common::servers::free_port();
+    let url = format!("http://127.0.0.1:{port}/events");
+    let fetch = Fetch::default().with_retries(1);
+    let err = open_with(&url, Options::default().with_fetch(fetch)).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains(&url), "{text}");
+    assert!(!text.contains('\n'), "{text}");
+    // Two 503s are retried; the values arrive.
+    let proxy = Proxy::start(nginx.port, Duration::ZERO, 2);
+    let remote = open_with(
+        format!("{}/events", proxy.url()),
+        Options::default().with_fetch(Fetch::default().with_retries(3)),
+    )
+    .unwrap();
+    assert_eq!(
+        remote.field("run").unwrap().to_json().unwrap(),
+        akbuf::open(sample())
+            .unwrap()
+            .field("run")
+            .unwrap()
+            .to_json()
+            .unwrap()
+    );
+    assert_eq!(proxy.failed.load(std::sync::atomic::Ordering::SeqCst), 2);
+    // More failures than retries: an error, not a hang.
+    let proxy = Proxy::start(nginx.port, Duration::ZERO, 100);
+    let err = open_with(
+        format!("{}/events", proxy.url()),
+        Options::default().with_fetch(Fetch::default().with_retries(2)),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("503") || err.to_string().contains("Service Unavailable"),
+        "{err}"
+    );
+    assert_eq!(proxy.failed.load(std::sync::atomic::Ordering::SeqCst), 3);
+}
+
+#[test]
+fn coalesced_ranges_of_one_object_are_one_request() {
+    let Some(nginx) = Nginx::start() else { return };
+    serve_copy(sample(), &nginx.www, "events");
+    let source =
+        akbuf::RemoteSource::open(&format!("{}/events", nginx.url()), &Fetch::default()).unwrap();
+    let mark = nginx.mark();
+    let want = [
+        ("node10-offsets", akbuf::Want::Range(0..100)),
+        ("node10-offsets", akbuf::Want::Range(4000..4100)),
+        ("node1-data", akbuf::Want::All),
+    ];
+    let got = source.read_many(&want);
+    let local = akbuf::DirSource::new(sample());
+    for ((key, w), g) in want.iter().zip(&got) {
+        let expect = match w {
+            akbuf::Want::Range(r) => local.read_range(key, r.clone()).unwrap().unwrap(),
+            _ => local.read(key).unwrap().unwrap(),
+        };
+        assert_eq!(
+            g.as_ref().unwrap().as_ref().unwrap().as_slice(),
+            expect.as_slice()
+        );
+    }
+    let log = nginx.since(mark);
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert!(log.iter().any(|l| l.range == "bytes=0-4099"), "{log:?}");
+}
+
+#[test]
+fn s3_copy_both_ways_and_awkward_reads_the_upload() {
+    let Some(moto) = Moto::start("akbuf") else {
+        return;
+    };
+    let bin = env!("CARGO_BIN_EXE_akbuf");
+    let env: Vec<(String, String)> = moto
+        .config()
+        .into_iter()
+        .map(|(k, v)| match k.as_str() {
+            "aws_endpoint" => ("AWS_ENDPOINT_URL".to_string(), v),
+            _ => (k.to_ascii_uppercase(), v),
+        })
+        .collect();
+    let run = |args: &[&str]| {
+        let out = Command::new(bin)
+            .args(args)
+            .envs(env.clone())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, _, err) = run(&["copy", sample().to_str().unwrap(), "s3://akbuf/events"]);
+    assert_eq!(code, Some(0), "{err}");
+    // A second copy to the same prefix is refused.
+    let (code, _, err) = run(&["copy", sample().to_str().unwrap(), "s3://akbuf/events"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("s3://akbuf/events") && err.lines().count() == 1,
+        "{err}"
+    );
+    let (code, shown, err) = run(&["show", "s3://akbuf/events", "--field", "jets.pt"]);
+    assert_eq!(code, Some(0), "{err}");
+    let local = akbuf::open(sample())
+        .unwrap()
+        .field_path("jets.pt")
+        .unwrap()
+        .to_json()
+        .unwrap();
+    assert_eq!(shown.trim(), local);
+    let back = tempfile::tempdir().unwrap();
+    let dst = back.path().join("back");
+    let (code, _, err) = run(&[
+        "copy",
+        "s3://akbuf/events",
+        dst.to_str().unwrap(),
+        "--field",
+        "jets",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        akbuf::open(&dst).unwrap().to_json().unwrap(),
+        akbuf::open(sample())
+            .unwrap()
+            .field("jets")
+            .unwrap()
+            .to_json()
+            .unwrap()
+    );
+    // The library over the same store.
+    let mut fetch = Fetch::default();
+    fetch.config = moto.config();
+    let remote = open_with(
+        "s3://akbuf/events",
+        Options::default().with_fetch(fetch.clone()),
+    )
+    .unwrap();
+    assert_eq!(
+        remote.to_json().unwrap(),
+        akbuf::open(sample()).unwrap().to_json().unwrap()
+    );
+    // Missing credentials for a bucket that does not exist: one line.
+    let err = open_with("s3://nobucket/events", Options::default().with_fetch(fetch)).unwrap_err();
+    assert!(err.to_string().contains("s3://nobucket/events"), "{err}");
+    // awkward + s3fs read what akbuf uploaded.
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    let script = r#"
+import sys, json, awkward as ak, s3fs
+fs = s3fs.S3FileSystem(key="testing", secret="testing", client_kwargs={"endpoint_url": sys.argv[1], "region_name": "us-east-1"})
+meta = json.loads(fs.cat_file("akbuf/events/metadata.json"))
+arr = ak.from_buffers(meta["form"], meta["length"], {k.split("/")[-1]: fs.cat_file(k) for k in fs.ls("akbuf/events") if not k.endswith("metadata.json")}, buffer_key=meta.get("buffer_key", "{form_key}-{attribute}"))
+print(json.dumps(ak.to_list(arr["jets", "pt"])[:50]))
+"#;
+    let out = Command::new(python)
+        .args(["-c", script, &moto.endpoint()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let theirs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ours: serde_json::Value = serde_json::from_str(&local).unwrap();
+    assert_eq!(
+        theirs,
+        serde_json::Value::Array(ours.as_array().unwrap()[..50].to_vec())
+    );
+}
+
+#[test]
+fn a_failed_upload_leaves_no_container() {
+    let Some(moto) = Moto::start("akbuf") else {
+        return;
+    };
+    let mut fetch = Fetch::default();
+    fetch.config = moto.config();
+    // A buffer that cannot be read (it is missing) fails the copy midway.
+    let tmp = tempfile::tempdir().unwrap();
+    let broken = tmp.path().join("broken");
+    std::fs::create_dir(&broken).unwrap();
+    for e in std::fs::read_dir(sample()).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), broken.join(e.file_name())).unwrap();
+    }
+    let events = akbuf::open(sample()).unwrap();
+    let last = events.buffers().last().unwrap().key.clone();
+    std::fs::remove_file(broken.join(&last)).unwrap();
+    let array = akbuf::open(&broken).unwrap();
+    let err =
+        akbuf::write_url(&array, "s3://akbuf/half", &WriteOptions::default(), &fetch).unwrap_err();
+    assert!(matches!(err, Error::MissingKey { .. }), "{err}");
+    // Nothing is left under the prefix: a new copy goes through.
+    assert!(akbuf::open_with(
+        "s3://akbuf/half",
+        Options::default().with_fetch(fetch.clone())
+    )
+    .is_err());
+    akbuf::write_url(&events, "s3://akbuf/half", &WriteOptions::default(), &fetch).unwrap();
+    let back = akbuf::open_with("s3://akbuf/half", Options::default().with_fetch(fetch)).unwrap();
+    assert_eq!(back.to_json().unwrap(), events.to_json().unwrap());
+}
