@@ -508,3 +508,20 @@ fn a_folder_of_containers_is_one_array_and_mismatched_forms_exit_1() {
     );
     std::fs::remove_dir_all(&tmp).unwrap();
 }
+
+#[cfg(not(feature = "remote"))]
+#[test]
+fn urls_need_the_remote_feature() {
+    for url in ["s3://bucket/events", "https://example.org/events"] {
+        let out = akbuf(&["type", url]);
+        assert_eq!(out.status.code(), Some(1));
+        let err = stderr(&out);
+        assert!(err.contains(url) && err.contains("remote feature"), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+    // file:// URLs open locally.
+    let url = format!("file://{}/data/events", env!("CARGO_MANIFEST_DIR"));
+    let out = akbuf(&["type", &url]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).starts_with("1000 * {run: int32"));
+}

@@ -173,9 +173,16 @@ fn a_large_buffer_comes_in_parallel_ranges_into_one_buffer() {
         .into_iter()
         .filter(|l| l.path.ends_with("node0-data"))
         .collect();
-    // One plain GET learns the size (its first 4 MiB kept), then 5 ranges.
+    // The first 4 MiB by range learn the size, then 5 more ranges: every
+    // byte sent once.
     assert_eq!(log.len(), 6, "{log:?}");
-    assert_eq!(log.iter().filter(|l| l.range != "-").count(), 5);
+    assert!(log.iter().all(|l| l.range.starts_with("bytes=")), "{log:?}");
+    assert_eq!(log.iter().map(|l| l.bytes).sum::<u64>(), 24 << 20);
+    // An empty object: the range is refused, a plain GET gives it.
+    std::fs::write(nginx.www.join("big/empty"), b"").unwrap();
+    let source = akbuf::RemoteSource::open(&url, &Fetch::default()).unwrap();
+    assert_eq!(source.read("empty").unwrap().unwrap().len(), 0);
+    assert!(source.read("absent").unwrap().is_none());
     // A row slice reads only its range.
     let (cache, options) = cached(Fetch::default());
     let remote = open_with(&url, options).unwrap();
@@ -410,4 +417,89 @@ fn a_failed_upload_leaves_no_container() {
     akbuf::write_url(&events, "s3://akbuf/half", &WriteOptions::default(), &fetch).unwrap();
     let back = akbuf::open_with("s3://akbuf/half", Options::default().with_fetch(fetch)).unwrap();
     assert_eq!(back.to_json().unwrap(), events.to_json().unwrap());
+}
+
+#[test]
+fn the_cli_takes_urls_wherever_it_takes_a_path() {
+    let Some(nginx) = Nginx::start() else { return };
+    serve_copy(sample(), &nginx.www, "events");
+    let url = format!("{}/events", nginx.url());
+    let bin = env!("CARGO_BIN_EXE_akbuf");
+    let run = |args: &[&str]| {
+        let out = Command::new(bin).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let local = sample().to_str().unwrap();
+    for cmd in [
+        vec!["type"],
+        vec!["form"],
+        vec!["info"],
+        vec!["show", "--field", "muons"],
+        vec!["show", "--rows", "10:20"],
+        vec!["show", "--limit", "3"],
+    ] {
+        let mut theirs = cmd.clone();
+        theirs.insert(1, &url);
+        let mut ours = cmd.clone();
+        ours.insert(1, local);
+        let (remote_out, local_out) = (run(&theirs), run(&ours));
+        if cmd[0] == "info" {
+            // Sizes are not known before reading; the keys and dtypes are.
+            let keys = |s: &str| {
+                s.lines()
+                    .map(|l| l.split_whitespace().next().unwrap_or("").to_string())
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(keys(&remote_out), keys(&local_out));
+        } else {
+            assert_eq!(remote_out, local_out, "{cmd:?}");
+        }
+    }
+    // --trace names each key as it is read, once.
+    let out = Command::new(bin)
+        .args(["show", &url, "--field", "jets.pt", "--trace"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("read ")).count(),
+        2,
+        "{err}"
+    );
+    // A URL that names no container: exit 1, one line naming it.
+    let missing = format!("{}/nothing", nginx.url());
+    let out = Command::new(bin).args(["type", &missing]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains(&missing), "{err}");
+}
+
+#[test]
+fn stores_that_cannot_be_configured_say_so_in_one_line() {
+    // Azure without an account name: refused before any request.
+    let err = open_with(
+        "az://container/events",
+        Options::default()
+            .with_fetch(Fetch::default().with_config("azure_storage_account_name", "")),
+    )
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("az://container/events") && !text.contains('\n'),
+        "{text}"
+    );
+    // An unknown setting is named.
+    let err = open_with(
+        "s3://bucket/events",
+        Options::default().with_fetch(Fetch::default().with_config("aws_no_such_thing", "1")),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("aws_no_such_thing"), "{err}");
+    assert!(akbuf::is_url("gs://bucket/x") && akbuf::is_url("HTTPS://host/x"));
 }

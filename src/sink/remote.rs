@@ -139,7 +139,7 @@ impl Drop for RemoteSink {
         let store = &self.store;
         let written = std::mem::take(&mut self.written);
         // Best effort: the objects of an upload that failed.
-        let _ = store.block(async {
+        store.block(async {
             for key in &written {
                 let _ = store.store.delete(&store.location(key)).await;
             }

@@ -76,7 +76,7 @@ impl Store {
         let (scheme, path) = ObjectStoreScheme::parse(&parsed)
             .map_err(|e| bad(format!("not a store akbuf knows: {e}")))?;
         let prefix = path;
-        let store = build_store(scheme, &parsed, fetch).map_err(bad)?;
+        let store = shared_store(scheme, &parsed, fetch).map_err(bad)?;
         let handle = match &fetch.handle {
             Some(h) => h.clone(),
             None => shared_runtime()?.handle().clone(),
@@ -136,6 +136,32 @@ impl Store {
             }),
         }
     }
+}
+
+/// The store for `url`'s bucket or host with these settings: made once
+/// per process and shared, so that every container opened there reuses
+/// its connection pool (a new client would connect anew, a round trip or
+/// more per connection). The environment is read when it is first made.
+fn shared_store(
+    scheme: ObjectStoreScheme,
+    url: &url::Url,
+    fetch: &Fetch,
+) -> std::result::Result<Arc<dyn ObjectStore>, String> {
+    static STORES: OnceCell<Mutex<HashMap<String, Arc<dyn ObjectStore>>>> = OnceCell::new();
+    let id = format!(
+        "{}|{:?}|{}|{:?}|{}",
+        &url[..url::Position::BeforePath],
+        fetch.config,
+        fetch.retries,
+        fetch.timeout,
+        fetch.parallel
+    );
+    let stores = STORES.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(s) = stores.lock().get(&id) {
+        return Ok(Arc::clone(s));
+    }
+    let store = build_store(scheme, url, fetch)?;
+    Ok(Arc::clone(stores.lock().entry(id).or_insert(store)))
 }
 
 /// A store of this scheme: its builder from the environment, then the
@@ -438,47 +464,48 @@ impl RemoteSource {
             .map(drop)
     }
 
-    /// The whole object: one `GET`; a response larger than `max_request`
-    /// keeps its first part and has the rest fetched in parallel.
+    /// The whole object: one ranged `GET` of its first `max_request`
+    /// bytes, and for a larger object the rest in parallel parts.
     async fn get_whole(&self, key: &str) -> Result<Option<Buffer>> {
         let step = self.store.fetch.max_request.max(1) as u64;
         let known = self.sizes.lock().get(key).copied();
         if let Some(size) = known.filter(|&s| s > step) {
             return self.get_range(key, 0..size).await;
         }
+        // The first part by range: its answer tells the size, and a large
+        // object's rest is then asked in parallel parts (a plain GET of a
+        // large object cut short would have sent more than is kept).
         let loc = self.store.location(key);
-        let r = match self.store.store.get_opts(&loc, GetOptions::default()).await {
+        let first_part = GetOptions {
+            range: Some(GetRange::Bounded(0..step)),
+            ..GetOptions::default()
+        };
+        let r = match self.store.store.get_opts(&loc, first_part).await {
             Ok(r) => r,
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
-            Err(e) => return Err(self.error(key, e)),
+            // An empty object (416 from S3, a whole 200 from nginx), or a
+            // server without ranges: one plain GET.
+            Err(_) => match self.store.store.get_opts(&loc, GetOptions::default()).await {
+                Ok(r) => {
+                    self.learn(key, r.meta.size);
+                    let bytes = r.bytes().await.map_err(|e| self.error(key, e))?;
+                    return Ok(Some(Buffer::from_owner(bytes)));
+                }
+                Err(object_store::Error::NotFound { .. }) => return Ok(None),
+                Err(e) => return Err(self.error(key, e)),
+            },
         };
         let size = r.meta.size;
         self.learn(key, size);
-        if size <= step || self.store.fetch.parallel <= 1 {
+        if size <= step {
             let bytes = r.bytes().await.map_err(|e| self.error(key, e))?;
             return Ok(Some(Buffer::from_owner(bytes)));
         }
         let total = usize::try_from(size)
             .map_err(|_| Error::read_failed(key, format!("{size} bytes do not fit in memory")))?;
-        let mut dest = memmap2::MmapMut::map_anon(total).map_err(|e| Error::read_io(key, e))?;
+        let mut dest = destination(total).map_err(|e| Error::read_io(key, e))?;
         let (head, tail) = dest.split_at_mut(step as usize);
-        let first = async {
-            // The first part from this response; the rest by range.
-            let mut body = r.into_stream();
-            let mut at = 0;
-            while at < head.len() {
-                match body.next().await {
-                    Some(chunk) => {
-                        let chunk = chunk?;
-                        let n = chunk.len().min(head.len() - at);
-                        head[at..at + n].copy_from_slice(&chunk[..n]);
-                        at += n;
-                    }
-                    None => break,
-                }
-            }
-            short(at, head.len())
-        };
+        let first = copy_stream(r.into_stream(), head);
         let rest = self.fill(key, step..size, tail);
         futures::future::try_join(first, rest)
             .await
@@ -535,7 +562,7 @@ impl RemoteSource {
         }
         let len = usize::try_from(range.end - range.start)
             .map_err(|_| Error::read_failed(key, "the range does not fit in memory"))?;
-        let mut dest = memmap2::MmapMut::map_anon(len).map_err(|e| Error::read_io(key, e))?;
+        let mut dest = destination(len).map_err(|e| Error::read_io(key, e))?;
         match self.fill(key, range, &mut dest).await {
             Ok(()) => Ok(Some(Buffer::with_residence(dest, Residence::Heap))),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
@@ -604,6 +631,19 @@ impl RemoteSource {
             .map(|o| o.unwrap_or_else(|| Err(Error::read_failed("?", "a request was lost"))))
             .collect()
     }
+}
+
+/// The memory a large read lands in: an anonymous map of its own (given
+/// back at drop), in huge pages where the kernel offers them (a 1 GiB
+/// read then takes 512 page faults instead of 262,144).
+fn destination(len: usize) -> std::io::Result<memmap2::MmapMut> {
+    let map = memmap2::MmapMut::map_anon(len)?;
+    #[cfg(target_os = "linux")]
+    {
+        // Advice only: refused, the map works with small pages.
+        let _ = map.advise(memmap2::Advice::HugePage);
+    }
+    Ok(map)
 }
 
 /// Checks that a part was filled.
