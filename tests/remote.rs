@@ -503,3 +503,40 @@ fn stores_that_cannot_be_configured_say_so_in_one_line() {
     assert!(err.to_string().contains("aws_no_such_thing"), "{err}");
     assert!(akbuf::is_url("gs://bucket/x") && akbuf::is_url("HTTPS://host/x"));
 }
+
+#[test]
+fn a_prefetched_slice_reads_only_its_ranges_each_once() {
+    let Some(nginx) = Nginx::start() else { return };
+    serve_copy(sample(), &nginx.www, "events");
+    let url = format!("{}/events", nginx.url());
+    let events = akbuf::open(&url).unwrap();
+    let local = akbuf::open(sample()).unwrap();
+    let mark = nginx.mark();
+    let slice = events.slice(100..110).unwrap();
+    let fields = ["jets.pt", "jets.eta"];
+    assert_eq!(slice.prefetch(&fields).unwrap(), 3); // the slice's offsets, pt, eta
+    let log = nginx.since(mark);
+    // The jets offsets' range once, then the two contents' ranges.
+    assert_eq!(log.len(), 3, "{log:?}");
+    assert!(log.iter().all(|l| l.range.starts_with("bytes=")), "{log:?}");
+    assert_eq!(
+        log.iter().filter(|l| l.path.ends_with("-offsets")).count(),
+        1
+    );
+    let mark = nginx.mark();
+    for f in fields {
+        assert_eq!(
+            slice.field_path(f).unwrap().to_json().unwrap(),
+            local
+                .slice(100..110)
+                .unwrap()
+                .field_path(f)
+                .unwrap()
+                .to_json()
+                .unwrap()
+        );
+    }
+    assert!(nginx.since(mark).is_empty());
+    let sent: u64 = log.iter().map(|l| l.bytes).sum();
+    assert!(sent < 1000, "{sent} bytes for 10 rows");
+}

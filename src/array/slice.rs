@@ -453,6 +453,29 @@ impl Source for SliceSource {
         Ok(Some(first))
     }
 
+    /// The requests at once, each on a thread of its own (at most 16 at a
+    /// time): a slice's buffers are cut from range reads of the original,
+    /// and a remote original answers them in parallel. A content waits for
+    /// its parent's offsets (read once, through the plans), so a batch
+    /// takes one round per level of nesting, not one per buffer.
+    fn read_many(&self, requests: &[(&str, crate::source::Want)]) -> Vec<Result<Option<Buffer>>> {
+        let mut out = Vec::with_capacity(requests.len());
+        for group in requests.chunks(16) {
+            std::thread::scope(|s| {
+                let running: Vec<_> = group
+                    .iter()
+                    .map(|(key, want)| s.spawn(move || want.clone().from(self, key)))
+                    .collect();
+                for handle in running {
+                    out.push(handle.join().unwrap_or_else(|_| {
+                        Err(Error::read_failed("?", "a slice's read panicked"))
+                    }));
+                }
+            });
+        }
+        out
+    }
+
     fn size(&self, key: &str) -> Option<u64> {
         let (plan, attribute) = self.keys.get(key)?.first()?;
         plan.served_size(attribute)

@@ -509,15 +509,15 @@ fn run(cli: Cli) -> Result<(), Error> {
             device,
         } => {
             let mut array = project(open(&at.path, trace, confined)?, &at.fields)?;
-            // A selection shown whole is read as one batch (one round of
-            // requests for a remote container).
-            if !at.fields.is_empty() && at.rows.is_none() && limit.is_none() {
-                array.prefetch(&[""])?;
-            }
             if let Some(device) = device.filter(|d| *d != Device::Cpu) {
                 array = round_trip(&at.path, &at.fields, &array.to_device(device)?)?;
             }
             let array = rows(array, at.rows)?;
+            // A selection shown whole (or its rows) is read as one batch:
+            // one round of requests for a remote container.
+            if !at.fields.is_empty() && limit.is_none() {
+                array.prefetch(&[""])?;
+            }
             let rows = 0..limit.unwrap_or(usize::MAX);
             if pretty {
                 let mut p = Pretty::new(&mut out);
@@ -565,11 +565,10 @@ fn run(cli: Cli) -> Result<(), Error> {
             // Heap buffers beyond 64 MiB leave the cache (mapped ones cost
             // no heap): a copy streams, it need not keep what it wrote.
             let array = open_with_cache(&src, trace, confined, Cache::with_budget(64 << 20))?;
-            let projected = project(array, &fields)?;
-            if !fields.is_empty() && row_range.is_none() {
-                projected.prefetch(&[""])?;
+            let mut array = rows(project(array, &fields)?, row_range)?;
+            if !fields.is_empty() && !(packed && row_range.is_some()) {
+                array.prefetch(&[""])?;
             }
-            let mut array = rows(projected, row_range)?;
             let size = match (partition_rows, partition_bytes) {
                 (Some(n), _) => Some(ChunkSize::Rows(n)),
                 (None, Some(b)) => Some(ChunkSize::Bytes(b)),
