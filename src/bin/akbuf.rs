@@ -566,7 +566,10 @@ fn run(cli: Cli) -> Result<(), Error> {
             // no heap): a copy streams, it need not keep what it wrote.
             let array = open_with_cache(&src, trace, confined, Cache::with_budget(64 << 20))?;
             let mut array = rows(project(array, &fields)?, row_range)?;
-            if !fields.is_empty() && !(packed && row_range.is_some()) {
+            // (Packing rows reads the original's buffers whole, not the
+            // slice's ranges: nothing to prefetch then.)
+            let packs_rows = packed && row_range.is_some();
+            if !fields.is_empty() && !packs_rows {
                 array.prefetch(&[""])?;
             }
             let size = match (partition_rows, partition_bytes) {
