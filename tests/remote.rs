@@ -540,3 +540,32 @@ fn a_prefetched_slice_reads_only_its_ranges_each_once() {
     let sent: u64 = log.iter().map(|l| l.bytes).sum();
     assert!(sent < 1000, "{sent} bytes for 10 rows");
 }
+
+#[test]
+fn large_buffers_go_up_as_multipart_uploads() {
+    let Some(moto) = Moto::start("akbuf") else {
+        return;
+    };
+    let mut fetch = Fetch::default()
+        .with_coalescing(32 << 10, 5 << 20)
+        .with_parallel(2);
+    fetch.config = moto.config();
+    // 12 MiB of int32: three parts of 5, 5 and 2 MiB.
+    let n = 3 << 20;
+    let values: Vec<i32> = (0..n).map(|i| i * 7 - 5).collect();
+    let form = akbuf::Form::from_json(
+        r#"{"class": "NumpyArray", "primitive": "int32", "form_key": "node0"}"#,
+    )
+    .unwrap();
+    let source = akbuf::MemorySource::new().with("node0-data", akbuf::Buffer::from_slice(&values));
+    let array = akbuf::from_buffers(&form, n as usize, source, Options::default()).unwrap();
+    akbuf::write_url(
+        &array,
+        "s3://akbuf/multipart",
+        &WriteOptions::default(),
+        &fetch,
+    )
+    .unwrap();
+    let back = open_with("s3://akbuf/multipart", Options::default().with_fetch(fetch)).unwrap();
+    assert_eq!(&back.values::<i32>().unwrap()[..], &values[..]);
+}

@@ -9,7 +9,7 @@ use crate::options::Fetch;
 use crate::sink::{written_twice, FillFn, Sink};
 use crate::source::remote::{one_line, put, Store};
 use futures::TryStreamExt;
-use object_store::ObjectStoreExt;
+use object_store::{ObjectStoreExt, WriteMultipart};
 use std::collections::HashSet;
 
 /// A sink writing a directory container under a URL's prefix
@@ -152,10 +152,49 @@ impl Sink for RemoteSink {
         self.put_owned(key, bytes.to_vec())
     }
 
+    /// A buffer larger than one part ([`Fetch::max_request`], at least
+    /// S3's 5 MiB) goes up as a multipart upload, streamed: at most
+    /// [`Fetch::parallel`] parts in memory and in flight, and no 5 GiB
+    /// single-request limit.
     fn put_with(&mut self, key: &str, len: usize, fill: &mut FillFn<'_>) -> Result<()> {
-        let mut v = Vec::with_capacity(len);
-        fill(&mut v).map_err(|e| Error::sink_io(key, e))?;
-        self.put_owned(key, v)
+        let part = self.store.fetch.max_request.max(5 << 20);
+        if len <= part {
+            let mut v = Vec::with_capacity(len);
+            fill(&mut v).map_err(|e| Error::sink_io(key, e))?;
+            return self.put_owned(key, v);
+        }
+        self.check_key(key)?;
+        if !self.keys.insert(key.to_string()) {
+            return Err(written_twice(key));
+        }
+        let store = &self.store;
+        let failed = |e: object_store::Error| {
+            Error::sink(key, format!("{}/{key}: {}", store.url, one_line(&e)))
+        };
+        let loc = store.location(key);
+        let upload = store
+            .block(store.store.put_multipart(&loc))
+            .map_err(failed)?;
+        let mut writer = Parts {
+            store,
+            upload: Some(WriteMultipart::new_with_chunk_size(upload, part)),
+        };
+        let filled = fill(&mut writer);
+        let upload = writer.upload.take().expect("the upload is kept until here");
+        match filled {
+            Ok(()) => match store.block(upload.finish()) {
+                Ok(_) => {
+                    self.written.push(key.to_string());
+                    Ok(())
+                }
+                Err(e) => Err(failed(e)),
+            },
+            Err(e) => {
+                // The parts uploaded so far are discarded with the upload.
+                let _ = store.block(upload.abort());
+                Err(Error::sink_io(key, e))
+            }
+        }
     }
 
     fn check_key(&self, key: &str) -> Result<()> {
@@ -165,6 +204,33 @@ impl Sink for RemoteSink {
                 "not a buffer key a remote container can hold (empty, or metadata.json)",
             ));
         }
+        Ok(())
+    }
+}
+
+/// A multipart upload as a `Write`: parts of the chunk size go up as
+/// they fill, at most `parallel` at once.
+struct Parts<'a> {
+    store: &'a Store,
+    upload: Option<WriteMultipart>,
+}
+
+impl std::io::Write for Parts<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let Some(upload) = self.upload.as_mut() else {
+            return Err(std::io::Error::other("the upload has ended"));
+        };
+        let parallel = self.store.fetch.parallel.max(1);
+        self.store
+            .block(upload.wait_for_capacity(parallel))
+            .map_err(std::io::Error::other)?;
+        // Parts are spawned on the store's runtime as they fill.
+        let _runtime = self.store.handle.enter();
+        upload.write(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
 }
