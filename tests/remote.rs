@@ -569,3 +569,57 @@ fn large_buffers_go_up_as_multipart_uploads() {
     let back = open_with("s3://akbuf/multipart", Options::default().with_fetch(fetch)).unwrap();
     assert_eq!(&back.values::<i32>().unwrap()[..], &values[..]);
 }
+
+#[test]
+fn hostile_keys_never_leave_the_prefix() {
+    let Some(nginx) = Nginx::start() else { return };
+    // Outside the container, where `prefix/..%2Fx-data` resolves on nginx.
+    std::fs::write(nginx.www.join("x-data"), 7i64.to_le_bytes()).unwrap();
+    let dir = nginx.www.join("events");
+    std::fs::create_dir(&dir).unwrap();
+    for form_key in ["../x", "..%2Fx", "%2E%2E%2Fx", "a/../../x"] {
+        let meta = format!(
+            r#"{{"form": {{"class": "NumpyArray", "primitive": "int64", "form_key": {}}}, "length": 1}}"#,
+            serde_json::to_string(form_key).unwrap()
+        );
+        std::fs::write(dir.join("metadata.json"), meta).unwrap();
+        let url = format!("{}/events", nginx.url());
+        let array = akbuf::open(&url).unwrap();
+        let err = array.to_json().unwrap_err();
+        assert!(
+            err.to_string().contains("plain object name"),
+            "{form_key}: {err}"
+        );
+        let err = array.prefetch(&[""]).unwrap_err();
+        assert!(
+            err.to_string().contains("plain object name"),
+            "{form_key}: {err}"
+        );
+    }
+    // Nothing outside was asked for.
+    let mark_all = nginx.since(0);
+    assert!(
+        mark_all.iter().all(|l| l.path.ends_with("metadata.json")),
+        "{mark_all:?}"
+    );
+}
+
+#[test]
+fn a_prefix_read_never_fetches_past_what_the_node_needs() {
+    let Some(nginx) = Nginx::start() else { return };
+    // A 1-element int64 array whose stored object is 30 MiB.
+    let dir = nginx.www.join("padded");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("metadata.json"), r#"{"form": {"class": "NumpyArray", "primitive": "int64", "form_key": "node0"}, "length": 1}"#).unwrap();
+    let mut data = vec![0u8; 30 << 20];
+    data[..8].copy_from_slice(&42i64.to_le_bytes());
+    std::fs::write(dir.join("node0-data"), &data).unwrap();
+    let (cache, options) = cached(Fetch::default());
+    let array = open_with(format!("{}/padded", nginx.url()), options).unwrap();
+    let mark = nginx.mark();
+    assert_eq!(array.to_json().unwrap(), "[42]");
+    let log = nginx.since(mark);
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!((log[0].range.as_str(), log[0].bytes), ("bytes=0-7", 8));
+    assert_eq!(cache.stats().bytes_read, 8);
+}

@@ -198,10 +198,10 @@ impl Sink for RemoteSink {
     }
 
     fn check_key(&self, key: &str) -> Result<()> {
-        if key.is_empty() || key == "metadata.json" {
+        if !crate::source::remote::plain_key(key) {
             return Err(Error::sink(
                 key,
-                "not a buffer key a remote container can hold (empty, or metadata.json)",
+                "a buffer key of a remote container must be a plain object name (no '/', '\\', '%' or control characters, not '.', '..' or metadata.json)",
             ));
         }
         Ok(())

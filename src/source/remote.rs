@@ -407,6 +407,21 @@ impl RemoteSource {
         })
     }
 
+    /// Refuses a key that is not one plain object name under the prefix:
+    /// servers decode escapes and resolve `..` (nginx serves
+    /// `prefix/..%2Fx` as `x`), so a key with `/`, `\`, `%`, a control
+    /// character, or that is `.`, `..` or `metadata.json`, could name an
+    /// object outside the container.
+    fn check(key: &str) -> Result<()> {
+        if !plain_key(key) {
+            return Err(Error::read_failed(
+                key,
+                "a buffer key of a remote container must be a plain object name (no '/', '\\', '%' or control characters, not '.', '..' or metadata.json)",
+            ));
+        }
+        Ok(())
+    }
+
     fn learn(&self, key: &str, size: u64) {
         self.sizes.lock().insert(key.to_string(), size);
     }
@@ -535,38 +550,67 @@ impl RemoteSource {
             };
         }
         let step = self.store.fetch.max_request.max(1) as u64;
-        if range.end - range.start <= step || known.is_none() {
-            let loc = self.store.location(key);
-            let options = GetOptions {
-                range: Some(GetRange::Bounded(range.clone())),
-                ..GetOptions::default()
-            };
-            return match self.store.store.get_opts(&loc, options).await {
-                Ok(r) => {
-                    self.learn(key, r.meta.size);
-                    let bytes = r.bytes().await.map_err(|e| self.error(key, e))?;
-                    Ok(Some(Buffer::from_owner(bytes)))
-                }
-                Err(object_store::Error::NotFound { .. }) => Ok(None),
-                Err(e) => {
-                    // A range past the end: the buffer is shorter.
-                    match self.store.store.head(&loc).await {
-                        Ok(meta) if meta.size <= range.start => {
-                            self.learn(key, meta.size);
-                            Ok(Some(Buffer::from_vec(Vec::new())))
-                        }
-                        _ => Err(self.error(key, e)),
-                    }
-                }
-            };
+        if range.end - range.start <= step {
+            return self.get_span(key, range).await;
         }
+        let (first, size) = match known {
+            Some(size) => (None, size),
+            None => {
+                // The first part tells the size; the rest follows in parallel.
+                let Some(first) = self.get_span(key, range.start..range.start + step).await? else {
+                    return Ok(None);
+                };
+                match self.sizes.lock().get(key).copied() {
+                    Some(size) if size > range.start + step => (Some(first), size),
+                    _ => return Ok(Some(first)),
+                }
+            }
+        };
+        let range = range.start..range.end.min(size);
         let len = usize::try_from(range.end - range.start)
             .map_err(|_| Error::read_failed(key, "the range does not fit in memory"))?;
         let mut dest = destination(len).map_err(|e| Error::read_io(key, e))?;
-        match self.fill(key, range, &mut dest).await {
+        let rest = match &first {
+            Some(first) => {
+                dest[..first.len()].copy_from_slice(first.as_slice());
+                let done = first.len();
+                self.fill(key, range.start + done as u64..range.end, &mut dest[done..])
+                    .await
+            }
+            None => self.fill(key, range, &mut dest).await,
+        };
+        match rest {
             Ok(()) => Ok(Some(Buffer::with_residence(dest, Residence::Heap))),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(self.error(key, e)),
+        }
+    }
+
+    /// Bytes `range` of the object by one ranged request (fewer if it ends
+    /// first; none past its end).
+    async fn get_span(&self, key: &str, range: Range<u64>) -> Result<Option<Buffer>> {
+        let loc = self.store.location(key);
+        let options = GetOptions {
+            range: Some(GetRange::Bounded(range.clone())),
+            ..GetOptions::default()
+        };
+        match self.store.store.get_opts(&loc, options).await {
+            Ok(r) => {
+                self.learn(key, r.meta.size);
+                let bytes = r.bytes().await.map_err(|e| self.error(key, e))?;
+                Ok(Some(Buffer::from_owner(bytes)))
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => {
+                // A range past the end: the buffer is shorter.
+                match self.store.store.head(&loc).await {
+                    Ok(meta) if meta.size <= range.start => {
+                        self.learn(key, meta.size);
+                        Ok(Some(Buffer::from_vec(Vec::new())))
+                    }
+                    _ => Err(self.error(key, e)),
+                }
+            }
         }
     }
 
@@ -574,13 +618,9 @@ impl RemoteSource {
     async fn get(&self, key: &str, want: &Want) -> Result<Option<Buffer>> {
         match want {
             Want::All => self.get_whole(key).await,
-            Want::Prefix(n) => {
-                let known = self.sizes.lock().get(key).copied();
-                match known {
-                    Some(size) if (*n as u64) < size => self.get_range(key, 0..*n as u64).await,
-                    _ => self.get_whole(key).await,
-                }
-            }
+            // Only the bytes a node needs: a stored object larger than its
+            // node's need (hostile or not) is never fetched past it.
+            Want::Prefix(n) => self.get_range(key, 0..*n as u64).await,
             Want::Range(r) => self.get_range(key, r.start as u64..r.end as u64).await,
         }
     }
@@ -753,22 +793,48 @@ fn coalesce<'a>(requests: &[(&'a str, Want)], fetch: &Fetch) -> Vec<Job<'a>> {
     jobs
 }
 
+/// Whether `key` is one plain object name (see [`RemoteSource::check`]).
+pub(crate) fn plain_key(key: &str) -> bool {
+    crate::source::dir::is_plain_file_name(key)
+        && key != "metadata.json"
+        && !key.contains('%')
+        && !key.chars().any(char::is_control)
+}
+
 impl Source for RemoteSource {
     fn read(&self, key: &str) -> Result<Option<Buffer>> {
+        RemoteSource::check(key)?;
         self.store.block(self.get_whole(key))
     }
 
     fn read_prefix(&self, key: &str, len: usize) -> Result<Option<Buffer>> {
+        RemoteSource::check(key)?;
         self.store.block(self.get(key, &Want::Prefix(len)))
     }
 
     fn read_range(&self, key: &str, range: Range<usize>) -> Result<Option<Buffer>> {
+        RemoteSource::check(key)?;
         self.store
             .block(self.get_range(key, range.start as u64..range.end as u64))
     }
 
     fn read_many(&self, requests: &[(&str, Want)]) -> Vec<Result<Option<Buffer>>> {
-        self.store.block(self.get_many(requests))
+        // Refused keys answer alone; the rest go as one batch.
+        let ok: Vec<(&str, Want)> = requests
+            .iter()
+            .filter(|(k, _)| plain_key(k))
+            .cloned()
+            .collect();
+        let mut fetched = self.store.block(self.get_many(&ok)).into_iter();
+        requests
+            .iter()
+            .map(|(k, _)| match RemoteSource::check(k) {
+                Ok(()) => fetched
+                    .next()
+                    .unwrap_or_else(|| Err(Error::read_failed(*k, "a request was lost"))),
+                Err(e) => Err(e),
+            })
+            .collect()
     }
 
     fn size(&self, key: &str) -> Option<u64> {
