@@ -67,6 +67,8 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 mod array;
+#[cfg(feature = "arrow")]
+mod arrow;
 mod buffer;
 mod cache;
 mod container;
@@ -85,6 +87,8 @@ mod value;
 mod write;
 
 pub use array::{from_buffers, Array, ChunkSize, Chunks, Iter};
+#[cfg(feature = "arrow")]
+pub use arrow::ToArrowOptions;
 pub use buffer::{Buffer, ByteOrder, Native, Residence, TypedBuffer, WeakBuffer};
 pub use cache::{Cache, CacheStats, CachedSource, Observer, ReadEvent};
 pub use container::dataset::{open_dataset, open_dataset_with};

@@ -349,6 +349,43 @@ pub fn to_packed(array: &Array) -> Result<Array> {
     Array::with_lengths(form, length, Arc::new(source), Options::default(), known)
 }
 
+/// Elements `index` of `node`, in that order, packed into an array of
+/// their own: awkward's `content._carry(index, allow_lazy=False)` (records
+/// carried field by field, never left behind an IndexedArray), with
+/// `parameters` laid over the root's (awkward's `parameters_union`), under
+/// the same gather limit as [`to_packed`].
+#[cfg(feature = "arrow")]
+pub(crate) fn carry(
+    node: &Node,
+    index: Vec<usize>,
+    parameters: Option<&crate::form::Parameters>,
+) -> Result<Array> {
+    let length = index.len();
+    let limit = GATHER_LIMIT
+        .saturating_mul(input_bytes(node)?)
+        .saturating_add(GATHER_FLOOR);
+    let mut p = Packer {
+        next_id: 0,
+        buffers: Vec::new(),
+        budget: limit,
+        limit,
+        known: Default::default(),
+    };
+    let mut form = p.node(node, &Sel::Gather(index, false))?;
+    if let Some(extra) = parameters.filter(|e| !e.is_empty()) {
+        let mut merged = form.parameters().clone();
+        for (k, v) in extra {
+            if !v.is_null() {
+                merged.insert(k.clone(), v.clone());
+            }
+        }
+        form = Arc::new(form.with_parameters(merged));
+    }
+    let source: MemorySource = p.buffers.into_iter().collect();
+    let known = (!p.known.is_empty()).then_some(p.known);
+    Array::with_lengths(form, length, Arc::new(source), Options::default(), known)
+}
+
 /// A partitioned array packed partition by partition (as awkward 1's
 /// `ak.packed` of a partitioned array): the same partition lengths, each
 /// partition over its own in-memory buffers. Empty partitions are not read.

@@ -1,0 +1,1129 @@
+//! Arrow export (feature `arrow`): akbuf arrays as arrow-rs arrays, by
+//! awkward's own rules (`ak.to_arrow`), sharing memory with akbuf's buffers
+//! wherever the layouts coincide.
+//!
+//! Each node class has its function here, as awkward's `_to_arrow` methods:
+//! options push their validity down to their content (which records the
+//! option's class in its `"awkward"` extension metadata), lists keep their
+//! offsets (rebased only if they do not start at 0), records become
+//! structs, regular arrays fixed-size lists. Zero copy: a `NumpyArray`'s
+//! data, a list's offsets starting at 0, a string's characters, are the
+//! same memory (mapped pages included), kept alive by akbuf's owner.
+//!
+//! Not yet exported (an [`Error::Argument`] says so): `IndexedArray`,
+//! `IndexedOptionArray`, `UnionArray`, a `ListArray` whose lists are not
+//! contiguous, partitioned arrays (export each partition), categorical
+//! dictionaries.
+
+use crate::array::Array;
+use crate::buffer::Buffer;
+use crate::error::{Error, Result};
+use crate::form::{Primitive, TimeUnit};
+use crate::layout::{Node, NodeData};
+use arrow_array::{make_array, ArrayRef, RecordBatch};
+use arrow_buffer::{BooleanBuffer, NullBuffer};
+use arrow_data::ArrayData;
+use arrow_schema::{DataType, Field, FieldRef, Fields, Schema, TimeUnit as ArrowUnit};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// How [`Array::to_arrow`] maps types: `ak.to_arrow`'s options, with its
+/// defaults.
+///
+/// ```
+/// let options = akbuf::ToArrowOptions::default();
+/// assert!(options.extensionarray && options.count_nulls && !options.list_to32);
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ToArrowOptions {
+    /// 64-bit list offsets narrowed to 32 bits when they fit (`List`
+    /// instead of `LargeList`).
+    pub list_to32: bool,
+    /// The same for strings (`Utf8` instead of `LargeUtf8`).
+    pub string_to32: bool,
+    /// The same for bytestrings (`Binary` instead of `LargeBinary`).
+    pub bytestring_to32: bool,
+    /// What an `EmptyArray` becomes: `None` for Arrow's null type, or a
+    /// primitive type.
+    pub emptyarray_to: Option<Primitive>,
+    /// Each level carries awkward's `"awkward"` extension metadata, so
+    /// that `ak.from_arrow` restores the awkward type (default true).
+    pub extensionarray: bool,
+    /// Null counts computed up front (default true; arrow-rs always knows them).
+    pub count_nulls: bool,
+    /// The top record is a scalar record (awkward's `record_is_scalar`).
+    pub record_is_scalar: bool,
+}
+
+impl Default for ToArrowOptions {
+    fn default() -> ToArrowOptions {
+        ToArrowOptions {
+            list_to32: false,
+            string_to32: false,
+            bytestring_to32: false,
+            emptyarray_to: None,
+            extensionarray: true,
+            count_nulls: true,
+            record_is_scalar: false,
+        }
+    }
+}
+
+/// One converted level: the array data and the extension metadata its
+/// field carries.
+struct Out {
+    data: ArrayData,
+    ext: Option<String>,
+}
+
+/// The option above a node: its class and parameters (for the extension
+/// metadata) and the validity of each element, true where valid.
+#[derive(Clone)]
+struct Mask<'a> {
+    node: &'a Node,
+    valid: Option<Vec<bool>>,
+}
+
+impl Array {
+    /// The array as one arrow-rs array, as `ak.to_arrow(array)` makes it.
+    /// Reads only this array's buffers; shares their memory wherever the
+    /// layouts coincide.
+    ///
+    /// ```
+    /// use akbuf::ToArrowOptions;
+    /// use arrow_array::{Array as _, cast::AsArray, types::Float32Type};
+    ///
+    /// let events = akbuf::open(concat!(env!("CARGO_MANIFEST_DIR"), "/data/events"))?;
+    /// let met = events.field("met")?.to_arrow(&ToArrowOptions::default())?;
+    /// assert_eq!(met.len(), 1000);
+    /// let values = met.as_primitive::<Float32Type>();
+    /// assert_eq!(values.value(0), events.field("met")?.values::<f32>()?[0]);
+    /// # Ok::<(), akbuf::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Argument`] for what is not exported yet (see the module
+    /// docs) or what awkward refuses too (complex numbers, `float128`);
+    /// read errors.
+    pub fn to_arrow(&self, options: &ToArrowOptions) -> Result<ArrayRef> {
+        Ok(make_array(self.arrow_out(options)?.data))
+    }
+
+    /// The array as an arrow field named `name` (with its `"awkward"`
+    /// extension metadata) and its values.
+    ///
+    /// ```
+    /// let events = akbuf::open(concat!(env!("CARGO_MANIFEST_DIR"), "/data/events"))?;
+    /// let (field, _) = events.field("jets")?.to_arrow_field("jets", &Default::default())?;
+    /// assert_eq!(field.metadata()["ARROW:extension:name"], "awkward");
+    /// # Ok::<(), akbuf::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Array::to_arrow`].
+    pub fn to_arrow_field(
+        &self,
+        name: &str,
+        options: &ToArrowOptions,
+    ) -> Result<(FieldRef, ArrayRef)> {
+        let out = self.arrow_out(options)?;
+        let nullable = self.node().form.is_option() || is_empty(self.node());
+        let field = with_ext(
+            Field::new(name, out.data.data_type().clone(), nullable),
+            out.ext,
+        );
+        Ok((Arc::new(field), make_array(out.data)))
+    }
+
+    /// A record array as a `RecordBatch`: one column per field (awkward's
+    /// `ak.to_arrow_table` columns, each with its extension metadata).
+    ///
+    /// ```
+    /// let events = akbuf::open(concat!(env!("CARGO_MANIFEST_DIR"), "/data/events"))?;
+    /// let batch = events.to_record_batch(&Default::default())?;
+    /// assert_eq!((batch.num_rows(), batch.num_columns()), (1000, 5));
+    /// assert_eq!(batch.schema().field(3).name(), "jets");
+    /// # Ok::<(), akbuf::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TypeMismatch`] for an array that is not a record of named
+    /// fields; as [`Array::to_arrow`].
+    pub fn to_record_batch(&self, options: &ToArrowOptions) -> Result<RecordBatch> {
+        let names = match self.node().form.kind() {
+            crate::form::FormKind::Record {
+                fields: Some(names),
+                ..
+            } => names.clone(),
+            _ => {
+                return Err(Error::Argument(format!(
+                    "a RecordBatch is made of a record array with named fields, not {}",
+                    self.type_string()
+                )))
+            }
+        };
+        let mut fields = Vec::new();
+        let mut columns = Vec::new();
+        for name in &names {
+            let (f, c) = self.field(name)?.to_arrow_field(name, options)?;
+            fields.push(f);
+            columns.push(c);
+        }
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+            .map_err(|e| Error::Argument(format!("cannot make a RecordBatch: {e}")))
+    }
+
+    fn arrow_out(&self, options: &ToArrowOptions) -> Result<Out> {
+        if self.is_partitioned() {
+            return Err(Error::Argument(
+                "to_arrow of a partitioned array: export each partition (Array::partitions)".into(),
+            ));
+        }
+        let node = self.node();
+        let length = node.len.get()?;
+        convert(node, None, length, options)
+    }
+}
+
+fn is_empty(node: &Node) -> bool {
+    matches!(node.data, NodeData::Empty)
+}
+
+/// Adds the `"awkward"` extension metadata to a field.
+fn with_ext(field: Field, ext: Option<String>) -> Field {
+    let Some(ext) = ext else { return field };
+    let mut meta: HashMap<String, String> = field.metadata().clone();
+    meta.insert("ARROW:extension:name".into(), "awkward".into());
+    meta.insert("ARROW:extension:metadata".into(), ext);
+    field.with_metadata(meta)
+}
+
+/// awkward's `AwkwardArrowType` metadata for `node` under `mask`.
+fn ext_meta(
+    node: &Node,
+    mask: Option<&Mask<'_>>,
+    options: &ToArrowOptions,
+    nonnullable_nulltype: bool,
+) -> Option<String> {
+    ext_meta_as(
+        node,
+        node.form.class_name(),
+        mask,
+        options,
+        nonnullable_nulltype,
+    )
+}
+
+/// [`ext_meta`] for a node exported as another class (a `ListArray` goes
+/// as the `ListOffsetArray` awkward converts it to).
+fn ext_meta_as(
+    node: &Node,
+    class: &str,
+    mask: Option<&Mask<'_>>,
+    options: &ToArrowOptions,
+    nonnullable_nulltype: bool,
+) -> Option<String> {
+    let record_is_tuple = match node.form.kind() {
+        crate::form::FormKind::Record { fields, .. } => serde_json::Value::Bool(fields.is_none()),
+        _ => serde_json::Value::Null,
+    };
+    ext_meta_for(
+        class,
+        node.form.parameters(),
+        record_is_tuple,
+        mask,
+        options,
+        nonnullable_nulltype,
+    )
+}
+
+/// awkward's `AwkwardArrowType` metadata, field by field in its order.
+fn ext_meta_for(
+    class: &str,
+    parameters: &crate::form::Parameters,
+    record_is_tuple: serde_json::Value,
+    mask: Option<&Mask<'_>>,
+    options: &ToArrowOptions,
+    nonnullable_nulltype: bool,
+) -> Option<String> {
+    if !options.extensionarray {
+        return None;
+    }
+    let params = |n: &Node| serde_json::Value::Object(n.form.parameters().clone());
+    let mut m = serde_json::Map::new();
+    m.insert(
+        "mask_type".into(),
+        mask.map_or(serde_json::Value::Null, |k| mask_class(k.node).into()),
+    );
+    m.insert("node_type".into(), class.into());
+    m.insert(
+        "mask_parameters".into(),
+        mask.map_or(serde_json::Value::Null, |k| params(k.node)),
+    );
+    m.insert(
+        "node_parameters".into(),
+        serde_json::Value::Object(parameters.clone()),
+    );
+    m.insert("record_is_tuple".into(), record_is_tuple);
+    m.insert("record_is_scalar".into(), options.record_is_scalar.into());
+    m.insert(
+        "is_nonnullable_nulltype".into(),
+        nonnullable_nulltype.into(),
+    );
+    m.insert("option_type".into(), false.into());
+    Some(crate::pyjson::dumps(&serde_json::Value::Object(m)))
+}
+
+/// The class awkward records for an option: a `BitMaskedArray` is
+/// exported as the `ByteMaskedArray` it converts to first.
+fn mask_class(node: &Node) -> &'static str {
+    match node.data {
+        NodeData::BitMasked { .. } => "ByteMaskedArray",
+        _ => node.form.class_name(),
+    }
+}
+
+/// Validity bits from per-element validity.
+fn null_buffer(valid: &Option<Vec<bool>>) -> Option<NullBuffer> {
+    valid
+        .as_ref()
+        .map(|v| NullBuffer::new(BooleanBuffer::from(v.as_slice())))
+}
+
+/// akbuf bytes as an arrow buffer, sharing the memory.
+fn shared(buf: Buffer) -> arrow_buffer::Buffer {
+    if buf.is_empty() {
+        // An empty buffer's pointer may be dangling and unaligned; arrow
+        // checks alignment even for no bytes.
+        return arrow_buffer::MutableBuffer::new(0).into();
+    }
+    arrow_buffer::Buffer::from(bytes::Bytes::from_owner(buf))
+}
+
+fn build(builder: arrow_data::ArrayDataBuilder, node: &Node) -> Result<ArrayData> {
+    builder.build().map_err(|e| {
+        Error::Argument(format!(
+            "{} at {} does not make a valid arrow array: {e}",
+            node.info.class, node.info.path
+        ))
+    })
+}
+
+/// Converts `length` elements of `node` (its validity, if under an option,
+/// in `mask`): one function per class.
+fn convert(
+    node: &Node,
+    mask: Option<Mask<'_>>,
+    length: usize,
+    options: &ToArrowOptions,
+) -> Result<Out> {
+    let have = node.len.get()?;
+    if length > have {
+        return Err(node.info.invalid(
+            &node.info.path,
+            format!("{length} elements are needed of a node that has {have}"),
+        ));
+    }
+    match &node.data {
+        NodeData::Numpy { .. } => numpy(node, mask, length, options),
+        NodeData::Empty => empty(node, mask, length, options),
+        NodeData::ListOffset { .. } => list_offset(node, mask, length, options),
+        NodeData::List { .. } => list(node, mask, length, options),
+        NodeData::Regular { .. } => regular(node, mask, length, options),
+        NodeData::Record { .. } => record(node, mask, length, options),
+        NodeData::ByteMasked { .. } | NodeData::BitMasked { .. } => {
+            masked(node, mask, length, options)
+        }
+        NodeData::Unmasked { content } => {
+            // An option with nothing missing: its content, marked optional.
+            let m = Mask {
+                node,
+                valid: mask.and_then(|m| m.valid),
+            };
+            convert(content, Some(m), length, options)
+        }
+        NodeData::Indexed { .. } => indexed(node, mask, length, options),
+        NodeData::IndexedOption { .. } => indexed_option(node, mask, length, options),
+        NodeData::Union { .. } => Err(Error::Argument(format!(
+            "to_arrow does not export {} yet (at {})",
+            node.info.class, node.info.path
+        ))),
+    }
+}
+
+/// The arrow type of a primitive, as `pyarrow.from_numpy_dtype`.
+fn primitive_type(p: Primitive, node: &Node) -> Result<DataType> {
+    // pyarrow's from_numpy_dtype: the unit's multiple is dropped (the
+    // counts stay as stored: datetime64[10s] becomes timestamp[s]).
+    let unit = |u: TimeUnit| -> Result<ArrowUnit> {
+        Ok(match u.code {
+            "s" => ArrowUnit::Second,
+            "ms" => ArrowUnit::Millisecond,
+            "us" => ArrowUnit::Microsecond,
+            "ns" => ArrowUnit::Nanosecond,
+            _ => {
+                return Err(Error::Argument(format!(
+                    "arrow has no time unit {u} (at {})",
+                    node.info.path
+                )))
+            }
+        })
+    };
+    Ok(match p {
+        Primitive::Bool => DataType::Boolean,
+        Primitive::Int8 => DataType::Int8,
+        Primitive::UInt8 => DataType::UInt8,
+        Primitive::Int16 => DataType::Int16,
+        Primitive::UInt16 => DataType::UInt16,
+        Primitive::Int32 => DataType::Int32,
+        Primitive::UInt32 => DataType::UInt32,
+        Primitive::Int64 => DataType::Int64,
+        Primitive::UInt64 => DataType::UInt64,
+        Primitive::Float16 => DataType::Float16,
+        Primitive::Float32 => DataType::Float32,
+        Primitive::Float64 => DataType::Float64,
+        // Days: date32 (awkward converts datetime64[D] to int32 days; any
+        // other multiple of days keeps its int64 bytes, read as date32 by
+        // pyarrow, and so here).
+        Primitive::Datetime64(TimeUnit { code: "D", .. }) => DataType::Date32,
+        Primitive::Datetime64(u) => DataType::Timestamp(unit(u)?, None),
+        Primitive::Timedelta64(u) => DataType::Duration(unit(u)?),
+        other => {
+            return Err(Error::Argument(format!(
+                "arrow has no type for {} (at {}), as pyarrow has none",
+                other, node.info.path
+            )))
+        }
+    })
+}
+
+fn numpy(
+    node: &Node,
+    mask: Option<Mask<'_>>,
+    length: usize,
+    options: &ToArrowOptions,
+) -> Result<Out> {
+    let NodeData::Numpy {
+        data,
+        primitive,
+        inner_shape,
+    } = &node.data
+    else {
+        unreachable!("numpy() is called for NumpyArray nodes")
+    };
+    let ty = primitive_type(*primitive, node)?;
+    if !inner_shape.is_empty() {
+        return inner_shaped(node, mask, length, options, ty);
+    }
+    let bytes = data.get()?;
+    let values = match primitive {
+        Primitive::Bool => {
+            // One byte per value to one bit per value (a copy, as awkward's packbits).
+            let bits: Vec<bool> = bytes.as_slice()[..length].iter().map(|&b| b != 0).collect();
+            BooleanBuffer::from(bits.as_slice()).into_inner()
+        }
+        Primitive::Datetime64(TimeUnit {
+            multiple: 1,
+            code: "D",
+        }) => {
+            // int64 days to int32 days (date32), as awkward converts them.
+            let days: Vec<i32> = bytes.as_slice()[..length * 8]
+                .chunks_exact(8)
+                .map(|c| i64::from_ne_bytes(c.try_into().unwrap_or([0; 8])) as i32)
+                .collect();
+            arrow_buffer::Buffer::from_vec(days)
+        }
+        _ => {
+            let size = primitive.itemsize();
+            shared(bytes.slice(0, length * size)?)
+        }
+    };
+    let nulls = mask.as_ref().and_then(|m| null_buffer(&m.valid));
+    let builder = ArrayData::builder(ty)
+        .len(length)
+        .add_buffer(values)
+        .nulls(nulls);
+    Ok(Out {
+        data: build(builder, node)?,
+        ext: ext_meta(node, mask.as_ref(), options, false),
+    })
+}
+
+/// A NumpyArray with an inner shape, as awkward's `to_RegularArray`:
+/// fixed-size lists around the flat values (shared), the node's
+/// parameters on the outermost level.
+fn inner_shaped(
+    node: &Node,
+    mask: Option<Mask<'_>>,
+    length: usize,
+    options: &ToArrowOptions,
+    ty: DataType,
+) -> Result<Out> {
+    let NodeData::Numpy {
+        data,
+        primitive,
+        inner_shape,
+    } = &node.data
+    else {
+        unreachable!("inner_shaped() is called for NumpyArray nodes")
+    };
+    if matches!(primitive, Primitive::Bool | Primitive::Datetime64(_)) {
+        return Err(Error::Argument(format!(
+            "to_arrow does not export booleans or dates with an inner shape yet (at {})",
+            node.info.path
+        )));
+    }
+    let overflow = || {
+        node.info
+            .invalid(&node.info.path, "the inner shape overflows")
+    };
+    let total = inner_shape
+        .iter()
+        .try_fold(length, |a, &d| a.checked_mul(d))
+        .ok_or_else(overflow)?;
+    let values = shared(data.get()?.slice(0, total * primitive.itemsize())?);
+    let none = crate::form::Parameters::new();
+    let builder = ArrayData::builder(ty).len(total).add_buffer(values);
+    let mut level = Out {
+        data: build(builder, node)?,
+        ext: ext_meta_for(
+            "NumpyArray",
+            &none,
+            serde_json::Value::Null,
+            None,
+            options,
+            false,
+        ),
+    };
+    let mut count = total;
+    for (depth, &size) in inner_shape.iter().enumerate().rev() {
+        count /= size.max(1);
+        if size == 0 {
+            count = inner_shape[..depth].iter().product::<usize>() * length;
+        }
+        let outermost = depth == 0;
+        let width = i32::try_from(size).map_err(|_| overflow())?;
+        let item = with_ext(
+            Field::new("item", level.data.data_type().clone(), false),
+            level.ext.take(),
+        );
+        let mut builder = ArrayData::builder(DataType::FixedSizeList(Arc::new(item), width))
+            .len(count)
+            .add_child_data(level.data);
+        if outermost {
+            builder = builder.nulls(mask.as_ref().and_then(|m| null_buffer(&m.valid)));
+        }
+        level = Out {
+            data: build(builder, node)?,
+            ext: if outermost {
+                ext_meta_for(
+                    "RegularArray",
+                    node.form.parameters(),
+                    serde_json::Value::Null,
+                    mask.as_ref(),
+                    options,
+                    false,
+                )
+            } else {
+                ext_meta_for(
+                    "RegularArray",
+                    &none,
+                    serde_json::Value::Null,
+                    None,
+                    options,
+                    false,
+                )
+            },
+        };
+    }
+    Ok(level)
+}
+
+/// Index values `..length` of an index buffer, widened.
+fn index_values(b: &crate::layout::lazy::LazyBuf, length: usize) -> Result<Vec<i64>> {
+    Ok(match b.dtype.name().as_str() {
+        "int32" => b.typed::<i32>()?.as_slice()[..length]
+            .iter()
+            .map(|&x| i64::from(x))
+            .collect(),
+        "uint32" => b.typed::<u32>()?.as_slice()[..length]
+            .iter()
+            .map(|&x| i64::from(x))
+            .collect(),
+        "int8" => b.typed::<i8>()?.as_slice()[..length]
+            .iter()
+            .map(|&x| i64::from(x))
+            .collect(),
+        "uint8" => b.typed::<u8>()?.as_slice()[..length]
+            .iter()
+            .map(|&x| i64::from(x))
+            .collect(),
+        _ => b.typed::<i64>()?.as_slice()[..length].to_vec(),
+    })
+}
+
+/// `content` gathered at `index` (awkward's carry: a copy), with `extra`
+/// parameters over the content's, converted under `mask`.
+fn gathered(
+    node: &Node,
+    content: &Node,
+    index: &[i64],
+    extra: Option<&crate::form::Parameters>,
+    mask: Option<Mask<'_>>,
+    options: &ToArrowOptions,
+) -> Result<Out> {
+    let have = content.len.get()?;
+    if have == 0 && !index.is_empty() {
+        return Err(Error::Argument(format!(
+            "to_arrow does not export an index over an empty content yet (at {})",
+            node.info.path
+        )));
+    }
+    let mut at = Vec::with_capacity(index.len());
+    for &i in index {
+        match usize::try_from(i) {
+            Ok(i) if i < have => at.push(i),
+            _ => {
+                return Err(node.info.invalid(
+                    &node.info.path,
+                    format!("index {i} is outside the content's {have} elements"),
+                ))
+            }
+        }
+    }
+    let n = at.len();
+    let carried = crate::pack::carry(content, at, extra)?;
+    convert(carried.node(), mask, n, options)
+}
+
+fn indexed(
+    node: &Node,
+    mask: Option<Mask<'_>>,
+    length: usize,
+    options: &ToArrowOptions,
+) -> Result<Out> {
+    let NodeData::Indexed { index, content } = &node.data else {
+        unreachable!("indexed() is called for IndexedArray nodes")
+    };
+    if node.form.array_parameter() == Some("categorical") && options_dictionary(options) {
+        return Err(Error::Argument(format!(
+            "to_arrow does not export categorical dictionaries yet (at {})",
+            node.info.path
+        )));
+    }
+    // Not as a dictionary: the categorical mark is dropped, the rest of the
+    // parameters laid over the content's.
+    let mut params = node.form.parameters().clone();
+    if params.get("__array__").and_then(serde_json::Value::as_str) == Some("categorical") {
+        params.shift_remove("__array__");
+    }
+    let values = index_values(index, length)?;
+    gathered(node, content, &values, Some(&params), mask, options)
+}
+
+fn indexed_option(
+    node: &Node,
+    mask: Option<Mask<'_>>,
+    length: usize,
+    options: &ToArrowOptions,
+) -> Result<Out> {
+    let NodeData::IndexedOption { index, content } = &node.data else {
+        unreachable!("indexed_option() is called for IndexedOptionArray nodes")
+    };
+    let mut values = index_values(index, length)?;
+    let mut valid: Vec<bool> = values.iter().map(|&i| i >= 0).collect();
+    if let Some(outer) = mask.and_then(|m| m.valid) {
+        valid.iter_mut().zip(outer).for_each(|(v, o)| *v = *v && o);
+    }
+    // Behind every missing value, the content's first element (as awkward).
+    values.iter_mut().filter(|i| **i < 0).for_each(|i| *i = 0);
+    if content.len.get()? == 0 {
+        if length == 0 {
+            let m = Mask {
+                node,
+                valid: Some(valid),
+            };
+            return convert(content, Some(m), 0, options);
+        }
+        return Err(Error::Argument(format!(
+            "to_arrow does not export missing values over an empty content yet (at {})",
+            node.info.path
+        )));
+    }
+    let m = Mask {
+        node,
+        valid: Some(valid),
+    };
+    gathered(node, content, &values, None, Some(m), options)
+}
+
+fn options_dictionary(_options: &ToArrowOptions) -> bool {
+    false
+}
+
+fn empty(
+    node: &Node,
+    mask: Option<Mask<'_>>,
+    length: usize,
+    options: &ToArrowOptions,
+) -> Result<Out> {
+    if options.emptyarray_to.is_some() {
+        return Err(Error::Argument(format!(
+            "to_arrow does not export EmptyArray as a primitive type yet (at {})",
+            node.info.path
+        )));
+    }
+    let builder = ArrayData::builder(DataType::Null).len(length);
+    Ok(Out {
+        data: build(builder, node)?,
+        ext: ext_meta(node, mask.as_ref(), options, mask.is_none()),
+    })
+}
+
+/// A list's content as a child field named `item`, nullable if the content
+/// is an option (or empty).
+fn child_field(content: &Node, out: &Out, name: &str) -> Field {
+    let nullable = content.form.is_option() || is_empty(content);
+    with_ext(
+        Field::new(name, out.data.data_type().clone(), nullable),
+        out.ext.clone(),
+    )
+}
+
+fn list_offset(
+    node: &Node,
+    mask: Option<Mask<'_>>,
+    length: usize,
+    options: &ToArrowOptions,
+) -> Result<Out> {
+    let NodeData::ListOffset { offsets, content } = &node.data else {
+        unreachable!("list_offset() is called for ListOffsetArray nodes")
+    };
+    let offsets = match offsets.dtype.name().as_str() {
+        "int32" => Offsets {
+            values: offsets.typed::<i32>()?.as_slice()[..=length]
+                .iter()
+                .map(|&o| i64::from(o))
+                .collect(),
+            kind: OffsetKind::I32,
+            stored: Some(offsets.get()?),
+        },
+        "uint32" => Offsets {
+            values: offsets.typed::<u32>()?.as_slice()[..=length]
+                .iter()
+                .map(|&o| i64::from(o))
+                .collect(),
+            kind: OffsetKind::U32,
+            stored: None,
+        },
+        _ => Offsets {
+            values: offsets.typed::<i64>()?.as_slice()[..=length].to_vec(),
+            kind: OffsetKind::I64,
+            stored: Some(offsets.get()?),
+        },
+    };
+    lists(node, content, offsets, mask, length, options)
+}
+
+fn list(
+    node: &Node,
+    mask: Option<Mask<'_>>,
+    length: usize,
+    options: &ToArrowOptions,
+) -> Result<Out> {
+    let NodeData::List {
+        starts,
+        stops,
+        content,
+    } = &node.data
+    else {
+        unreachable!("list() is called for ListArray nodes")
+    };
+    let wide = |b: &crate::layout::lazy::LazyBuf| -> Result<Vec<i64>> {
+        Ok(match b.dtype.name().as_str() {
+            "int32" => b.typed::<i32>()?.as_slice()[..length]
+                .iter()
+                .map(|&x| i64::from(x))
+                .collect(),
+            "uint32" => b.typed::<u32>()?.as_slice()[..length]
+                .iter()
+                .map(|&x| i64::from(x))
+                .collect(),
+            _ => b.typed::<i64>()?.as_slice()[..length].to_vec(),
+        })
+    };
+    let (mut a, mut b) = (wide(starts)?, wide(stops)?);
+    // Missing lists that hold elements are emptied (arrow refuses them).
+    if let Some(valid) = mask.as_ref().and_then(|m| m.valid.as_ref()) {
+        for i in 0..length {
+            if !valid[i] {
+                (a[i], b[i]) = (0, 0);
+            }
+        }
+    }
+    let contiguous = (0..length).all(|i| b[i] >= a[i] && (i + 1 == length || b[i] == a[i + 1]));
+    if !contiguous {
+        return gathered_lists(node, content, &a, &b, mask, length, options);
+    }
+    let mut offsets = Vec::with_capacity(length + 1);
+    offsets.push(a.first().copied().unwrap_or(0));
+    offsets.extend_from_slice(&b[..length]);
+    let offsets = Offsets {
+        values: offsets,
+        kind: OffsetKind::I64,
+        stored: None,
+    };
+    lists(node, content, offsets, mask, length, options)
+}
+
+/// A list's offsets: the values (widened), the stored type, and the stored
+/// buffer when the values are its bytes (shared when they start at 0).
+struct Offsets {
+    values: Vec<i64>,
+    kind: OffsetKind,
+    stored: Option<Buffer>,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum OffsetKind {
+    I32,
+    U32,
+    I64,
+}
+
+/// Lists and strings over `content`, as awkward's `ListOffsetArray._to_arrow`.
+fn lists(
+    node: &Node,
+    content: &Node,
+    offsets: Offsets,
+    mask: Option<Mask<'_>>,
+    length: usize,
+    options: &ToArrowOptions,
+) -> Result<Out> {
+    let array = node.form.array_parameter();
+    let (is_string, is_bytes) = (array == Some("string"), array == Some("bytestring"));
+    let downsize = if is_string {
+        options.string_to32
+    } else if is_bytes {
+        options.bytestring_to32
+    } else {
+        options.list_to32
+    };
+    let Offsets {
+        values: mut wide,
+        kind,
+        stored,
+    } = offsets;
+    let first = wide[0];
+    let last = wide[length];
+    if first < 0 || last < first || wide.windows(2).any(|w| w[1] < w[0]) {
+        return Err(node
+            .info
+            .invalid(&node.info.path, "offsets decrease or are negative"));
+    }
+    // Missing lists that hold elements are emptied (arrow refuses them):
+    // their content gathered, as awkward's ListArray with zeroed bounds.
+    if let Some(valid) = mask.as_ref().and_then(|m| m.valid.as_ref()) {
+        if (0..length).any(|i| !valid[i] && wide[i + 1] != wide[i]) {
+            let mut a: Vec<i64> = wide[..length].to_vec();
+            let mut b: Vec<i64> = wide[1..=length].to_vec();
+            for i in 0..length {
+                if !valid[i] {
+                    (a[i], b[i]) = (0, 0);
+                }
+            }
+            return gathered_lists(node, content, &a, &b, mask, length, options);
+        }
+    }
+    let rebased = first != 0;
+    if rebased {
+        wide.iter_mut().for_each(|o| *o -= first);
+    }
+    let fits = wide[length] < i64::from(i32::MAX);
+    // awkward's rules: int32 stays, uint32 narrows when it fits, int64
+    // narrows when asked and it fits.
+    let narrow = match kind {
+        OffsetKind::I32 => true,
+        OffsetKind::U32 => fits,
+        OffsetKind::I64 => downsize && fits,
+    };
+    let offsets_buffer = match (&stored, rebased, kind, narrow) {
+        (Some(b), false, OffsetKind::I32, _) => shared(b.slice(0, (length + 1) * 4)?),
+        (Some(b), false, OffsetKind::I64, false) => shared(b.slice(0, (length + 1) * 8)?),
+        (_, _, _, true) => {
+            arrow_buffer::Buffer::from_vec(wide.iter().map(|&o| o as i32).collect::<Vec<i32>>())
+        }
+        (_, _, _, false) => arrow_buffer::Buffer::from_vec(wide),
+    };
+    let (from, to) = (
+        usize::try_from(first).unwrap_or(0),
+        usize::try_from(last).unwrap_or(0),
+    );
+    let nulls = mask.as_ref().and_then(|m| null_buffer(&m.valid));
+    if is_string || is_bytes {
+        let NodeData::Numpy { data, .. } = &content.data else {
+            return Err(node
+                .info
+                .invalid(&node.info.path, "a string's content is not a NumpyArray"));
+        };
+        let chars = if from == to {
+            arrow_buffer::Buffer::from_vec(Vec::<u8>::new())
+        } else {
+            shared(data.get()?.slice(from, to - from)?)
+        };
+        let ty = match (is_string, narrow) {
+            (true, true) => DataType::Utf8,
+            (true, false) => DataType::LargeUtf8,
+            (false, true) => DataType::Binary,
+            (false, false) => DataType::LargeBinary,
+        };
+        let builder = ArrayData::builder(ty)
+            .len(length)
+            .add_buffer(offsets_buffer)
+            .add_buffer(chars)
+            .nulls(nulls);
+        return Ok(Out {
+            data: build(builder, node)?,
+            ext: ext_meta_as(node, "ListOffsetArray", mask.as_ref(), options, false),
+        });
+    }
+    let inner = window(content, from, to, options)?;
+    let item = child_field(content, &inner, "item");
+    let ty = if narrow {
+        DataType::List(Arc::new(item))
+    } else {
+        DataType::LargeList(Arc::new(item))
+    };
+    let builder = ArrayData::builder(ty)
+        .len(length)
+        .add_buffer(offsets_buffer)
+        .add_child_data(inner.data)
+        .nulls(nulls);
+    Ok(Out {
+        data: build(builder, node)?,
+        ext: ext_meta_as(node, "ListOffsetArray", mask.as_ref(), options, false),
+    })
+}
+
+/// Elements `from..to` of `content`, converted (a slice of arrow data:
+/// the buffers are shared and offset, not copied).
+/// Lists `a[i]..b[i]` of `content` made contiguous: the content gathered
+/// in list order (awkward's `to_ListOffsetArray64`), 64-bit offsets.
+#[allow(clippy::too_many_arguments)]
+fn gathered_lists(
+    node: &Node,
+    content: &Node,
+    a: &[i64],
+    b: &[i64],
+    mask: Option<Mask<'_>>,
+    length: usize,
+    options: &ToArrowOptions,
+) -> Result<Out> {
+    let have = content.len.get()?;
+    let mut at = Vec::new();
+    let mut offsets = Vec::with_capacity(length + 1);
+    offsets.push(0i64);
+    for i in 0..length {
+        let (lo, hi) = (a[i], b[i]);
+        if hi > lo {
+            let (lo, hi) = match (usize::try_from(lo), usize::try_from(hi)) {
+                (Ok(l), Ok(h)) if h <= have => (l, h),
+                _ => {
+                    return Err(node.info.invalid(
+                        &node.info.path,
+                        format!("list {i} ({lo}..{hi}) is outside the content's {have} elements"),
+                    ))
+                }
+            };
+            at.extend(lo..hi);
+        }
+        offsets.push(at.len() as i64);
+    }
+    let carried = crate::pack::carry(content, at, None)?;
+    let offsets = Offsets {
+        values: offsets,
+        kind: OffsetKind::I64,
+        stored: None,
+    };
+    // The mask's missing lists are empty now: nothing left to empty.
+    lists(node, carried.node(), offsets, mask, length, options)
+}
+
+fn window(content: &Node, from: usize, to: usize, options: &ToArrowOptions) -> Result<Out> {
+    if from == to {
+        // Empty lists may point past the content (awkward slices clamp).
+        return convert(content, None, 0, options);
+    }
+    let out = convert(content, None, to, options)?;
+    Ok(Out {
+        data: out.data.slice(from, to - from),
+        ext: out.ext,
+    })
+}
+
+fn regular(
+    node: &Node,
+    mask: Option<Mask<'_>>,
+    length: usize,
+    options: &ToArrowOptions,
+) -> Result<Out> {
+    let NodeData::Regular { size, content } = &node.data else {
+        unreachable!("regular() is called for RegularArray nodes")
+    };
+    let array = node.form.array_parameter();
+    if array == Some("string") {
+        // As awkward: through a ListOffsetArray64 (offsets i × size).
+        let values: Vec<i64> = (0..=length)
+            .map(|i| i64::try_from(i * *size).unwrap_or(i64::MAX))
+            .collect();
+        let offsets = Offsets {
+            values,
+            kind: OffsetKind::I64,
+            stored: None,
+        };
+        return lists(node, content, offsets, mask, length, options);
+    }
+    let n = length.checked_mul(*size).ok_or_else(|| {
+        node.info
+            .invalid(&node.info.path, "length × size overflows")
+    })?;
+    let nulls = mask.as_ref().and_then(|m| null_buffer(&m.valid));
+    let width = i32::try_from(*size).map_err(|_| {
+        Error::Argument(format!(
+            "a RegularArray of size {size} is too wide for arrow (at {})",
+            node.info.path
+        ))
+    })?;
+    if array == Some("bytestring") {
+        let NodeData::Numpy { data, .. } = &content.data else {
+            return Err(node.info.invalid(
+                &node.info.path,
+                "a bytestring's content is not a NumpyArray",
+            ));
+        };
+        let bytes = shared(data.get()?.slice(0, n)?);
+        let builder = ArrayData::builder(DataType::FixedSizeBinary(width))
+            .len(length)
+            .add_buffer(bytes)
+            .nulls(nulls);
+        return Ok(Out {
+            data: build(builder, node)?,
+            ext: ext_meta(node, mask.as_ref(), options, false),
+        });
+    }
+    let inner = window(content, 0, n, options)?;
+    let item = child_field(content, &inner, "item");
+    let builder = ArrayData::builder(DataType::FixedSizeList(Arc::new(item), width))
+        .len(length)
+        .add_child_data(inner.data)
+        .nulls(nulls);
+    Ok(Out {
+        data: build(builder, node)?,
+        ext: ext_meta(node, mask.as_ref(), options, false),
+    })
+}
+
+fn record(
+    node: &Node,
+    mask: Option<Mask<'_>>,
+    length: usize,
+    options: &ToArrowOptions,
+) -> Result<Out> {
+    let NodeData::Record { contents } = &node.data else {
+        unreachable!("record() is called for RecordArray nodes")
+    };
+    let names: Vec<String> = match contents.names() {
+        Some(n) => n.to_vec(),
+        None => (0..contents.len()).map(|i| i.to_string()).collect(),
+    };
+    let mask_optional = mask.as_ref().is_some_and(|m| m.node.form.is_option());
+    let mut fields = Vec::new();
+    let mut children = Vec::new();
+    for (i, c) in contents.iter().enumerate() {
+        // Every field carries the record's validity, as awkward passes it down.
+        let inner = convert(c, mask.clone(), length, options)?;
+        let option = c.form.is_option() || is_empty(c);
+        let mut meta = HashMap::new();
+        meta.insert(
+            "option_type".to_string(),
+            if option { "True" } else { "False" }.to_string(),
+        );
+        let field = Field::new(
+            &names[i],
+            inner.data.data_type().clone(),
+            mask_optional || option,
+        )
+        .with_metadata(meta);
+        fields.push(with_ext(field, inner.ext.clone()));
+        children.push(inner.data.slice(0, length));
+    }
+    let nulls = mask.as_ref().and_then(|m| null_buffer(&m.valid));
+    let builder = ArrayData::builder(DataType::Struct(Fields::from(fields)))
+        .len(length)
+        .child_data(children)
+        .nulls(nulls);
+    Ok(Out {
+        data: build(builder, node)?,
+        ext: ext_meta(node, mask.as_ref(), options, false),
+    })
+}
+
+fn masked(
+    node: &Node,
+    mask: Option<Mask<'_>>,
+    length: usize,
+    options: &ToArrowOptions,
+) -> Result<Out> {
+    let (valid, content) = match &node.data {
+        NodeData::ByteMasked {
+            mask: m,
+            valid_when,
+            content,
+        } => {
+            let bytes = m.get()?;
+            let v: Vec<bool> = bytes.as_slice()[..length]
+                .iter()
+                .map(|&b| (b != 0) == *valid_when)
+                .collect();
+            (v, content)
+        }
+        NodeData::BitMasked {
+            mask: m,
+            valid_when,
+            lsb_order,
+            content,
+        } => {
+            let bytes = m.get()?;
+            let v: Vec<bool> = (0..length)
+                .map(|i| {
+                    let byte = bytes.as_slice()[i / 8];
+                    let bit = if *lsb_order {
+                        (byte >> (i % 8)) & 1
+                    } else {
+                        (byte >> (7 - i % 8)) & 1
+                    };
+                    (bit != 0) == *valid_when
+                })
+                .collect();
+            (v, content)
+        }
+        _ => unreachable!("masked() is called for ByteMaskedArray and BitMaskedArray nodes"),
+    };
+    let valid = match mask.and_then(|m| m.valid) {
+        Some(outer) => valid.iter().zip(outer).map(|(a, b)| *a && b).collect(),
+        None => valid,
+    };
+    convert(
+        content,
+        Some(Mask {
+            node,
+            valid: Some(valid),
+        }),
+        length,
+        options,
+    )
+}
