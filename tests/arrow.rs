@@ -28,24 +28,9 @@ fn read_ipc(path: &Path) -> RecordBatch {
         .unwrap_or_else(|| RecordBatch::new_empty(schema))
 }
 
-/// The cases akbuf does not export yet: unions (awkward makes dense
-/// unions). Kept exact, so that a case that starts or stops working is
-/// noticed.
-const NOT_YET: &[&str] = &[
-    "legacy_union",
-    "pack_union_content_kept_whole",
-    "pack_union_gathered",
-    "pack_union_in_list",
-    "pack_union_unmasked_record",
-    "params_union",
-    "union_datetime_float",
-    "union_i32",
-    "union_i64",
-    "union_mixed",
-    "union_options",
-    "union_records",
-    "union_u32",
-];
+/// The cases akbuf does not export yet. Kept exact, so that a case that
+/// starts or stops working is noticed.
+const NOT_YET: &[&str] = &[];
 
 /// Cases awkward converts into an array that arrow-rs holds invalid:
 /// strings that are not UTF-8 (pyarrow does not check; arrow-rs must, a
@@ -102,7 +87,7 @@ fn every_fixture_exports_as_awkward_does() {
     }
     eprintln!("{equal} fixtures equal to awkward's to_arrow; not yet: {not_yet:?}");
     assert_eq!(not_yet, NOT_YET, "the cases not exported yet changed");
-    assert!(equal >= 60, "only {equal} fixtures exported");
+    assert!(equal >= 130, "only {equal} fixtures exported");
 }
 
 #[test]
