@@ -140,43 +140,99 @@ impl Array {
         Ok((Arc::new(field), make_array(out.data)))
     }
 
-    /// A record array as a `RecordBatch`: one column per field (awkward's
-    /// `ak.to_arrow_table` columns, each with its extension metadata).
+    /// The array as a `RecordBatch`, as `ak.to_arrow_table` makes it: a
+    /// record array (under options or indexes, if any) gives one column per
+    /// field, with the schema's `ak:parameters` metadata (the option-type
+    /// fields and each wrapper's parameters); any other array one column
+    /// named `""`.
     ///
     /// ```
     /// let events = akbuf::open(concat!(env!("CARGO_MANIFEST_DIR"), "/data/events"))?;
     /// let batch = events.to_record_batch(&Default::default())?;
     /// assert_eq!((batch.num_rows(), batch.num_columns()), (1000, 5));
     /// assert_eq!(batch.schema().field(3).name(), "jets");
+    /// assert!(batch.schema().metadata()["ak:parameters"].starts_with(r#"[{"optiontype_fields": []}"#));
     /// # Ok::<(), akbuf::Error>(())
     /// ```
     ///
     /// # Errors
     ///
-    /// [`Error::TypeMismatch`] for an array that is not a record of named
-    /// fields; as [`Array::to_arrow`].
+    /// As [`Array::to_arrow`].
     pub fn to_record_batch(&self, options: &ToArrowOptions) -> Result<RecordBatch> {
-        let names = match self.node().form.kind() {
-            crate::form::FormKind::Record {
+        let fail = |e: arrow_schema::ArrowError| {
+            Error::Argument(format!("cannot make a RecordBatch: {e}"))
+        };
+        if self.is_partitioned() {
+            return Err(Error::Argument(
+                "to_record_batch of a partitioned array: one batch per partition (Array::partitions)".into(),
+            ));
+        }
+        // The layouts above a record: options and indexes.
+        let mut wrappers = vec![self.node()];
+        while let Some(content) = wrappers
+            .last()
+            .filter(|n| n.form.is_option() || matches!(n.data, NodeData::Indexed { .. }))
+            .and_then(|n| n.data.content())
+        {
+            wrappers.push(content);
+        }
+        let names = match wrappers.last().map(|n| n.form.kind()) {
+            Some(crate::form::FormKind::Record {
                 fields: Some(names),
                 ..
-            } => names.clone(),
+            }) => names.clone(),
             _ => {
-                return Err(Error::Argument(format!(
-                    "a RecordBatch is made of a record array with named fields, not {}",
-                    self.type_string()
-                )))
+                let out = self.arrow_out(options)?;
+                let field = with_ext(
+                    Field::new(
+                        "",
+                        out.data.data_type().clone(),
+                        self.node().form.is_option(),
+                    ),
+                    out.ext,
+                );
+                let schema = Arc::new(Schema::new(vec![field]));
+                return RecordBatch::try_new(schema, vec![make_array(out.data)]).map_err(fail);
             }
+        };
+        let record = wrappers[wrappers.len() - 1];
+        let NodeData::Record { contents } = &record.data else {
+            unreachable!("a record form has a record node")
         };
         let mut fields = Vec::new();
         let mut columns = Vec::new();
-        for name in &names {
-            let (f, c) = self.field(name)?.to_arrow_field(name, options)?;
-            fields.push(f);
-            columns.push(c);
+        let mut optiontype_fields = Vec::new();
+        for (i, name) in names.iter().enumerate() {
+            let column = self.field(name)?;
+            let out = column.arrow_out(options)?;
+            let nullable = column.node().form.is_option() || is_empty(column.node());
+            fields.push(with_ext(
+                Field::new(name, out.data.data_type().clone(), nullable),
+                out.ext,
+            ));
+            columns.push(make_array(out.data));
+            if contents.get(i).form.is_option() {
+                optiontype_fields.push(serde_json::Value::from(name.as_str()));
+            }
         }
-        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
-            .map_err(|e| Error::Argument(format!("cannot make a RecordBatch: {e}")))
+        let mut parameters = vec![
+            serde_json::json!({ "optiontype_fields": optiontype_fields }),
+            serde_json::json!({ "record_is_scalar": options.record_is_scalar }),
+        ];
+        for w in &wrappers {
+            let mut one = serde_json::Map::new();
+            one.insert(
+                w.form.class_name().to_string(),
+                serde_json::Value::Object(w.form.parameters().clone()),
+            );
+            parameters.push(serde_json::Value::Object(one));
+        }
+        let metadata = HashMap::from([(
+            "ak:parameters".to_string(),
+            crate::pyjson::dumps(&serde_json::Value::Array(parameters)),
+        )]);
+        let schema = Arc::new(Schema::new_with_metadata(fields, metadata));
+        RecordBatch::try_new(schema, columns).map_err(fail)
     }
 
     fn arrow_out(&self, options: &ToArrowOptions) -> Result<Out> {
