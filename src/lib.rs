@@ -95,6 +95,8 @@ pub use container::dataset::{open_dataset, open_dataset_with};
 pub use container::dir::write_dir;
 #[cfg(feature = "hdf5")]
 pub use container::hdf5::{is_hdf5_path, open_hdf5, split_hdf5_path, write_hdf5, DEFAULT_GROUP};
+#[cfg(feature = "arrow")]
+pub use container::ipc::{write_arrow_ipc, IPC_BATCH_BYTES};
 #[cfg(feature = "remote")]
 pub use container::remote::write_url;
 pub use container::{

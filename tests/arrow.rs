@@ -83,6 +83,17 @@ fn every_fixture_exports_as_awkward_does() {
             theirs.column(0).to_data(),
             "{case}: values"
         );
+        // The table: columns, their fields and the schema's ak:parameters.
+        let ours = array.to_record_batch(&ToArrowOptions::default()).unwrap();
+        let theirs = read_ipc(&arrow_dir().join(format!("{case}.table.arrow")));
+        assert_eq!(ours.schema(), theirs.schema(), "{case}: table schema");
+        for i in 0..ours.num_columns() {
+            assert_eq!(
+                ours.column(i).to_data(),
+                theirs.column(i).to_data(),
+                "{case}: column {i}"
+            );
+        }
         equal += 1;
     }
     eprintln!("{equal} fixtures equal to awkward's to_arrow; not yet: {not_yet:?}");
@@ -119,4 +130,32 @@ fn numbers_offsets_and_strings_share_akbuf_memory() {
         data.child_data()[0].buffers()[0].as_ptr(),
         values.as_slice().as_ptr() as *const u8
     );
+}
+
+#[test]
+fn arrow_ipc_files_are_written_whole_or_not_at_all() {
+    let tmp = tempfile::tempdir().unwrap();
+    let events = akbuf::open(Path::new(env!("CARGO_MANIFEST_DIR")).join("data/events")).unwrap();
+    let out = tmp.path().join("events.arrow");
+    assert_eq!(
+        akbuf::write_arrow_ipc(&events, &out, &ToArrowOptions::default()).unwrap(),
+        1000
+    );
+    // Never over an existing file.
+    let err = akbuf::write_arrow_ipc(&events, &out, &ToArrowOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("exists"), "{err}");
+    // A conversion that fails leaves nothing behind, no temporary file either.
+    let bad = akbuf::open(common::case("strings_invalid_utf8")).unwrap();
+    let out2 = tmp.path().join("bad.arrow");
+    assert!(akbuf::write_arrow_ipc(&bad, &out2, &ToArrowOptions::default()).is_err());
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("events.arrow")]);
+    // What was written reads back as the table.
+    let back = read_ipc(&out);
+    let ours = events.to_record_batch(&ToArrowOptions::default()).unwrap();
+    assert_eq!(back.schema(), ours.schema());
+    assert_eq!(back.num_rows(), 1000);
 }

@@ -163,9 +163,15 @@ impl Array {
             Error::Argument(format!("cannot make a RecordBatch: {e}"))
         };
         if self.is_partitioned() {
-            return Err(Error::Argument(
-                "to_record_batch of a partitioned array: one batch per partition (Array::partitions)".into(),
-            ));
+            let mut parts = self.partitions()?;
+            parts.retain(|p| !p.is_empty());
+            return match parts.len() {
+                0 => self.partition_template().to_record_batch(options),
+                1 => parts[0].to_record_batch(options),
+                _ => Err(Error::Argument(
+                    "to_record_batch of a partitioned array: one batch per partition (Array::partitions)".into(),
+                )),
+            };
         }
         // The layouts above a record: options and indexes.
         let mut wrappers = vec![self.node()];
@@ -232,11 +238,20 @@ impl Array {
             crate::pyjson::dumps(&serde_json::Value::Array(parameters)),
         )]);
         let schema = Arc::new(Schema::new_with_metadata(fields, metadata));
-        RecordBatch::try_new(schema, columns).map_err(fail)
+        // A record of no fields still has its rows.
+        let rows = arrow_array::RecordBatchOptions::new().with_row_count(Some(self.len()));
+        RecordBatch::try_new_with_options(schema, columns, &rows).map_err(fail)
     }
 
     fn arrow_out(&self, options: &ToArrowOptions) -> Result<Out> {
         if self.is_partitioned() {
+            let mut parts = self.partitions()?;
+            parts.retain(|p| !p.is_empty());
+            match parts.len() {
+                0 => return self.partition_template().arrow_out(options),
+                1 => return parts[0].arrow_out(options),
+                _ => {}
+            }
             return Err(Error::Argument(
                 "to_arrow of a partitioned array: export each partition (Array::partitions)".into(),
             ));
@@ -704,9 +719,46 @@ fn indexed_option(
             };
             return convert(content, Some(m), 0, options);
         }
+        // awkward pads an empty NumpyArray to the length (every value is
+        // missing, the padding never read): zeros here.
+        if let NodeData::Numpy {
+            primitive,
+            inner_shape,
+            ..
+        } = &content.data
+        {
+            if inner_shape.is_empty() && !matches!(primitive, Primitive::Bool) {
+                let ty = primitive_type(*primitive, content)?;
+                let width = match ty {
+                    DataType::Date32 => 4,
+                    _ => primitive.itemsize(),
+                };
+                let zeros = arrow_buffer::MutableBuffer::from_len_zeroed(length * width);
+                let m = Mask {
+                    node,
+                    valid: Some(valid),
+                };
+                let builder = ArrayData::builder(ty)
+                    .len(length)
+                    .add_buffer(zeros.into())
+                    .nulls(null_buffer(&m.valid));
+                let params = content.form.parameters().clone();
+                return Ok(Out {
+                    data: build(builder, content)?,
+                    ext: ext_meta_for(
+                        "NumpyArray",
+                        &params,
+                        serde_json::Value::Null,
+                        Some(&m),
+                        options,
+                        false,
+                    ),
+                });
+            }
+        }
         return Err(Error::Argument(format!(
-            "to_arrow does not export missing values over an empty content yet (at {})",
-            node.info.path
+            "missing values over an empty {} cannot be exported (awkward cannot either) (at {})",
+            content.info.class, node.info.path
         )));
     }
     let m = Mask {
@@ -1136,9 +1188,19 @@ fn window(content: &Node, from: usize, to: usize, options: &ToArrowOptions) -> R
     }
     let out = convert(content, None, to, options)?;
     Ok(Out {
-        data: out.data.slice(from, to - from),
+        data: slice(out.data, from, to - from),
         ext: out.ext,
     })
+}
+
+/// Elements `from..from + len` of converted data. Through the array (not
+/// `ArrayData::slice`, which slices a struct's children and keeps its
+/// offset, so that a `StructArray` made from it would slice them twice).
+fn slice(data: ArrayData, from: usize, len: usize) -> ArrayData {
+    if from == 0 && len == data.len() {
+        return data;
+    }
+    make_array(data).slice(from, len).to_data()
 }
 
 fn regular(
@@ -1235,7 +1297,7 @@ fn record(
         )
         .with_metadata(meta);
         fields.push(with_ext(field, inner.ext.clone()));
-        children.push(inner.data.slice(0, length));
+        children.push(slice(inner.data, 0, length));
     }
     let nulls = mask.as_ref().and_then(|m| null_buffer(&m.valid));
     let builder = ArrayData::builder(DataType::Struct(Fields::from(fields)))

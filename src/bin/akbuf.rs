@@ -221,6 +221,9 @@ fn copy(array: &Array, dst: &Path, packed: bool, mut opts: WriteOptions) -> Resu
         if akbuf::is_url(&spec) {
             return write_url(a, &spec, &opts);
         }
+        if is_arrow_file(&spec) {
+            return write_arrow(a, dst);
+        }
         #[cfg(feature = "hdf5")]
         {
             let spec = dst.to_string_lossy();
@@ -241,6 +244,27 @@ fn copy(array: &Array, dst: &Path, packed: bool, mut opts: WriteOptions) -> Resu
         bar.finish_and_clear();
     }
     result
+}
+
+/// Whether a destination names an Arrow IPC file.
+fn is_arrow_file(spec: &str) -> bool {
+    [".arrow", ".feather", ".ipc"]
+        .iter()
+        .any(|e| spec.to_ascii_lowercase().ends_with(e))
+}
+
+/// Writes an Arrow IPC file (feature `arrow`).
+#[cfg(feature = "arrow")]
+fn write_arrow(array: &Array, dst: &Path) -> Result<(), Error> {
+    akbuf::write_arrow_ipc(array, dst, &akbuf::ToArrowOptions::default()).map(|_| ())
+}
+
+#[cfg(not(feature = "arrow"))]
+fn write_arrow(_: &Array, dst: &Path) -> Result<(), Error> {
+    Err(Error::Argument(format!(
+        "{}: this akbuf was built without the arrow feature",
+        dst.display()
+    )))
 }
 
 /// Writes a container at a URL (feature `remote`).

@@ -11,6 +11,8 @@ pub(crate) mod dataset;
 pub(crate) mod dir;
 #[cfg(feature = "hdf5")]
 pub(crate) mod hdf5;
+#[cfg(feature = "arrow")]
+pub(crate) mod ipc;
 #[cfg(feature = "remote")]
 pub(crate) mod remote;
 

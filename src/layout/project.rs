@@ -53,10 +53,13 @@ impl Node {
                     return Err(no_field(self, name));
                 }
                 let inner = content.field(name)?;
+                // The wrapper keeps its buffers but not its parameters, as
+                // awkward's `_getitem_field` (`parameters=None`).
                 let form = self
                     .form
                     .with_content(Arc::clone(&inner.form))
-                    .ok_or_else(|| no_field(self, name))?;
+                    .ok_or_else(|| no_field(self, name))?
+                    .with_parameters(Default::default());
                 let data = data
                     .with_content(inner)
                     .ok_or_else(|| no_field(self, name))?;
@@ -92,7 +95,8 @@ impl Node {
                 index: *it,
                 contents: projected.iter().map(|n| Arc::clone(&n.form)).collect(),
             },
-            self.form.parameters().clone(),
+            // As awkward's `_getitem_field`: the union's parameters dropped.
+            Default::default(),
             self.form.form_key().map(str::to_string),
         );
         let data = NodeData::Union {
