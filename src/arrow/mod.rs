@@ -84,7 +84,9 @@ struct Out {
 #[derive(Clone)]
 struct Mask<'a> {
     node: &'a Node,
-    valid: Option<Vec<bool>>,
+    /// One bit per element, set where valid (shared with the stored mask
+    /// when it is one: an lsb-first, valid-when-true bit mask).
+    valid: Option<BooleanBuffer>,
 }
 
 impl Array {
@@ -361,10 +363,21 @@ fn mask_class(node: &Node) -> &'static str {
 }
 
 /// Validity bits from per-element validity.
-fn null_buffer(valid: &Option<Vec<bool>>) -> Option<NullBuffer> {
-    valid
-        .as_ref()
-        .map(|v| NullBuffer::new(BooleanBuffer::from(v.as_slice())))
+fn null_buffer(valid: &Option<BooleanBuffer>) -> Option<NullBuffer> {
+    valid.as_ref().map(|v| NullBuffer::new(v.clone()))
+}
+
+/// Validity bits from per-element flags.
+fn bits(flags: impl Iterator<Item = bool>) -> BooleanBuffer {
+    BooleanBuffer::from_iter(flags)
+}
+
+/// Both valid: an outer option's validity and an inner one's.
+fn and(outer: Option<BooleanBuffer>, inner: BooleanBuffer) -> BooleanBuffer {
+    match outer {
+        Some(o) => &o & &inner,
+        None => inner,
+    }
 }
 
 /// akbuf bytes as an arrow buffer, sharing the memory.
@@ -493,8 +506,7 @@ fn numpy(
     let values = match primitive {
         Primitive::Bool => {
             // One byte per value to one bit per value (a copy, as awkward's packbits).
-            let bits: Vec<bool> = bytes.as_slice()[..length].iter().map(|&b| b != 0).collect();
-            BooleanBuffer::from(bits.as_slice()).into_inner()
+            bits(bytes.as_slice()[..length].iter().map(|&b| b != 0)).into_inner()
         }
         Primitive::Datetime64(TimeUnit {
             multiple: 1,
@@ -705,10 +717,10 @@ fn indexed_option(
         unreachable!("indexed_option() is called for IndexedOptionArray nodes")
     };
     let mut values = index_values(index, length)?;
-    let mut valid: Vec<bool> = values.iter().map(|&i| i >= 0).collect();
-    if let Some(outer) = mask.and_then(|m| m.valid) {
-        valid.iter_mut().zip(outer).for_each(|(v, o)| *v = *v && o);
-    }
+    let valid = and(
+        mask.and_then(|m| m.valid),
+        bits(values.iter().map(|&i| i >= 0)),
+    );
     // Behind every missing value, the content's first element (as awkward).
     values.iter_mut().filter(|i| **i < 0).for_each(|i| *i = 0);
     if content.len.get()? == 0 {
@@ -816,9 +828,9 @@ fn union(
                                 node.info.path
                             ))
                         })?;
-                        v[i] = valid[selected[j]];
+                        v[i] = valid.value(selected[j]);
                     }
-                    Some(v)
+                    Some(bits(v.into_iter()))
                 } else {
                     let have = content.len.get()?;
                     let at = this_index
@@ -833,7 +845,7 @@ fn union(
                     for (j, &i) in selected.iter().enumerate() {
                         index_values[i] = j as i64;
                     }
-                    Some(selected.iter().map(|&i| valid[i]).collect())
+                    Some(bits(selected.iter().map(|&i| valid.value(i))))
                 }
             }
         };
@@ -933,23 +945,22 @@ fn list_offset(
     };
     let offsets = match offsets.dtype.name().as_str() {
         "int32" => Offsets {
-            values: offsets.typed::<i32>()?.as_slice()[..=length]
-                .iter()
-                .map(|&o| i64::from(o))
-                .collect(),
+            values: Wide::I32(offsets.typed::<i32>()?),
             kind: OffsetKind::I32,
             stored: Some(offsets.get()?),
         },
         "uint32" => Offsets {
-            values: offsets.typed::<u32>()?.as_slice()[..=length]
-                .iter()
-                .map(|&o| i64::from(o))
-                .collect(),
+            values: Wide::Owned(
+                offsets.typed::<u32>()?.as_slice()[..=length]
+                    .iter()
+                    .map(|&o| i64::from(o))
+                    .collect(),
+            ),
             kind: OffsetKind::U32,
             stored: None,
         },
         _ => Offsets {
-            values: offsets.typed::<i64>()?.as_slice()[..=length].to_vec(),
+            values: Wide::I64(offsets.typed::<i64>()?),
             kind: OffsetKind::I64,
             stored: Some(offsets.get()?),
         },
@@ -988,7 +999,7 @@ fn list(
     // Missing lists that hold elements are emptied (arrow refuses them).
     if let Some(valid) = mask.as_ref().and_then(|m| m.valid.as_ref()) {
         for i in 0..length {
-            if !valid[i] {
+            if !valid.value(i) {
                 (a[i], b[i]) = (0, 0);
             }
         }
@@ -1001,7 +1012,7 @@ fn list(
     offsets.push(a.first().copied().unwrap_or(0));
     offsets.extend_from_slice(&b[..length]);
     let offsets = Offsets {
-        values: offsets,
+        values: Wide::Owned(offsets),
         kind: OffsetKind::I64,
         stored: None,
     };
@@ -1011,9 +1022,26 @@ fn list(
 /// A list's offsets: the values (widened), the stored type, and the stored
 /// buffer when the values are its bytes (shared when they start at 0).
 struct Offsets {
-    values: Vec<i64>,
+    values: Wide,
     kind: OffsetKind,
     stored: Option<Buffer>,
+}
+
+/// Offset values read as `i64` without copying the stored ones.
+enum Wide {
+    I32(crate::buffer::TypedBuffer<i32>),
+    I64(crate::buffer::TypedBuffer<i64>),
+    Owned(Vec<i64>),
+}
+
+impl Wide {
+    fn at(&self, i: usize) -> i64 {
+        match self {
+            Wide::I32(v) => i64::from(v[i]),
+            Wide::I64(v) => v[i],
+            Wide::Owned(v) => v[i],
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -1042,13 +1070,13 @@ fn lists(
         options.list_to32
     };
     let Offsets {
-        values: mut wide,
+        values: wide,
         kind,
         stored,
     } = offsets;
-    let first = wide[0];
-    let last = wide[length];
-    if first < 0 || last < first || wide.windows(2).any(|w| w[1] < w[0]) {
+    let first = wide.at(0);
+    let last = wide.at(length);
+    if first < 0 || last < first || (0..length).any(|i| wide.at(i + 1) < wide.at(i)) {
         return Err(node
             .info
             .invalid(&node.info.path, "offsets decrease or are negative"));
@@ -1056,11 +1084,11 @@ fn lists(
     // Missing lists that hold elements are emptied (arrow refuses them):
     // their content gathered, as awkward's ListArray with zeroed bounds.
     if let Some(valid) = mask.as_ref().and_then(|m| m.valid.as_ref()) {
-        if (0..length).any(|i| !valid[i] && wide[i + 1] != wide[i]) {
-            let mut a: Vec<i64> = wide[..length].to_vec();
-            let mut b: Vec<i64> = wide[1..=length].to_vec();
+        if (0..length).any(|i| !valid.value(i) && wide.at(i + 1) != wide.at(i)) {
+            let mut a: Vec<i64> = (0..length).map(|i| wide.at(i)).collect();
+            let mut b: Vec<i64> = (1..=length).map(|i| wide.at(i)).collect();
             for i in 0..length {
-                if !valid[i] {
+                if !valid.value(i) {
                     (a[i], b[i]) = (0, 0);
                 }
             }
@@ -1068,10 +1096,7 @@ fn lists(
         }
     }
     let rebased = first != 0;
-    if rebased {
-        wide.iter_mut().for_each(|o| *o -= first);
-    }
-    let fits = wide[length] < i64::from(i32::MAX);
+    let fits = last - first < i64::from(i32::MAX);
     // awkward's rules: int32 stays, uint32 narrows when it fits, int64
     // narrows when asked and it fits.
     let narrow = match kind {
@@ -1082,10 +1107,16 @@ fn lists(
     let offsets_buffer = match (&stored, rebased, kind, narrow) {
         (Some(b), false, OffsetKind::I32, _) => shared(b.slice(0, (length + 1) * 4)?),
         (Some(b), false, OffsetKind::I64, false) => shared(b.slice(0, (length + 1) * 8)?),
-        (_, _, _, true) => {
-            arrow_buffer::Buffer::from_vec(wide.iter().map(|&o| o as i32).collect::<Vec<i32>>())
-        }
-        (_, _, _, false) => arrow_buffer::Buffer::from_vec(wide),
+        (_, _, _, true) => arrow_buffer::Buffer::from_vec(
+            (0..=length)
+                .map(|i| (wide.at(i) - first) as i32)
+                .collect::<Vec<i32>>(),
+        ),
+        (_, _, _, false) => arrow_buffer::Buffer::from_vec(
+            (0..=length)
+                .map(|i| wide.at(i) - first)
+                .collect::<Vec<i64>>(),
+        ),
     };
     let (from, to) = (
         usize::try_from(first).unwrap_or(0),
@@ -1173,7 +1204,7 @@ fn gathered_lists(
     }
     let carried = crate::pack::carry(content, at, None)?;
     let offsets = Offsets {
-        values: offsets,
+        values: Wide::Owned(offsets),
         kind: OffsetKind::I64,
         stored: None,
     };
@@ -1219,7 +1250,7 @@ fn regular(
             .map(|i| i64::try_from(i * *size).unwrap_or(i64::MAX))
             .collect();
         let offsets = Offsets {
-            values,
+            values: Wide::Owned(values),
             kind: OffsetKind::I64,
             stored: None,
         };
@@ -1323,11 +1354,12 @@ fn masked(
             content,
         } => {
             let bytes = m.get()?;
-            let v: Vec<bool> = bytes.as_slice()[..length]
-                .iter()
-                .map(|&b| (b != 0) == *valid_when)
-                .collect();
-            (v, content)
+            let valid = bits(
+                bytes.as_slice()[..length]
+                    .iter()
+                    .map(|&b| (b != 0) == *valid_when),
+            );
+            (valid, content)
         }
         NodeData::BitMasked {
             mask: m,
@@ -1336,25 +1368,26 @@ fn masked(
             content,
         } => {
             let bytes = m.get()?;
-            let v: Vec<bool> = (0..length)
-                .map(|i| {
-                    let byte = bytes.as_slice()[i / 8];
+            let valid = if *lsb_order && *valid_when {
+                // Arrow's own layout: the stored bits, shared.
+                BooleanBuffer::new(shared(bytes.slice(0, length.div_ceil(8))?), 0, length)
+            } else {
+                let b = bytes.as_slice();
+                bits((0..length).map(|i| {
+                    let byte = b[i / 8];
                     let bit = if *lsb_order {
                         (byte >> (i % 8)) & 1
                     } else {
                         (byte >> (7 - i % 8)) & 1
                     };
                     (bit != 0) == *valid_when
-                })
-                .collect();
-            (v, content)
+                }))
+            };
+            (valid, content)
         }
         _ => unreachable!("masked() is called for ByteMaskedArray and BitMaskedArray nodes"),
     };
-    let valid = match mask.and_then(|m| m.valid) {
-        Some(outer) => valid.iter().zip(outer).map(|(a, b)| *a && b).collect(),
-        None => valid,
-    };
+    let valid = and(mask.and_then(|m| m.valid), valid);
     convert(
         content,
         Some(Mask {
