@@ -97,6 +97,8 @@ pub use container::dir::write_dir;
 pub use container::hdf5::{is_hdf5_path, open_hdf5, split_hdf5_path, write_hdf5, DEFAULT_GROUP};
 #[cfg(feature = "arrow")]
 pub use container::ipc::{write_arrow_ipc, IPC_BATCH_BYTES};
+#[cfg(feature = "parquet")]
+pub use container::parquet::write_parquet;
 #[cfg(feature = "remote")]
 pub use container::remote::write_url;
 pub use container::{

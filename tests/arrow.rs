@@ -159,3 +159,59 @@ fn arrow_ipc_files_are_written_whole_or_not_at_all() {
     assert_eq!(back.schema(), ours.schema());
     assert_eq!(back.num_rows(), 1000);
 }
+
+#[cfg(feature = "parquet")]
+#[test]
+fn parquet_files_hold_the_table_and_its_metadata() {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let tmp = tempfile::tempdir().unwrap();
+    let events = akbuf::open(Path::new(env!("CARGO_MANIFEST_DIR")).join("data/events")).unwrap();
+    let out = tmp.path().join("events.parquet");
+    assert_eq!(
+        akbuf::write_parquet(&events, &out, &ToArrowOptions::default()).unwrap(),
+        1000
+    );
+    let ours = events.to_record_batch(&ToArrowOptions::default()).unwrap();
+    let reader =
+        ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&out).unwrap()).unwrap();
+    // ak.from_parquet finds ak:parameters among the file's key-values.
+    let kv = reader
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .unwrap()
+        .clone();
+    assert!(kv.iter().any(|k| k.key == "ak:parameters"
+        && k.value.as_deref() == Some(ours.schema().metadata()["ak:parameters"].as_str())));
+    let batches: Vec<RecordBatch> = reader.build().unwrap().map(|b| b.unwrap()).collect();
+    let back = arrow_select_concat(&batches);
+    assert_eq!(back.num_rows(), 1000);
+    for i in 0..ours.num_columns() {
+        assert_eq!(
+            back.schema().field(i).metadata(),
+            ours.schema().field(i).metadata()
+        );
+        assert_eq!(
+            back.column(i).to_data(),
+            ours.column(i).to_data(),
+            "column {i}"
+        );
+    }
+    // Unions are refused, and nothing is left.
+    let unions = akbuf::open(common::case("union_i32")).unwrap();
+    let err = akbuf::write_parquet(
+        &unions,
+        tmp.path().join("u.parquet"),
+        &ToArrowOptions::default(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("unions"), "{err}");
+    assert!(!tmp.path().join("u.parquet").exists());
+}
+
+/// The one batch a small file reads as.
+#[cfg(feature = "parquet")]
+fn arrow_select_concat(batches: &[RecordBatch]) -> RecordBatch {
+    assert_eq!(batches.len(), 1);
+    batches[0].clone()
+}

@@ -191,10 +191,7 @@ fn classes_that_copy_and_how_much() {
         MemorySource::new().with("n-data", Buffer::from_vec(vec![1; N])),
     );
     eprintln!("NumpyArray bool: {booleans} bytes");
-    assert!(
-        (N / 8..=N / 8 + METADATA).contains(&booleans),
-        "{booleans}"
-    );
+    assert!((N / 8..=N / 8 + METADATA).contains(&booleans), "{booleans}");
     // An IndexedArray gathers its content (as awkward): a full copy.
     let indexed = copied(
         r#"{"class": "IndexedArray", "index": "i64", "content": {"class": "NumpyArray", "primitive": "float64", "form_key": "n"}, "form_key": "i"}"#,

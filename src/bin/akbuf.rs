@@ -224,6 +224,9 @@ fn copy(array: &Array, dst: &Path, packed: bool, mut opts: WriteOptions) -> Resu
         if is_arrow_file(&spec) {
             return write_arrow(a, dst);
         }
+        if spec.to_ascii_lowercase().ends_with(".parquet") {
+            return write_parquet(a, dst);
+        }
         #[cfg(feature = "hdf5")]
         {
             let spec = dst.to_string_lossy();
@@ -263,6 +266,20 @@ fn write_arrow(array: &Array, dst: &Path) -> Result<(), Error> {
 fn write_arrow(_: &Array, dst: &Path) -> Result<(), Error> {
     Err(Error::Argument(format!(
         "{}: this akbuf was built without the arrow feature",
+        dst.display()
+    )))
+}
+
+/// Writes a Parquet file (feature `parquet`).
+#[cfg(feature = "parquet")]
+fn write_parquet(array: &Array, dst: &Path) -> Result<(), Error> {
+    akbuf::write_parquet(array, dst, &akbuf::ToArrowOptions::default()).map(|_| ())
+}
+
+#[cfg(not(feature = "parquet"))]
+fn write_parquet(_: &Array, dst: &Path) -> Result<(), Error> {
+    Err(Error::Argument(format!(
+        "{}: this akbuf was built without the parquet feature",
         dst.display()
     )))
 }

@@ -41,7 +41,12 @@ pub fn write_arrow_ipc(
     path: impl AsRef<Path>,
     options: &ToArrowOptions,
 ) -> Result<usize> {
-    let path = path.as_ref();
+    atomic(path.as_ref(), |tmp| write_into(array, tmp, options))
+}
+
+/// Runs `write` into a temporary file beside `path`, then renames it into
+/// place, never over an existing file; on error nothing is left.
+pub(crate) fn atomic(path: &Path, write: impl FnOnce(&Path) -> Result<usize>) -> Result<usize> {
     let bad = |m: String| Error::container(path.display(), m);
     if path.exists() {
         return Err(bad("exists; akbuf never replaces a file".into()));
@@ -56,7 +61,7 @@ pub fn write_arrow_ipc(
         _ => std::path::PathBuf::from("."),
     };
     let tmp = dir.join(format!(".{name}.akbuf-{}", std::process::id()));
-    let result = write_into(array, &tmp, options);
+    let result = write(&tmp);
     let result = result.and_then(|rows| {
         crate::sys::rename_noreplace(&tmp, path).map_err(|e| {
             Error::container_io(path.display(), "renaming the finished file into place", e)
@@ -70,22 +75,9 @@ pub fn write_arrow_ipc(
     result
 }
 
-fn write_into(array: &Array, tmp: &Path, options: &ToArrowOptions) -> Result<usize> {
-    let io = |e: std::io::Error| Error::container_io(tmp.display(), "writing", e);
-    let arrow = |e: arrow_schema::ArrowError| {
-        Error::container(tmp.display(), format!("writing Arrow IPC: {e}"))
-    };
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(tmp)
-        .map_err(io)?;
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-    let mut writer: Option<arrow_ipc::writer::FileWriter<&mut std::io::BufWriter<std::fs::File>>> =
-        None;
-    let mut rows = 0;
-    // One batch per step of rows within each partition; an array that
-    // fits one batch goes whole (no slicing).
+/// The arrays written as batches: one per step of rows within each
+/// partition; an array that fits one batch goes whole (no slicing).
+pub(crate) fn pieces(array: &Array) -> Result<Vec<Array>> {
     let wholes: Vec<Array> = if array.is_partitioned() {
         let parts: Vec<Array> = array
             .partitions()?
@@ -111,7 +103,24 @@ fn write_into(array: &Array, tmp: &Path, options: &ToArrowOptions) -> Result<usi
             }
         }
     }
-    for piece in &pieces {
+    Ok(pieces)
+}
+
+fn write_into(array: &Array, tmp: &Path, options: &ToArrowOptions) -> Result<usize> {
+    let io = |e: std::io::Error| Error::container_io(tmp.display(), "writing", e);
+    let arrow = |e: arrow_schema::ArrowError| {
+        Error::container(tmp.display(), format!("writing Arrow IPC: {e}"))
+    };
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(tmp)
+        .map_err(io)?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    let mut writer: Option<arrow_ipc::writer::FileWriter<&mut std::io::BufWriter<std::fs::File>>> =
+        None;
+    let mut rows = 0;
+    for piece in &pieces(array)? {
         let batch = piece.to_record_batch(options)?;
         if writer.is_none() {
             writer = Some(

@@ -13,6 +13,8 @@ pub(crate) mod dir;
 pub(crate) mod hdf5;
 #[cfg(feature = "arrow")]
 pub(crate) mod ipc;
+#[cfg(feature = "parquet")]
+pub(crate) mod parquet;
 #[cfg(feature = "remote")]
 pub(crate) mod remote;
 

@@ -1,0 +1,140 @@
+//! Parquet files (feature `parquet`): an array written as the table
+//! `ak.to_arrow_table` makes, through the parquet crate's Arrow writer (its
+//! schema, with awkward's extension metadata, stored in the file so that
+//! `ak.from_parquet` restores the awkward type), one row group per step of
+//! rows, zstd-compressed as `ak.to_parquet` does by default.
+
+use super::ipc::{atomic, pieces};
+use crate::array::Array;
+use crate::arrow::ToArrowOptions;
+use crate::error::{Error, Result};
+use std::path::Path;
+
+/// Writes `array` as a Parquet file at `path`: the table
+/// `ak.to_arrow_table(array)` makes, one row group per batch of about
+/// [`crate::IPC_BATCH_BYTES`] of stored buffers (never across a partition's
+/// end), zstd-compressed. Atomic like [`crate::write_arrow_ipc`]. Unions
+/// are refused (Parquet has none; `ak.to_parquet` refuses them too).
+///
+/// ```
+/// use akbuf::{write_parquet, ToArrowOptions};
+///
+/// let events = akbuf::open(concat!(env!("CARGO_MANIFEST_DIR"), "/data/events"))?;
+/// let dir = tempfile::tempdir()?;
+/// let out = dir.path().join("events.parquet");
+/// assert_eq!(write_parquet(&events, &out, &ToArrowOptions::default())?, 1000);
+/// assert!(std::fs::metadata(&out)?.len() > 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+///
+/// [`Error::Container`] when `path` exists or cannot be written, or the
+/// Parquet writer refuses a type; what [`Array::to_record_batch`] reports.
+pub fn write_parquet(
+    array: &Array,
+    path: impl AsRef<Path>,
+    options: &ToArrowOptions,
+) -> Result<usize> {
+    let path = path.as_ref();
+    atomic(path, |tmp| write_into(array, tmp, options))
+}
+
+/// Refuses what Parquet cannot hold as the same type (pyarrow, and so
+/// `ak.to_parquet`, refuses it too): timestamps in seconds (stored as
+/// plain integers, read back as `int64`), fixed-size lists of size 0 (read
+/// back without their rows), unions.
+fn storable(t: &arrow_schema::DataType, name: &str) -> Result<()> {
+    use arrow_schema::DataType as D;
+    let refuse = |what: &str| {
+        Err(Error::Argument(format!(
+            "column {name:?}: Parquet cannot hold {what} as such (ak.to_parquet refuses it too)"
+        )))
+    };
+    match t {
+        D::Timestamp(arrow_schema::TimeUnit::Second, _) => refuse("timestamps in seconds"),
+        D::FixedSizeList(_, 0) => refuse("fixed-size lists of size 0"),
+        D::Union(..) => refuse("unions"),
+        D::List(f) | D::LargeList(f) | D::FixedSizeList(f, _) => storable(f.data_type(), name),
+        D::Struct(fields) => fields
+            .iter()
+            .try_for_each(|f| storable(f.data_type(), name)),
+        _ => Ok(()),
+    }
+}
+
+fn write_into(array: &Array, tmp: &Path, options: &ToArrowOptions) -> Result<usize> {
+    use parquet::arrow::ArrowWriter;
+    use parquet::basic::{Compression, ZstdLevel};
+    use parquet::file::properties::WriterProperties;
+    let io = |e: std::io::Error| Error::container_io(tmp.display(), "writing", e);
+    let pq = |e: parquet::errors::ParquetError| {
+        Error::container(tmp.display(), format!("writing Parquet: {e}"))
+    };
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(tmp)
+        .map_err(io)?;
+    let props_for = |schema: &arrow_schema::Schema| {
+        // The schema's metadata (awkward's ak:parameters) as key-values of
+        // the file too, where ak.from_parquet looks for it.
+        let kv: Vec<parquet::file::metadata::KeyValue> = schema
+            .metadata()
+            .iter()
+            .map(|(k, v)| parquet::file::metadata::KeyValue::new(k.clone(), v.clone()))
+            .collect();
+        WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::default()))
+            .set_key_value_metadata((!kv.is_empty()).then_some(kv))
+            .build()
+    };
+    let mut writer: Option<(ArrowWriter<std::fs::File>, arrow_schema::SchemaRef)> = None;
+    let mut file = Some(file);
+    let mut rows = 0;
+    for piece in &pieces(array)? {
+        let batch = piece.to_record_batch(options)?;
+        if writer.is_none() {
+            for field in batch.schema().fields() {
+                storable(field.data_type(), field.name())?;
+            }
+            let f = file.take().expect("the file is given to the first writer");
+            let props = props_for(&batch.schema());
+            let w = ArrowWriter::try_new(f, batch.schema(), Some(props)).map_err(pq)?;
+            writer = Some((w, batch.schema()));
+        }
+        let (w, schema) = writer.as_mut().expect("made above");
+        if batch.schema() != *schema {
+            return Err(Error::Argument(format!(
+                "the rows from {rows} on make another Arrow schema than the rows before"
+            )));
+        }
+        w.write(&batch).map_err(pq)?;
+        // One row group per batch.
+        w.flush().map_err(pq)?;
+        rows += batch.num_rows();
+    }
+    if let Some((w, _)) = writer {
+        if rows == 0 {
+            // No rows: one empty row group all the same (as pyarrow writes;
+            // ak.from_parquet reads row group 0).
+            let (mut file_writer, factory) = w.into_serialized_writer().map_err(pq)?;
+            let columns = factory.create_column_writers(0).map_err(pq)?;
+            let mut group = file_writer.next_row_group().map_err(pq)?;
+            for column in columns {
+                column
+                    .close()
+                    .map_err(pq)?
+                    .append_to_row_group(&mut group)
+                    .map_err(pq)?;
+            }
+            group.close().map_err(pq)?;
+            let f = file_writer.into_inner().map_err(pq)?;
+            f.sync_all().map_err(io)?;
+            return Ok(rows);
+        }
+        let f = w.into_inner().map_err(pq)?;
+        f.sync_all().map_err(io)?;
+    }
+    Ok(rows)
+}
