@@ -147,6 +147,16 @@ proptest! {
             if let Ok(packed) = akbuf::to_packed(&array) {
                 let _ = packed.to_json();
             }
+            // Arrow export on corrupt input: errors, never a panic (arrow-rs
+            // validates what it is given; akbuf checks what it reads first).
+            #[cfg(feature = "arrow")]
+            {
+                let options = akbuf::ToArrowOptions::default();
+                if let Ok(a) = array.to_arrow(&options) {
+                    let _ = a.to_data().validate_full();
+                }
+                let _ = array.to_record_batch(&options);
+            }
         }
     }
 

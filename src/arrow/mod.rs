@@ -1183,12 +1183,24 @@ fn gathered_lists(
     options: &ToArrowOptions,
 ) -> Result<Out> {
     let have = content.len.get()?;
+    // Overlapping lists repeat entries: bounded as to_packed's gathers are,
+    // so that corrupt starts cannot ask for any amount of memory.
+    let limit = crate::pack::gather_limit(node)?;
     let mut at = Vec::new();
     let mut offsets = Vec::with_capacity(length + 1);
     offsets.push(0i64);
     for i in 0..length {
         let (lo, hi) = (a[i], b[i]);
         if hi > lo {
+            let n = usize::try_from(i128::from(hi) - i128::from(lo)).unwrap_or(usize::MAX);
+            if at.len().saturating_add(n) > limit {
+                return Err(node.info.invalid(
+                    &node.info.path,
+                    format!(
+                        "its lists would gather more than {limit} entries (64 times the bytes of its buffers, plus a million)"
+                    ),
+                ));
+            }
             let (lo, hi) = match (usize::try_from(lo), usize::try_from(hi)) {
                 (Ok(l), Ok(h)) if h <= have => (l, h),
                 _ => {
@@ -1246,9 +1258,13 @@ fn regular(
     let array = node.form.array_parameter();
     if array == Some("string") {
         // As awkward: through a ListOffsetArray64 (offsets i × size).
-        let values: Vec<i64> = (0..=length)
-            .map(|i| i64::try_from(i * *size).unwrap_or(i64::MAX))
-            .collect();
+        let values = (0..=length)
+            .map(|i| i.checked_mul(*size).and_then(|o| i64::try_from(o).ok()))
+            .collect::<Option<Vec<i64>>>()
+            .ok_or_else(|| {
+                node.info
+                    .invalid(&node.info.path, "length × size overflows")
+            })?;
         let offsets = Offsets {
             values: Wide::Owned(values),
             kind: OffsetKind::I64,

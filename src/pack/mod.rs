@@ -349,6 +349,15 @@ pub fn to_packed(array: &Array) -> Result<Array> {
     Array::with_lengths(form, length, Arc::new(source), Options::default(), known)
 }
 
+/// The most entries gathers over `node` may select in all (see
+/// [`GATHER_LIMIT`]): 64 times its buffers' bytes, plus a million.
+#[cfg(feature = "arrow")]
+pub(crate) fn gather_limit(node: &Node) -> Result<usize> {
+    Ok(GATHER_LIMIT
+        .saturating_mul(input_bytes(node)?)
+        .saturating_add(GATHER_FLOOR))
+}
+
 /// Elements `index` of `node`, in that order, packed into an array of
 /// their own: awkward's `content._carry(index, allow_lazy=False)` (records
 /// carried field by field, never left behind an IndexedArray), with
