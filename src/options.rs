@@ -390,13 +390,22 @@ impl Default for Fetch {
 
 impl Fetch {
     /// Adds a store setting (see [`Fetch::config`]).
+    ///
+    /// ```
+    /// let fetch = akbuf::Fetch::default().with_config("aws_region", "eu-west-1");
+    /// assert_eq!(fetch.config, vec![("aws_region".to_string(), "eu-west-1".to_string())]);
+    /// ```
     #[must_use]
     pub fn with_config(mut self, key: &str, value: &str) -> Fetch {
         self.config.push((key.to_string(), value.to_string()));
         self
     }
 
-    /// Sets the requests in flight at once.
+    /// Sets the requests in flight at once (at least one).
+    ///
+    /// ```
+    /// assert_eq!(akbuf::Fetch::default().with_parallel(0).parallel, 1);
+    /// ```
     #[must_use]
     pub fn with_parallel(mut self, parallel: usize) -> Fetch {
         self.parallel = parallel.max(1);
@@ -404,6 +413,11 @@ impl Fetch {
     }
 
     /// Sets the largest gap merged and the largest request.
+    ///
+    /// ```
+    /// let fetch = akbuf::Fetch::default().with_coalescing(1 << 20, 8 << 20);
+    /// assert_eq!((fetch.gap, fetch.max_request), (1 << 20, 8 << 20));
+    /// ```
     #[must_use]
     pub fn with_coalescing(mut self, gap: usize, max_request: usize) -> Fetch {
         self.gap = gap;
@@ -412,6 +426,10 @@ impl Fetch {
     }
 
     /// Sets the retries of a transient failure.
+    ///
+    /// ```
+    /// assert_eq!(akbuf::Fetch::default().with_retries(0).retries, 0);
+    /// ```
     #[must_use]
     pub fn with_retries(mut self, retries: usize) -> Fetch {
         self.retries = retries;
@@ -419,6 +437,13 @@ impl Fetch {
     }
 
     /// Runs requests on this runtime instead of akbuf's own.
+    ///
+    /// ```
+    /// let runtime = tokio::runtime::Runtime::new()?;
+    /// let fetch = akbuf::Fetch::default().with_handle(runtime.handle().clone());
+    /// assert!(fetch.handle.is_some());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     #[cfg(feature = "remote")]
     #[must_use]
     pub fn with_handle(mut self, handle: tokio::runtime::Handle) -> Fetch {
@@ -453,6 +478,11 @@ impl Options {
     }
 
     /// Sets how remote containers are fetched.
+    ///
+    /// ```
+    /// let opts = akbuf::Options::default().with_fetch(akbuf::Fetch::default().with_retries(1));
+    /// assert_eq!(opts.fetch.retries, 1);
+    /// ```
     #[must_use]
     pub fn with_fetch(mut self, fetch: Fetch) -> Options {
         self.fetch = fetch;

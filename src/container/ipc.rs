@@ -7,7 +7,12 @@ use crate::arrow::ToArrowOptions;
 use crate::error::{Error, Result};
 use std::path::Path;
 
-/// The stored bytes per record batch [`write_arrow_ipc`] aims at.
+/// The stored bytes per record batch [`write_arrow_ipc`] and
+/// [`crate::write_parquet`] aim at (64 MiB).
+///
+/// ```
+/// assert_eq!(akbuf::IPC_BATCH_BYTES, 64 << 20);
+/// ```
 pub const IPC_BATCH_BYTES: u64 = 64 << 20;
 
 /// Writes `array` as an Arrow IPC file at `path`: the table

@@ -105,12 +105,20 @@ impl RemoteSink {
     }
 
     /// The container's URL.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let url = format!("file://{}/out", dir.path().display());
+    /// let sink = akbuf::RemoteSink::create(&url, &Default::default())?;
+    /// assert_eq!(sink.url(), url);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn url(&self) -> &str {
         &self.store.url
     }
 
     /// Writes `metadata.json`, the last object: the container is readable
-    /// from now on.
+    /// from now on (see the example on [`RemoteSink`]).
     ///
     /// # Errors
     ///

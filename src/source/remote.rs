@@ -385,7 +385,14 @@ impl RemoteSource {
         }
     }
 
-    /// The container's URL.
+    /// The container's URL (without a trailing `/`).
+    ///
+    /// ```
+    /// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/events/");
+    /// let source = akbuf::RemoteSource::open(&format!("file://{path}"), &Default::default())?;
+    /// assert!(source.url().ends_with("/data/events"));
+    /// # Ok::<(), akbuf::Error>(())
+    /// ```
     pub fn url(&self) -> &str {
         &self.store.url
     }
