@@ -83,6 +83,21 @@ fn every_fixture_exports_as_awkward_does() {
             theirs.column(0).to_data(),
             "{case}: values"
         );
+        // The other options: 32-bit offsets where they fit, no extension metadata.
+        let opts_file = arrow_dir().join(format!("{case}.opts.arrow"));
+        if opts_file.exists() {
+            let mut options = ToArrowOptions::default();
+            options.list_to32 = true;
+            options.string_to32 = true;
+            options.bytestring_to32 = true;
+            options.extensionarray = false;
+            let (field, values) = array.to_arrow_field("x", &options).unwrap();
+            let theirs = read_ipc(&opts_file);
+            let their_field = theirs.schema().field(0).clone();
+            assert_eq!(field.data_type(), their_field.data_type(), "{case}: types (options)");
+            assert_eq!(field.metadata(), their_field.metadata(), "{case}: metadata (options)");
+            assert_eq!(values.to_data(), theirs.column(0).to_data(), "{case}: values (options)");
+        }
         // The table: columns, their fields and the schema's ak:parameters.
         let ours = array.to_record_batch(&ToArrowOptions::default()).unwrap();
         let theirs = read_ipc(&arrow_dir().join(format!("{case}.table.arrow")));
