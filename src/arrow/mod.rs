@@ -14,8 +14,7 @@
 //! `IndexedOptionArray`'s content, a `ListArray` whose lists are not
 //! contiguous, missing lists that hold elements, a masked union's content
 //! used more than once. Not yet exported (an [`Error::Argument`] says so):
-//! partitioned arrays (export each partition), categorical dictionaries
-//! (`categorical_as_dictionary`), `emptyarray_to`.
+//! partitioned arrays of several partitions (export each partition).
 
 use crate::array::Array;
 use crate::buffer::Buffer;
@@ -49,6 +48,9 @@ pub struct ToArrowOptions {
     /// What an `EmptyArray` becomes: `None` for Arrow's null type, or a
     /// primitive type.
     pub emptyarray_to: Option<Primitive>,
+    /// Categorical arrays (`__array__: "categorical"` indexes) become arrow
+    /// dictionaries over their content instead of their values gathered.
+    pub categorical_as_dictionary: bool,
     /// Each level carries awkward's `"awkward"` extension metadata, so
     /// that `ak.from_arrow` restores the awkward type (default true).
     pub extensionarray: bool,
@@ -65,6 +67,7 @@ impl Default for ToArrowOptions {
             string_to32: false,
             bytestring_to32: false,
             emptyarray_to: None,
+            categorical_as_dictionary: false,
             extensionarray: true,
             count_nulls: true,
             record_is_scalar: false,
@@ -691,11 +694,14 @@ fn indexed(
     let NodeData::Indexed { index, content } = &node.data else {
         unreachable!("indexed() is called for IndexedArray nodes")
     };
-    if node.form.array_parameter() == Some("categorical") && options_dictionary(options) {
-        return Err(Error::Argument(format!(
-            "to_arrow does not export categorical dictionaries yet (at {})",
-            node.info.path
-        )));
+    if node.form.array_parameter() == Some("categorical")
+        && options.categorical_as_dictionary
+        && content.len.get()? > 0
+    {
+        let outer = mask
+            .as_ref()
+            .and_then(|m| m.valid.clone().map(|v| (m.node, v)));
+        return dictionary(node, index, content, outer, length, options);
     }
     // Not as a dictionary: the categorical mark is dropped, the rest of the
     // parameters laid over the content's.
@@ -716,6 +722,17 @@ fn indexed_option(
     let NodeData::IndexedOption { index, content } = &node.data else {
         unreachable!("indexed_option() is called for IndexedOptionArray nodes")
     };
+    if node.form.array_parameter() == Some("categorical")
+        && options.categorical_as_dictionary
+        && content.len.get()? > 0
+    {
+        let raw = index_values(index, length)?;
+        let valid = and(
+            mask.and_then(|m| m.valid),
+            bits(raw.iter().map(|&i| i >= 0)),
+        );
+        return dictionary(node, index, content, Some((node, valid)), length, options);
+    }
     let mut values = index_values(index, length)?;
     let valid = and(
         mask.and_then(|m| m.valid),
@@ -901,8 +918,85 @@ fn union(
     })
 }
 
-fn options_dictionary(_options: &ToArrowOptions) -> bool {
-    false
+/// A categorical index as an arrow dictionary over its whole content: the
+/// keys in the index's own type (the stored index shared when nothing is
+/// missing), the content converted once.
+fn dictionary(
+    node: &Node,
+    index: &crate::layout::lazy::LazyBuf,
+    content: &Node,
+    masked: Option<(&Node, BooleanBuffer)>,
+    length: usize,
+    options: &ToArrowOptions,
+) -> Result<Out> {
+    let have = content.len.get()?;
+    let values = convert(content, None, have, options)?;
+    let key_type = match index.dtype.name().as_str() {
+        "int32" => DataType::Int32,
+        "uint32" => DataType::UInt32,
+        "int8" => DataType::Int8,
+        "uint8" => DataType::UInt8,
+        _ => DataType::Int64,
+    };
+    let width = index.dtype.itemsize();
+    let keys = match &masked {
+        // Missing entries (-1) point at entry 0, as awkward makes them.
+        Some((_, valid)) => {
+            let raw = index_values(index, length)?;
+            let fixed: Vec<i64> = raw
+                .iter()
+                .enumerate()
+                .map(|(i, &k)| if valid.value(i) { k } else { 0 })
+                .collect();
+            match key_type {
+                DataType::Int32 => arrow_buffer::Buffer::from_vec(
+                    fixed.iter().map(|&k| k as i32).collect::<Vec<_>>(),
+                ),
+                DataType::UInt32 => arrow_buffer::Buffer::from_vec(
+                    fixed.iter().map(|&k| k as u32).collect::<Vec<_>>(),
+                ),
+                DataType::Int8 => arrow_buffer::Buffer::from_vec(
+                    fixed.iter().map(|&k| k as i8).collect::<Vec<_>>(),
+                ),
+                DataType::UInt8 => arrow_buffer::Buffer::from_vec(
+                    fixed.iter().map(|&k| k as u8).collect::<Vec<_>>(),
+                ),
+                _ => arrow_buffer::Buffer::from_vec(fixed),
+            }
+        }
+        None => shared(index.get()?.slice(0, length * width)?),
+    };
+    let nulls = masked.as_ref().map(|(_, v)| NullBuffer::new(v.clone()));
+    let ty = DataType::Dictionary(
+        Box::new(key_type),
+        Box::new(values.data.data_type().clone()),
+    );
+    let builder = ArrayData::builder(ty)
+        .len(length)
+        .add_buffer(keys)
+        .add_child_data(values.data)
+        .nulls(nulls);
+    let data = build(builder, node)?;
+    let ext = match &masked {
+        Some((option, valid)) => {
+            let m = Mask {
+                node: option,
+                valid: Some(valid.clone()),
+            };
+            let mut params = crate::form::Parameters::new();
+            params.insert("__array__".into(), "categorical".into());
+            ext_meta_for(
+                "IndexedArray",
+                &params,
+                serde_json::Value::Null,
+                Some(&m),
+                options,
+                false,
+            )
+        }
+        None => ext_meta(node, None, options, false),
+    };
+    Ok(Out { data, ext })
 }
 
 fn empty(
@@ -911,11 +1005,36 @@ fn empty(
     length: usize,
     options: &ToArrowOptions,
 ) -> Result<Out> {
-    if options.emptyarray_to.is_some() {
-        return Err(Error::Argument(format!(
-            "to_arrow does not export EmptyArray as a primitive type yet (at {})",
-            node.info.path
-        )));
+    if let Some(p) = options.emptyarray_to {
+        // As awkward: a NumpyArray of that type and length (its values
+        // never read: an empty array under an option is all missing).
+        let ty = primitive_type(p, node)?;
+        let width = match (&ty, p) {
+            (DataType::Boolean, _) => 0,
+            (DataType::Date32, _) => 4,
+            _ => p.itemsize(),
+        };
+        let values: arrow_buffer::Buffer = match ty {
+            DataType::Boolean => {
+                arrow_buffer::MutableBuffer::from_len_zeroed(length.div_ceil(8)).into()
+            }
+            _ => arrow_buffer::MutableBuffer::from_len_zeroed(length * width).into(),
+        };
+        let builder = ArrayData::builder(ty)
+            .len(length)
+            .add_buffer(values)
+            .nulls(mask.as_ref().and_then(|m| null_buffer(&m.valid)));
+        return Ok(Out {
+            data: build(builder, node)?,
+            ext: ext_meta_for(
+                "NumpyArray",
+                node.form.parameters(),
+                serde_json::Value::Null,
+                mask.as_ref(),
+                options,
+                false,
+            ),
+        });
     }
     let builder = ArrayData::builder(DataType::Null).len(length);
     Ok(Out {
