@@ -281,3 +281,40 @@ fn arrow_select_concat(batches: &[RecordBatch]) -> RecordBatch {
     assert_eq!(batches.len(), 1);
     batches[0].clone()
 }
+
+/// Row slices (what the IPC and Parquet writers export step by step) give
+/// the rows of the whole array's export.
+#[test]
+fn slices_export_the_rows_of_the_whole() {
+    let mut checked = 0;
+    for (case, dir) in common::all_cases() {
+        // datetime64[2D]: awkward hands its int64 bytes to date32 as they
+        // are, so rows are not elements (a slice of the array starts 8
+        // bytes in, a slice of the arrow array 4).
+        if INVALID_IN_ARROW.contains(&case.as_str()) || case == "numpy_datetime64_2D" {
+            continue;
+        }
+        let array = akbuf::open(&dir).unwrap();
+        let Ok(whole) = array.to_arrow(&ToArrowOptions::default()) else {
+            continue;
+        };
+        let n = array.len();
+        if n < 3 {
+            continue;
+        }
+        let part = match array
+            .slice(1..n - 1)
+            .unwrap()
+            .to_arrow(&ToArrowOptions::default())
+        {
+            Ok(p) => p,
+            // Rows all missing over an empty content: awkward fails there too.
+            Err(e) if e.to_string().contains("awkward cannot either") => continue,
+            Err(e) => panic!("{case}: {e}"),
+        };
+        assert_eq!(part.data_type(), whole.data_type(), "{case}");
+        assert_eq!(part.to_data(), whole.slice(1, n - 2).to_data(), "{case}");
+        checked += 1;
+    }
+    assert!(checked >= 80, "{checked}");
+}
