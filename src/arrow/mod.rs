@@ -1101,20 +1101,7 @@ fn list(
     else {
         unreachable!("list() is called for ListArray nodes")
     };
-    let wide = |b: &crate::layout::lazy::LazyBuf| -> Result<Vec<i64>> {
-        Ok(match b.dtype.name().as_str() {
-            "int32" => b.typed::<i32>()?.as_slice()[..length]
-                .iter()
-                .map(|&x| i64::from(x))
-                .collect(),
-            "uint32" => b.typed::<u32>()?.as_slice()[..length]
-                .iter()
-                .map(|&x| i64::from(x))
-                .collect(),
-            _ => b.typed::<i64>()?.as_slice()[..length].to_vec(),
-        })
-    };
-    let (mut a, mut b) = (wide(starts)?, wide(stops)?);
+    let (mut a, mut b) = (index_values(starts, length)?, index_values(stops, length)?);
     // Missing lists that hold elements are emptied (arrow refuses them).
     if let Some(valid) = mask.as_ref().and_then(|m| m.valid.as_ref()) {
         for i in 0..length {

@@ -346,9 +346,15 @@ impl Cache {
         };
         let result = want.from(source, key);
         guard.armed = false;
+        self.count(source_number, key, &result);
+        result
+    }
+
+    /// Counts one finished read and tells the observer.
+    fn count(&self, source_number: u64, key: &str, result: &Outcome) {
         let c = &self.counters;
         c.reads.fetch_add(1, Relaxed);
-        let bytes = match &result {
+        let bytes = match result {
             Ok(Some(b)) => {
                 c.bytes_read.fetch_add(b.len() as u64, Relaxed);
                 Some(b.len())
@@ -366,7 +372,6 @@ impl Cache {
                 error: result.as_ref().err(),
             });
         }
-        result
     }
 
     /// Reads several requests from `source` at once
@@ -379,27 +384,8 @@ impl Cache {
         requests: &[(&str, crate::source::Want)],
     ) -> Vec<Outcome> {
         let results = source.read_many(requests);
-        let c = &self.counters;
         for ((key, _), result) in requests.iter().zip(&results) {
-            c.reads.fetch_add(1, Relaxed);
-            let bytes = match result {
-                Ok(Some(b)) => {
-                    c.bytes_read.fetch_add(b.len() as u64, Relaxed);
-                    Some(b.len())
-                }
-                _ => {
-                    c.failed_reads.fetch_add(1, Relaxed);
-                    None
-                }
-            };
-            if let Some(obs) = &self.observer {
-                obs(&ReadEvent {
-                    key,
-                    source: source_number,
-                    bytes,
-                    error: result.as_ref().err(),
-                });
-            }
+            self.count(source_number, key, result);
         }
         results
     }

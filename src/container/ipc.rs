@@ -122,18 +122,19 @@ fn write_into(array: &Array, tmp: &Path, options: &ToArrowOptions) -> Result<usi
         .open(tmp)
         .map_err(io)?;
     let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-    let mut writer: Option<arrow_ipc::writer::FileWriter<&mut std::io::BufWriter<std::fs::File>>> =
-        None;
+    // Every array gives at least one piece (an empty one, for no rows).
+    let pieces = pieces(array)?;
+    let Some((first, rest)) = pieces.split_first() else {
+        return Ok(0);
+    };
+    let first = first.to_record_batch(options)?;
+    let schema = first.schema();
+    let mut w = arrow_ipc::writer::FileWriter::try_new(&mut out, &schema).map_err(arrow)?;
     let mut rows = 0;
-    for piece in &pieces(array)? {
-        let batch = piece.to_record_batch(options)?;
-        if writer.is_none() {
-            writer = Some(
-                arrow_ipc::writer::FileWriter::try_new(&mut out, &batch.schema()).map_err(arrow)?,
-            );
-        }
-        let w = writer.as_mut().expect("made above");
-        if batch.schema() != w.schema().clone() {
+    let rest = rest.iter().map(|piece| piece.to_record_batch(options));
+    for batch in std::iter::once(Ok(first)).chain(rest) {
+        let batch = batch?;
+        if batch.schema() != schema {
             return Err(Error::Argument(format!(
                 "the rows from {rows} on make another Arrow schema than the rows before (a list's offsets narrowed in one batch and not in another?)"
             )));
@@ -143,9 +144,8 @@ fn write_into(array: &Array, tmp: &Path, options: &ToArrowOptions) -> Result<usi
         }
         rows += batch.num_rows();
     }
-    if let Some(mut w) = writer {
-        w.finish().map_err(arrow)?;
-    }
+    w.finish().map_err(arrow)?;
+    drop(w);
     use std::io::Write;
     out.flush().map_err(io)?;
     out.get_ref().sync_all().map_err(io)?;

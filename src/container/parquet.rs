@@ -92,22 +92,23 @@ fn write_into(array: &Array, tmp: &Path, options: &ToArrowOptions) -> Result<usi
             .set_key_value_metadata((!kv.is_empty()).then_some(kv))
             .build()
     };
-    let mut writer: Option<(ArrowWriter<std::fs::File>, arrow_schema::SchemaRef)> = None;
-    let mut file = Some(file);
+    // Every array gives at least one piece (an empty one, for no rows).
+    let pieces = pieces(array)?;
+    let Some((first, rest)) = pieces.split_first() else {
+        return Ok(0);
+    };
+    let first = first.to_record_batch(options)?;
+    let schema = first.schema();
+    for field in schema.fields() {
+        storable(field.data_type(), field.name())?;
+    }
+    let props = props_for(&schema);
+    let mut w = ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(pq)?;
     let mut rows = 0;
-    for piece in &pieces(array)? {
-        let batch = piece.to_record_batch(options)?;
-        if writer.is_none() {
-            for field in batch.schema().fields() {
-                storable(field.data_type(), field.name())?;
-            }
-            let f = file.take().expect("the file is given to the first writer");
-            let props = props_for(&batch.schema());
-            let w = ArrowWriter::try_new(f, batch.schema(), Some(props)).map_err(pq)?;
-            writer = Some((w, batch.schema()));
-        }
-        let (w, schema) = writer.as_mut().expect("made above");
-        if batch.schema() != *schema {
+    let rest = rest.iter().map(|piece| piece.to_record_batch(options));
+    for batch in std::iter::once(Ok(first)).chain(rest) {
+        let batch = batch?;
+        if batch.schema() != schema {
             return Err(Error::Argument(format!(
                 "the rows from {rows} on make another Arrow schema than the rows before"
             )));
@@ -117,27 +118,25 @@ fn write_into(array: &Array, tmp: &Path, options: &ToArrowOptions) -> Result<usi
         w.flush().map_err(pq)?;
         rows += batch.num_rows();
     }
-    if let Some((w, _)) = writer {
-        if rows == 0 {
-            // No rows: one empty row group all the same (as pyarrow writes;
-            // ak.from_parquet reads row group 0).
-            let (mut file_writer, factory) = w.into_serialized_writer().map_err(pq)?;
-            let columns = factory.create_column_writers(0).map_err(pq)?;
-            let mut group = file_writer.next_row_group().map_err(pq)?;
-            for column in columns {
-                column
-                    .close()
-                    .map_err(pq)?
-                    .append_to_row_group(&mut group)
-                    .map_err(pq)?;
-            }
-            group.close().map_err(pq)?;
-            let f = file_writer.into_inner().map_err(pq)?;
-            f.sync_all().map_err(io)?;
-            return Ok(rows);
+    if rows == 0 {
+        // No rows: one empty row group all the same (as pyarrow writes;
+        // ak.from_parquet reads row group 0).
+        let (mut file_writer, factory) = w.into_serialized_writer().map_err(pq)?;
+        let columns = factory.create_column_writers(0).map_err(pq)?;
+        let mut group = file_writer.next_row_group().map_err(pq)?;
+        for column in columns {
+            column
+                .close()
+                .map_err(pq)?
+                .append_to_row_group(&mut group)
+                .map_err(pq)?;
         }
-        let f = w.into_inner().map_err(pq)?;
+        group.close().map_err(pq)?;
+        let f = file_writer.into_inner().map_err(pq)?;
         f.sync_all().map_err(io)?;
+        return Ok(rows);
     }
+    let f = w.into_inner().map_err(pq)?;
+    f.sync_all().map_err(io)?;
     Ok(rows)
 }

@@ -333,29 +333,37 @@ pub fn to_packed(array: &Array) -> Result<Array> {
         ),
         None => (array.node(), Sel::All, array.len()),
     };
-    let limit = GATHER_LIMIT
-        .saturating_mul(input_bytes(node)?)
-        .saturating_add(GATHER_FLOOR);
-    let mut p = Packer {
-        next_id: 0,
-        buffers: Vec::new(),
-        budget: limit,
-        limit,
-        known: Default::default(),
-    };
+    let mut p = Packer::new(gather_limit(node)?);
     let form = p.node(node, &root)?;
-    let source: MemorySource = p.buffers.into_iter().collect();
-    let known = (!p.known.is_empty()).then_some(p.known);
-    Array::with_lengths(form, length, Arc::new(source), Options::default(), known)
+    p.finish(form, length)
 }
 
 /// The most entries gathers over `node` may select in all (see
 /// [`GATHER_LIMIT`]): 64 times its buffers' bytes, plus a million.
-#[cfg(feature = "arrow")]
 pub(crate) fn gather_limit(node: &Node) -> Result<usize> {
     Ok(GATHER_LIMIT
         .saturating_mul(input_bytes(node)?)
         .saturating_add(GATHER_FLOOR))
+}
+
+impl Packer {
+    /// A packer whose gathers may select `limit` entries in all.
+    fn new(limit: usize) -> Packer {
+        Packer {
+            next_id: 0,
+            buffers: Vec::new(),
+            budget: limit,
+            limit,
+            known: Default::default(),
+        }
+    }
+
+    /// The packed array: `form` over the buffers written, `length` long.
+    fn finish(self, form: Arc<Form>, length: usize) -> Result<Array> {
+        let source: MemorySource = self.buffers.into_iter().collect();
+        let known = (!self.known.is_empty()).then_some(self.known);
+        Array::with_lengths(form, length, Arc::new(source), Options::default(), known)
+    }
 }
 
 /// Elements `index` of `node`, in that order, packed into an array of
@@ -370,16 +378,7 @@ pub(crate) fn carry(
     parameters: Option<&crate::form::Parameters>,
 ) -> Result<Array> {
     let length = index.len();
-    let limit = GATHER_LIMIT
-        .saturating_mul(input_bytes(node)?)
-        .saturating_add(GATHER_FLOOR);
-    let mut p = Packer {
-        next_id: 0,
-        buffers: Vec::new(),
-        budget: limit,
-        limit,
-        known: Default::default(),
-    };
+    let mut p = Packer::new(gather_limit(node)?);
     let mut form = p.node(node, &Sel::Gather(index, false))?;
     if let Some(extra) = parameters.filter(|e| !e.is_empty()) {
         let mut merged = form.parameters().clone();
@@ -390,9 +389,7 @@ pub(crate) fn carry(
         }
         form = Arc::new(form.with_parameters(merged));
     }
-    let source: MemorySource = p.buffers.into_iter().collect();
-    let known = (!p.known.is_empty()).then_some(p.known);
-    Array::with_lengths(form, length, Arc::new(source), Options::default(), known)
+    p.finish(form, length)
 }
 
 /// A partitioned array packed partition by partition (as awkward 1's

@@ -57,19 +57,12 @@ impl RemoteSink {
     /// [`Error::Container`] naming the URL: a bad URL or configuration, an
     /// existing container, or the store's refusal (credentials, endpoint).
     pub fn create(url: &str, fetch: &Fetch) -> Result<RemoteSink> {
-        let store = if url.starts_with("file://") {
-            let parsed = url::Url::parse(url)
-                .map_err(|e| Error::container(url, format!("not a valid URL: {e}")))?;
-            let path = parsed
-                .to_file_path()
-                .map_err(|()| Error::container(url, "not a local file path"))?;
-            std::fs::create_dir_all(&path)
+        if url.starts_with("file://") {
+            // A local store needs its folder before it opens.
+            std::fs::create_dir_all(crate::container::file_url_path(url)?)
                 .map_err(|e| Error::container_io(url, "creating the folder", e))?;
-            let source = crate::source::RemoteSource::open(url, fetch)?;
-            source.store().clone()
-        } else {
-            Store::open(url, fetch)?
-        };
+        }
+        let store = Store::open(url, fetch)?;
         let prefix = store.prefix.clone();
         let occupied = store.block(async {
             let mut listing = store.store.list(Some(&prefix));
@@ -185,10 +178,10 @@ impl Sink for RemoteSink {
             .map_err(failed)?;
         let mut writer = Parts {
             store,
-            upload: Some(WriteMultipart::new_with_chunk_size(upload, part)),
+            upload: WriteMultipart::new_with_chunk_size(upload, part),
         };
         let filled = fill(&mut writer);
-        let upload = writer.upload.take().expect("the upload is kept until here");
+        let upload = writer.upload;
         match filled {
             Ok(()) => match store.block(upload.finish()) {
                 Ok(_) => {
@@ -220,14 +213,12 @@ impl Sink for RemoteSink {
 /// they fill, at most `parallel` at once.
 struct Parts<'a> {
     store: &'a Store,
-    upload: Option<WriteMultipart>,
+    upload: WriteMultipart,
 }
 
 impl std::io::Write for Parts<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let Some(upload) = self.upload.as_mut() else {
-            return Err(std::io::Error::other("the upload has ended"));
-        };
+        let upload = &mut self.upload;
         let parallel = self.store.fetch.parallel.max(1);
         self.store
             .block(upload.wait_for_capacity(parallel))

@@ -70,13 +70,32 @@ pub(crate) struct Store {
 
 impl Store {
     /// The store behind `url`, configured from the environment and `fetch`.
+    /// A `file://` URL is a local folder through object_store's file store.
     pub(crate) fn open(url: &str, fetch: &Fetch) -> Result<Store> {
         let bad = |m: String| Error::container(url, m);
         let parsed = url::Url::parse(url).map_err(|e| bad(format!("not a valid URL: {e}")))?;
-        let (scheme, path) = ObjectStoreScheme::parse(&parsed)
+        if parsed.scheme() == "file" {
+            let path = parsed
+                .to_file_path()
+                .map_err(|()| bad("not a local file path".into()))?;
+            let local = object_store::local::LocalFileSystem::new_with_prefix(&path)
+                .map_err(|e| bad(one_line(&e)))?;
+            return Store::new(Arc::new(local), StorePath::default(), url, fetch);
+        }
+        let (scheme, prefix) = ObjectStoreScheme::parse(&parsed)
             .map_err(|e| bad(format!("not a store akbuf knows: {e}")))?;
-        let prefix = path;
         let store = shared_store(scheme, &parsed, fetch).map_err(bad)?;
+        Store::new(store, prefix, url, fetch)
+    }
+
+    /// `store` with the container under `prefix`, on `fetch`'s runtime
+    /// (or akbuf's own).
+    pub(crate) fn new(
+        store: Arc<dyn ObjectStore>,
+        prefix: StorePath,
+        url: &str,
+        fetch: &Fetch,
+    ) -> Result<Store> {
         let handle = match &fetch.handle {
             Some(h) => h.clone(),
             None => shared_runtime()?.handle().clone(),
@@ -187,64 +206,50 @@ fn build_store(
         .with_pool_max_idle_per_host(64.max(fetch.parallel));
     let plain_http = |endpoint: Option<&str>| endpoint.is_some_and(|e| e.starts_with("http://"));
     let unknown = |k: &str| format!("unknown setting {k:?} for {}", url.scheme());
-    Ok(match scheme {
-        ObjectStoreScheme::AmazonS3 => {
-            let mut b = object_store::aws::AmazonS3Builder::from_env().with_url(url.as_str());
+    // The builders share no trait: the same two steps, written once.
+    macro_rules! configured {
+        ($builder:expr) => {{
+            let mut b = $builder;
             for (k, v) in &fetch.config {
                 b = b.with_config(k.to_ascii_lowercase().parse().map_err(|_| unknown(k))?, v);
             }
+            b
+        }};
+    }
+    macro_rules! built {
+        ($builder:expr) => {
+            Arc::new(
+                $builder
+                    .with_retry(retry)
+                    .with_client_options(client)
+                    .build()
+                    .map_err(|e| one_line(&e))?,
+            )
+        };
+    }
+    Ok(match scheme {
+        ObjectStoreScheme::AmazonS3 => {
+            let b =
+                configured!(object_store::aws::AmazonS3Builder::from_env().with_url(url.as_str()));
             let endpoint = b.get_config_value(&object_store::aws::AmazonS3ConfigKey::Endpoint);
             if plain_http(endpoint.as_deref()) {
                 client = client.with_allow_http(true);
             }
-            Arc::new(
-                b.with_retry(retry)
-                    .with_client_options(client)
-                    .build()
-                    .map_err(|e| one_line(&e))?,
-            )
+            built!(b)
         }
-        ObjectStoreScheme::GoogleCloudStorage => {
-            let mut b =
-                object_store::gcp::GoogleCloudStorageBuilder::from_env().with_url(url.as_str());
-            for (k, v) in &fetch.config {
-                b = b.with_config(k.to_ascii_lowercase().parse().map_err(|_| unknown(k))?, v);
-            }
-            Arc::new(
-                b.with_retry(retry)
-                    .with_client_options(client)
-                    .build()
-                    .map_err(|e| one_line(&e))?,
-            )
-        }
-        ObjectStoreScheme::MicrosoftAzure => {
-            let mut b =
-                object_store::azure::MicrosoftAzureBuilder::from_env().with_url(url.as_str());
-            for (k, v) in &fetch.config {
-                b = b.with_config(k.to_ascii_lowercase().parse().map_err(|_| unknown(k))?, v);
-            }
-            Arc::new(
-                b.with_retry(retry)
-                    .with_client_options(client)
-                    .build()
-                    .map_err(|e| one_line(&e))?,
-            )
-        }
+        ObjectStoreScheme::GoogleCloudStorage => built!(configured!(
+            object_store::gcp::GoogleCloudStorageBuilder::from_env().with_url(url.as_str())
+        )),
+        ObjectStoreScheme::MicrosoftAzure => built!(configured!(
+            object_store::azure::MicrosoftAzureBuilder::from_env().with_url(url.as_str())
+        )),
         ObjectStoreScheme::Http => {
             let base = &url[..url::Position::BeforePath];
-            let mut b = object_store::http::HttpBuilder::new().with_url(base);
-            for (k, v) in &fetch.config {
-                b = b.with_config(k.to_ascii_lowercase().parse().map_err(|_| unknown(k))?, v);
-            }
+            let b = configured!(object_store::http::HttpBuilder::new().with_url(base));
             if url.scheme() == "http" {
                 client = client.with_allow_http(true);
             }
-            Arc::new(
-                b.with_retry(retry)
-                    .with_client_options(client)
-                    .build()
-                    .map_err(|e| one_line(&e))?,
-            )
+            built!(b)
         }
         other => {
             return Err(format!(
@@ -313,28 +318,7 @@ impl RemoteSource {
     /// [`Error::Container`] naming the URL for a bad URL, an unknown store
     /// or setting, or a store that cannot be configured.
     pub fn open(url: &str, fetch: &Fetch) -> Result<RemoteSource> {
-        let store = if url.starts_with("file://") {
-            let parsed = url::Url::parse(url)
-                .map_err(|e| Error::container(url, format!("not a valid URL: {e}")))?;
-            let path = parsed
-                .to_file_path()
-                .map_err(|()| Error::container(url, "not a local file path"))?;
-            let local = object_store::local::LocalFileSystem::new_with_prefix(&path)
-                .map_err(|e| Error::container(url, one_line(&e)))?;
-            Store {
-                store: Arc::new(local),
-                prefix: StorePath::default(),
-                url: url.trim_end_matches('/').to_string(),
-                handle: match &fetch.handle {
-                    Some(h) => h.clone(),
-                    None => shared_runtime()?.handle().clone(),
-                },
-                fetch: fetch.clone(),
-            }
-        } else {
-            Store::open(url, fetch)?
-        };
-        Ok(RemoteSource::from_store(store))
+        Store::open(url, fetch).map(RemoteSource::from_store)
     }
 
     /// A source over any object store (an in-memory one, a wrapped one):
@@ -365,17 +349,7 @@ impl RemoteSource {
     ) -> Result<RemoteSource> {
         let prefix = StorePath::parse(prefix.trim_matches('/'))
             .map_err(|e| Error::container(url, format!("not a valid object path: {e}")))?;
-        let handle = match &fetch.handle {
-            Some(h) => h.clone(),
-            None => shared_runtime()?.handle().clone(),
-        };
-        Ok(RemoteSource::from_store(Store {
-            store,
-            prefix,
-            url: url.trim_end_matches('/').to_string(),
-            handle,
-            fetch: fetch.clone(),
-        }))
+        Store::new(store, prefix, url, fetch).map(RemoteSource::from_store)
     }
 
     pub(crate) fn from_store(store: Store) -> RemoteSource {
@@ -395,10 +369,6 @@ impl RemoteSource {
     /// ```
     pub fn url(&self) -> &str {
         &self.store.url
-    }
-
-    pub(crate) fn store(&self) -> &Store {
-        &self.store
     }
 
     /// The container's `metadata.json`, parsed.
