@@ -318,3 +318,115 @@ fn slices_export_the_rows_of_the_whole() {
     }
     assert!(checked >= 80, "{checked}");
 }
+
+/// A form's JSON without its form keys (awkward's forms here have none).
+fn keyless(form_json: &str) -> serde_json::Value {
+    fn strip(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(m) => {
+                m.insert("form_key".into(), serde_json::Value::Null);
+                m.values_mut().for_each(strip);
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let mut v: serde_json::Value = serde_json::from_str(form_json).unwrap();
+    strip(&mut v);
+    v
+}
+
+/// What `ak.from_arrow` made of every file (tests/fixtures/arrow/from_arrow.json).
+fn from_arrow_expected() -> BTreeMap<String, serde_json::Value> {
+    serde_json::from_str(&std::fs::read_to_string(arrow_dir().join("from_arrow.json")).unwrap())
+        .unwrap()
+}
+
+/// Compares an imported array with awkward's result; a difference is
+/// pushed onto `failures`.
+fn same_as_awkward(
+    name: &str,
+    got: akbuf::Result<akbuf::Array>,
+    want: &serde_json::Value,
+    failures: &mut Vec<String>,
+) {
+    let got = match got {
+        Ok(a) => a,
+        Err(e) => return failures.push(format!("{name}: {e}")),
+    };
+    if got.type_string() != want["type"].as_str().unwrap() {
+        failures.push(format!(
+            "{name}: type\n  got  {}\n  want {}",
+            got.type_string(),
+            want["type"]
+        ));
+    }
+    match got.to_json() {
+        Ok(j) if j == want["json"].as_str().unwrap() => {}
+        Ok(j) => failures.push(format!("{name}: json\n  got  {j}\n  want {}", want["json"])),
+        Err(e) => failures.push(format!("{name}: to_json: {e}")),
+    }
+    if keyless(&got.form().to_json()) != keyless(want["form"].as_str().unwrap()) {
+        failures.push(format!(
+            "{name}: form\n  got  {}\n  want {}",
+            got.form().to_json(),
+            want["form"]
+        ));
+    }
+    if let Err(e) = got.validate() {
+        failures.push(format!("{name}: invalid: {e}"));
+    }
+}
+
+/// Where akbuf's import differs from awkward's, kept exact so that a change
+/// is noticed: awkward's `UnionArray.simplified` merges a union of int64
+/// and float64 into float64; akbuf keeps the union (the same numbers).
+const IMPORT_DIFFERS: &[&str] = &[
+    "params_union.arrow",
+    "params_union.opts.arrow",
+    "params_union.table.arrow",
+];
+
+#[test]
+fn every_arrow_file_imports_as_ak_from_arrow_does() {
+    let expected = from_arrow_expected();
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for (name, want) in &expected {
+        if !name.ends_with(".arrow")
+            || name == "plain.arrow"
+            || want.get("error").is_some()
+            || INVALID_IN_ARROW
+                .iter()
+                .any(|c| name.starts_with(&format!("{c}.")))
+        {
+            continue;
+        }
+        if IMPORT_DIFFERS.contains(&name.as_str()) {
+            let batch = read_ipc(&arrow_dir().join(name));
+            let got = akbuf::Array::from_record_batch(&batch).unwrap();
+            assert!(
+                got.type_string().contains("union["),
+                "{name}: {}",
+                got.type_string()
+            );
+            continue;
+        }
+        let batch = read_ipc(&arrow_dir().join(name));
+        let got = if name.ends_with(".table.arrow") || name == "events_table.arrow" {
+            akbuf::Array::from_record_batch(&batch)
+        } else {
+            let schema = batch.schema();
+            akbuf::Array::from_arrow_field(schema.field(0), batch.column(0).as_ref())
+        };
+        same_as_awkward(name, got, want, &mut failures);
+        checked += 1;
+    }
+    assert!(checked > 400, "{checked}");
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

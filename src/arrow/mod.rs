@@ -16,6 +16,8 @@
 //! used more than once. Not yet exported (an [`Error::Argument`] says so):
 //! partitioned arrays of several partitions (export each partition).
 
+pub(crate) mod import;
+
 use crate::array::Array;
 use crate::buffer::Buffer;
 use crate::error::{Error, Result};
@@ -75,6 +77,17 @@ impl Default for ToArrowOptions {
     }
 }
 
+/// An akbuf array over the buffers of an imported layout.
+fn import_array(ak: &import::Ak, length: usize) -> Result<Array> {
+    let (form, source) = import::emit(ak, 0)?;
+    crate::from_buffers(
+        &form,
+        ak.top_length(length),
+        source,
+        crate::Options::default(),
+    )
+}
+
 /// One converted level: the array data and the extension metadata its
 /// field carries.
 struct Out {
@@ -93,6 +106,84 @@ struct Mask<'a> {
 }
 
 impl Array {
+    /// An arrow-rs array as an akbuf array, as `ak.from_arrow(array)` makes
+    /// it: a level with a validity bitmap becomes a `BitMaskedArray`
+    /// (lsb-first, valid when set) over the level, strings and binaries
+    /// `ListOffsetArray`s of characters, structs records, fixed-size lists
+    /// `RegularArray`s, dictionaries `IndexedOptionArray`s (categorical),
+    /// dense and sparse unions `UnionArray`s. Numbers, offsets and
+    /// characters are arrow's own memory (no copy); nothing is read later.
+    /// An empty array takes the layout awkward gives an empty table (every
+    /// option a `BitMaskedArray`).
+    ///
+    /// ```
+    /// use akbuf::Array;
+    /// use arrow_array::{Int32Array, ListArray, types::Int32Type};
+    ///
+    /// let list = ListArray::from_iter_primitive::<Int32Type, _, _>(vec![
+    ///     Some(vec![Some(1), Some(2)]), None, Some(vec![Some(3)]),
+    /// ]);
+    /// let a = Array::from_arrow(&list)?;
+    /// assert_eq!(a.type_string(), "3 * option[var * ?int32]");
+    /// assert_eq!(a.to_json()?, "[[1,2],null,[3]]");
+    /// # Ok::<(), akbuf::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Argument`] for what awkward does not convert either (maps,
+    /// decimals, list views) or arrow data whose buffers are inconsistent.
+    pub fn from_arrow(array: &dyn arrow_array::Array) -> Result<Array> {
+        let ak = import::array_layout(import::Import::for_rows(array.len()), None, array)?;
+        import_array(&ak, array.len())
+    }
+
+    /// An arrow-rs array under its field: the field's `"awkward"`
+    /// extension metadata (as [`Array::to_arrow_field`] and `ak.to_arrow`
+    /// write it) restores parameters, tuples and option types; a field
+    /// that is not nullable gives no option at the top.
+    ///
+    /// ```
+    /// let events = akbuf::open(concat!(env!("CARGO_MANIFEST_DIR"), "/data/events"))?;
+    /// let jets = events.field("jets")?;
+    /// let (field, values) = jets.to_arrow_field("jets", &Default::default())?;
+    /// let back = akbuf::Array::from_arrow_field(&field, values.as_ref())?;
+    /// assert_eq!(back.type_string(), jets.type_string());
+    /// assert_eq!(back.to_json()?, jets.to_json()?);
+    /// # Ok::<(), akbuf::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Array::from_arrow`].
+    pub fn from_arrow_field(field: &Field, array: &dyn arrow_array::Array) -> Result<Array> {
+        let ak = import::array_layout(import::Import::for_rows(array.len()), Some(field), array)?;
+        import_array(&ak, array.len())
+    }
+
+    /// A `RecordBatch` as an akbuf array, as `ak.from_arrow(batch)` makes
+    /// it: a record of its columns (each an option unless its field is not
+    /// nullable or awkward's `ak:parameters` say otherwise), or, for a
+    /// single column named `""` (`ak.to_arrow_table` of a non-record), that
+    /// column.
+    ///
+    /// ```
+    /// let events = akbuf::open(concat!(env!("CARGO_MANIFEST_DIR"), "/data/events"))?;
+    /// let batch = events.to_record_batch(&Default::default())?;
+    /// let back = akbuf::Array::from_record_batch(&batch)?;
+    /// assert_eq!(back.type_string(), events.type_string());
+    /// assert_eq!(back.field("jets")?.to_json()?, events.field("jets")?.to_json()?);
+    /// # Ok::<(), akbuf::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Array::from_arrow`].
+    pub fn from_record_batch(batch: &RecordBatch) -> Result<Array> {
+        let ak = import::batch_layout(import::Import::for_rows(batch.num_rows()), batch)?;
+        import_array(&ak, batch.num_rows())
+    }
+
     /// The array as one arrow-rs array, as `ak.to_arrow(array)` makes it.
     /// Reads only this array's buffers; shares their memory wherever the
     /// layouts coincide.
