@@ -91,6 +91,8 @@ pub use array::{from_buffers, Array, ChunkSize, Chunks, Iter};
 pub use arrow::ToArrowOptions;
 pub use buffer::{Buffer, ByteOrder, Native, Residence, TypedBuffer, WeakBuffer};
 pub use cache::{Cache, CacheStats, CachedSource, Observer, ReadEvent};
+#[cfg(feature = "arrow")]
+pub use container::arrow_file::is_arrow_path;
 pub use container::dataset::{open_dataset, open_dataset_with};
 pub use container::dir::write_dir;
 #[cfg(feature = "hdf5")]

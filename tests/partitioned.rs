@@ -470,3 +470,72 @@ fn a_folder_of_containers_is_a_dataset_and_repartitioning_keeps_every_row() {
     assert_eq!(back.to_json().unwrap(), events.to_json().unwrap());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// What `to_buffers` wrote into a memory sink, read back.
+fn read_back(
+    sink: MemorySink,
+    form: &akbuf::Form,
+    length: usize,
+    order: akbuf::ByteOrder,
+) -> Array {
+    let mut source = akbuf::MemorySource::new();
+    for k in sink.keys().map(str::to_string).collect::<Vec<_>>() {
+        source.insert(k.clone(), sink.get(&k).unwrap().clone());
+    }
+    akbuf::from_buffers(
+        form,
+        length,
+        source,
+        akbuf::Options::default().with_byteorder(order),
+    )
+    .unwrap()
+}
+
+#[test]
+fn one_piece_writes_hold_the_partitions_concatenated() {
+    let mut checked = 0;
+    for (name, dir) in partitioned_cases() {
+        let want = want(&dir);
+        let array = open(&dir).unwrap();
+        // As stored, split again into pieces of 3 rows (windows inside the
+        // stored partitions: offsets, indexes and bits rebased), and big-endian.
+        let pieces = array.repartition(akbuf::ChunkSize::Rows(3)).unwrap();
+        for (what, a, order) in [
+            ("stored", &array, akbuf::ByteOrder::Little),
+            ("pieces of 3", &pieces, akbuf::ByteOrder::Little),
+            ("big-endian", &array, akbuf::ByteOrder::Big),
+        ] {
+            let mut sink = MemorySink::new();
+            let opts = WriteOptions::default()
+                .with_one_piece(true)
+                .with_byteorder(order);
+            let (form, length) = to_buffers(a, &mut sink, &opts).unwrap();
+            assert!(sink.keys().all(|k| !k.starts_with("part")), "{name}");
+            let back = read_back(sink, &form, length, order);
+            assert!(!back.is_partitioned());
+            back.validate()
+                .unwrap_or_else(|e| panic!("{name} ({what}): {e}"));
+            assert_eq!(back.type_string(), want.type_, "{name} ({what})");
+            assert_eq!(back.to_json().unwrap(), want.json, "{name} ({what})");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 36, "{checked}");
+}
+
+#[test]
+fn one_piece_directory_containers_are_awkward_2_containers() {
+    let dir = partitioned_dir().join("events_unequal");
+    let out = tempdir("one_piece").join("out");
+    let array = open(&dir).unwrap();
+    write_dir(&array, &out, &WriteOptions::default().with_one_piece(true)).unwrap();
+    let meta = read_metadata(&out).unwrap();
+    assert!(meta.partitions.is_none());
+    assert_eq!(meta.length, array.len());
+    let text = std::fs::read_to_string(out.join("metadata.json")).unwrap();
+    assert!(
+        text.contains(&format!("\"length\": {}", array.len())),
+        "{text}"
+    );
+    assert_eq!(open(&out).unwrap().to_json().unwrap(), want(&dir).json);
+}

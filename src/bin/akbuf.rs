@@ -172,6 +172,12 @@ enum Command {
         /// Write a partitioned container of about B bytes per partition.
         #[arg(long, value_name = "B")]
         partition_bytes: Option<u64>,
+        /// Write a partitioned source (awkward 1's partitions, a folder of
+        /// containers) as one piece: its partitions concatenated. Arrow IPC
+        /// and Parquet sources are always written so (their batches and row
+        /// groups are not partitions) unless --partition-rows/-bytes says.
+        #[arg(long, conflicts_with_all = ["partition_rows", "partition_bytes"])]
+        one_piece: bool,
         /// Print `read <key> <bytes>` on stderr for every read from the source.
         #[arg(long)]
         trace: bool,
@@ -200,14 +206,19 @@ fn copy(array: &Array, dst: &Path, packed: bool, mut opts: WriteOptions) -> Resu
     } else {
         0
     };
-    let bar = (total >= PROGRESS_FROM).then(|| {
+    // Sizes known only once read (an Arrow or Parquet source): a counter.
+    let counter = total == 0 && std::io::stderr().is_terminal() && !array.is_empty();
+    let bar = (total >= PROGRESS_FROM || counter).then(|| {
         let bar = indicatif::ProgressBar::with_draw_target(
-            Some(total),
+            (!counter).then_some(total),
             indicatif::ProgressDrawTarget::stderr(),
         );
-        if let Ok(style) = indicatif::ProgressStyle::with_template(
-            "{bar:40} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} eta {eta}",
-        ) {
+        let template = if counter {
+            "{spinner} {binary_bytes} {binary_bytes_per_sec} {elapsed}"
+        } else {
+            "{bar:40} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} eta {eta}"
+        };
+        if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
             bar.set_style(style);
         }
         bar
@@ -247,6 +258,12 @@ fn copy(array: &Array, dst: &Path, packed: bool, mut opts: WriteOptions) -> Resu
         bar.finish_and_clear();
     }
     result
+}
+
+/// Whether a source is an Arrow IPC or Parquet file (read with feature `arrow`).
+fn is_batch_file(path: &Path) -> bool {
+    let spec = path.to_string_lossy().to_ascii_lowercase();
+    !path.is_dir() && (is_arrow_file(&spec) || spec.ends_with(".parquet"))
 }
 
 /// Whether a destination names an Arrow IPC file.
@@ -594,10 +611,15 @@ fn run(cli: Cli) -> Result<(), Error> {
             rows: row_range,
             partition_rows,
             partition_bytes,
+            one_piece,
             trace,
             force,
         } => {
+            let from_batches = is_batch_file(&src);
+            let one_piece = one_piece
+                || (from_batches && partition_rows.is_none() && partition_bytes.is_none());
             let opts = WriteOptions::default()
+                .with_one_piece(one_piece)
                 .with_replace(force)
                 .with_form_key_template(&form_key)?
                 .with_buffer_key_template(&buffer_key)?
@@ -625,7 +647,10 @@ fn run(cli: Cli) -> Result<(), Error> {
         }
         Command::Info { at, json } => {
             let array = open_at(&at, false, confined)?;
-            info(&array, json, at.rows.is_some(), &mut out).map_err(io)?;
+            // A slice's sizes, and an Arrow or Parquet file's, are known
+            // only once read.
+            let unknown = at.rows.is_some() || is_batch_file(&at.path);
+            info(&array, json, unknown, &mut out).map_err(io)?;
         }
     }
     out.flush().map_err(io)

@@ -7,6 +7,8 @@
 //! - `hdf5` (feature `hdf5`): a group of an HDF5 file, with the metadata as
 //!   attributes of the group.
 
+#[cfg(feature = "arrow")]
+pub(crate) mod arrow_file;
 pub(crate) mod dataset;
 pub(crate) mod dir;
 #[cfg(feature = "hdf5")]
@@ -409,6 +411,8 @@ pub(crate) fn parse_length(j: &J<'_>) -> std::result::Result<(usize, Option<Vec<
 /// `hdf5`) a group of an HDF5 file.
 pub(crate) enum Stored {
     Dir(DirSource),
+    #[cfg(feature = "arrow")]
+    Batches(arrow_file::BatchSource),
     #[cfg(feature = "hdf5")]
     Hdf5(crate::source::Hdf5Source),
     #[cfg(feature = "remote")]
@@ -455,6 +459,19 @@ impl Stored {
             return Ok(Stored::Dir(source));
         }
         let spec = path.to_string_lossy();
+        #[cfg(feature = "arrow")]
+        if arrow_file::is_arrow_path(&spec) {
+            return Ok(Stored::Batches(arrow_file::batch_source(path)?));
+        }
+        #[cfg(not(feature = "arrow"))]
+        if spec.to_ascii_lowercase().ends_with(".parquet")
+            || spec.to_ascii_lowercase().ends_with(".arrow")
+        {
+            return Err(Error::container(
+                spec,
+                "this akbuf was built without the arrow feature (parquet: the parquet feature)",
+            ));
+        }
         #[cfg(feature = "hdf5")]
         if hdf5::is_hdf5_path(&spec) {
             let (file, group) = hdf5::split_hdf5_path(&spec);
@@ -477,6 +494,8 @@ impl Stored {
     pub(crate) fn metadata(&self) -> Result<Metadata> {
         match self {
             Stored::Dir(s) => Metadata::read_dir_with(s.root(), s.is_confined()),
+            #[cfg(feature = "arrow")]
+            Stored::Batches(s) => Ok(s.metadata()),
             #[cfg(feature = "hdf5")]
             Stored::Hdf5(s) => s.metadata(),
             #[cfg(feature = "remote")]
@@ -487,6 +506,8 @@ impl Stored {
     pub(crate) fn open(self, metadata: &Metadata, options: Options) -> Result<Array> {
         match self {
             Stored::Dir(s) => metadata.open_with(s, options),
+            #[cfg(feature = "arrow")]
+            Stored::Batches(s) => metadata.open_with(s, options),
             #[cfg(feature = "hdf5")]
             Stored::Hdf5(s) => metadata.open_with(s, options),
             #[cfg(feature = "remote")]
@@ -589,7 +610,7 @@ pub(crate) fn written_metadata(
     let mut meta = Metadata::new(form, array.len());
     meta.byteorder = options.byteorder;
     meta.buffer_key = Some(template.to_string());
-    if array.is_partitioned() {
+    if array.is_partitioned() && !options.one_piece {
         meta.partitions = Some(array.partition_lengths());
         meta.partition_start = options.partition_start;
         let key = crate::write::partition_key(options)?;

@@ -8,6 +8,8 @@
 //! cache, and the pages of a memory-mapped buffer leave resident memory as
 //! soon as they are written, so copying a container never holds it whole.
 
+mod join;
+
 use crate::array::Array;
 use crate::buffer::{Buffer, ByteOrder};
 use crate::error::{Error, Result};
@@ -136,6 +138,10 @@ pub struct WriteOptions {
     /// destination, in one step once the new one is complete (default:
     /// refuse it). Only an empty folder or a container is replaced.
     pub replace: bool,
+    /// Whether a partitioned array is written as one piece (its partitions
+    /// concatenated, one length, keys without `part{N}-`), partition by
+    /// partition through spools (default: one piece per partition).
+    pub one_piece: bool,
 }
 
 impl fmt::Debug for WriteOptions {
@@ -147,6 +153,7 @@ impl fmt::Debug for WriteOptions {
             .field("byteorder", &self.byteorder)
             .field("progress", &self.progress.is_some())
             .field("replace", &self.replace)
+            .field("one_piece", &self.one_piece)
             .finish()
     }
 }
@@ -211,6 +218,35 @@ impl WriteOptions {
     #[must_use]
     pub fn with_partition_start(mut self, partition_start: usize) -> WriteOptions {
         self.partition_start = partition_start;
+        self
+    }
+
+    /// Writes a partitioned array as one piece (see
+    /// [`WriteOptions::one_piece`](WriteOptions#structfield.one_piece)).
+    ///
+    /// ```
+    /// use akbuf::{Array, Buffer, BufferKey, Form, MemorySink, MemorySource, Options, WriteOptions};
+    /// use std::sync::Arc;
+    ///
+    /// let form = Arc::new(Form::from_json(r#"{"class": "ListOffsetArray", "offsets": "i64",
+    ///     "content": "int8", "form_key": "a"}"#)?);
+    /// let source = MemorySource::new()
+    ///     .with("part0-a-offsets", Buffer::from_slice(&[0i64, 2]))
+    ///     .with("part0-None-data", Buffer::from_slice(&[1i8, 2]))
+    ///     .with("part1-a-offsets", Buffer::from_slice(&[0i64, 1, 1]))
+    ///     .with("part1-None-data", Buffer::from_slice(&[3i8]));
+    /// let opts = Options::default().with_buffer_key(BufferKey::template("part{partition}-{form_key}-{attribute}")?);
+    /// let parts = Array::partitioned(form, vec![1, 2], 0, Arc::new(source), opts)?;
+    /// let mut sink = MemorySink::new();
+    /// let (_, n) = akbuf::to_buffers(&parts, &mut sink, &WriteOptions::default().with_one_piece(true))?;
+    /// assert_eq!(n, 3);
+    /// assert_eq!(sink.get("node0-offsets").unwrap().typed::<i64>()?, &[0, 2, 3, 3]);
+    /// assert_eq!(sink.get("node1-data").unwrap().as_slice(), &[1, 2, 3]);
+    /// # Ok::<(), akbuf::Error>(())
+    /// ```
+    #[must_use]
+    pub fn with_one_piece(mut self, one_piece: bool) -> WriteOptions {
+        self.one_piece = one_piece;
         self
     }
 
@@ -432,6 +468,9 @@ pub fn to_buffers<S: Sink + ?Sized>(
             options.partition_start,
             array.num_partitions()
         )));
+    }
+    if array.is_partitioned() && options.one_piece {
+        return join::to_buffers_joined(array, sink, options);
     }
     let (parts, key_rule) = match array.is_partitioned() {
         true => (array.partitions()?, partition_key(options)?),

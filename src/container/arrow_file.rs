@@ -1,0 +1,488 @@
+//! Arrow IPC and Parquet files as containers (feature `arrow`; Parquet with
+//! feature `parquet`): a file of record batches opens as a partitioned
+//! array, one partition per record batch (IPC) or row group (Parquet),
+//! each converted by `ak.from_arrow`'s rules when first touched.
+//!
+//! Opening reads the file's footer only: the schema gives the form (every
+//! option a bit mask, as awkward gives a table's form) and the footer the
+//! partitions' lengths. A buffer key `part{P}-node{ID}-{attribute}` is
+//! served by decoding partition `P`'s column that holds node `ID` (a
+//! Parquet read decodes that column only; an IPC batch is mapped, not
+//! read), converting it, and keeping its other buffers until they are
+//! asked for. The keys above the columns (an option over the records)
+//! decode every column of the partition.
+
+use crate::arrow::import::{batch_layout, column_layout, emit, Ak, Import};
+use crate::buffer::Buffer;
+use crate::container::Metadata;
+use crate::error::{Error, Result};
+use crate::form::Form;
+use crate::source::Source;
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use parking_lot::Mutex;
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Whether `spec` names an Arrow IPC (`.arrow`, `.feather`, `.ipc`) or
+/// Parquet (`.parquet`) file.
+///
+/// ```
+/// assert!(akbuf::is_arrow_path("out/events.parquet"));
+/// assert!(akbuf::is_arrow_path("events.ARROW"));
+/// assert!(!akbuf::is_arrow_path("events.h5"));
+/// ```
+pub fn is_arrow_path(spec: &str) -> bool {
+    let lower = spec.to_ascii_lowercase();
+    [".arrow", ".feather", ".ipc", ".parquet"]
+        .iter()
+        .any(|e| lower.ends_with(e))
+}
+
+/// A file of record batches.
+pub(crate) trait Batches: Send + Sync {
+    /// The file's schema.
+    fn schema(&self) -> SchemaRef;
+    /// Rows per partition.
+    fn lengths(&self) -> Vec<usize>;
+    /// Partition `i`, only these columns (schema positions, ascending).
+    fn batch(&self, i: usize, columns: &[usize]) -> Result<RecordBatch>;
+    /// The file, for messages.
+    fn path(&self) -> &Path;
+}
+
+fn arrow_err(path: &Path, what: &str, e: impl std::fmt::Display) -> Error {
+    Error::container(path.display(), format!("{what}: {e}"))
+}
+
+/// An Arrow IPC file, mapped: batches decoded in place (zero copy).
+struct IpcFile {
+    path: PathBuf,
+    data: arrow_buffer::Buffer,
+    schema: SchemaRef,
+    decoder: arrow_ipc::reader::FileDecoder,
+    blocks: Vec<arrow_ipc::Block>,
+    lengths: Vec<usize>,
+}
+
+/// Bytes `offset..offset + len` of the file, or an error naming the file.
+fn block_bytes(
+    path: &Path,
+    data: &arrow_buffer::Buffer,
+    offset: i64,
+    len: usize,
+) -> Result<arrow_buffer::Buffer> {
+    let start = usize::try_from(offset).ok();
+    match start.and_then(|s| s.checked_add(len).map(|e| (s, e))) {
+        Some((s, e)) if e <= data.len() => Ok(data.slice_with_length(s, len)),
+        _ => Err(Error::container(
+            path.display(),
+            format!(
+                "a block of {len} bytes at {offset} lies outside the file ({} bytes)",
+                data.len()
+            ),
+        )),
+    }
+}
+
+/// The flatbuffer of an IPC message at the start of `buf` (after the
+/// continuation marker and length, or the legacy length alone).
+fn message_bytes(buf: &[u8], meta_len: usize) -> &[u8] {
+    let skip = if buf.len() >= 4 && buf[..4] == [0xff; 4] {
+        8
+    } else {
+        4
+    };
+    buf.get(skip.min(meta_len)..meta_len.min(buf.len()))
+        .unwrap_or_default()
+}
+
+impl IpcFile {
+    fn open(path: &Path) -> Result<IpcFile> {
+        let io = |e| Error::container_io(path.display(), "opening", e);
+        let (file, _) = crate::sys::open_regular_with_len(path, false).map_err(io)?;
+        // SAFETY: the map is read-only and private; as for every mapped
+        // container, a file truncated by another process while mapped is
+        // outside what akbuf can guard against.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+        let data = arrow_buffer::Buffer::from(bytes::Bytes::from_owner(map));
+        let bad =
+            |what: &str| Error::container(path.display(), format!("not an Arrow IPC file: {what}"));
+        let n = data.len();
+        if n < 10 + 6 || &data[..6] != b"ARROW1" || &data[n - 6..] != b"ARROW1" {
+            return Err(bad("no ARROW1 magic at both ends"));
+        }
+        let mut trailer = [0u8; 10];
+        trailer.copy_from_slice(&data[n - 10..]);
+        let footer_len = arrow_ipc::reader::read_footer_length(trailer)
+            .map_err(|e| arrow_err(path, "reading the footer", e))?;
+        let footer_start = (n - 10)
+            .checked_sub(footer_len)
+            .ok_or_else(|| bad("the footer is longer than the file"))?;
+        let footer = arrow_ipc::root_as_footer(&data[footer_start..n - 10])
+            .map_err(|e| arrow_err(path, "reading the footer", e))?;
+        let fb_schema = footer.schema().ok_or_else(|| bad("no schema"))?;
+        let schema = Arc::new(arrow_ipc::convert::fb_to_schema(fb_schema));
+        let mut decoder = arrow_ipc::reader::FileDecoder::new(schema.clone(), footer.version());
+        for block in footer.dictionaries().iter().flatten() {
+            let len = block_len(block);
+            let buf = block_bytes(path, &data, block.offset(), len)?;
+            decoder
+                .read_dictionary(block, &buf)
+                .map_err(|e| arrow_err(path, "reading a dictionary", e))?;
+        }
+        let blocks: Vec<arrow_ipc::Block> = footer
+            .recordBatches()
+            .map(|b| b.iter().copied().collect())
+            .unwrap_or_default();
+        let mut lengths = Vec::with_capacity(blocks.len());
+        for block in &blocks {
+            let buf = block_bytes(path, &data, block.offset(), block_len(block))?;
+            let meta_len = usize::try_from(block.metaDataLength()).unwrap_or(0);
+            let rows = arrow_ipc::root_as_message(message_bytes(&buf, meta_len))
+                .ok()
+                .and_then(|m| m.header_as_record_batch())
+                .map(|b| b.length())
+                .ok_or_else(|| bad("a record batch block without a record batch"))?;
+            lengths.push(usize::try_from(rows).map_err(|_| bad("a negative row count"))?);
+        }
+        Ok(IpcFile {
+            path: path.to_path_buf(),
+            data,
+            schema,
+            decoder,
+            blocks,
+            lengths,
+        })
+    }
+}
+
+fn block_len(block: &arrow_ipc::Block) -> usize {
+    let meta = usize::try_from(block.metaDataLength()).unwrap_or(usize::MAX);
+    let body = usize::try_from(block.bodyLength()).unwrap_or(usize::MAX);
+    meta.saturating_add(body)
+}
+
+impl Batches for IpcFile {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+    fn lengths(&self) -> Vec<usize> {
+        self.lengths.clone()
+    }
+    fn batch(&self, i: usize, columns: &[usize]) -> Result<RecordBatch> {
+        let block = &self.blocks[i];
+        let buf = block_bytes(&self.path, &self.data, block.offset(), block_len(block))?;
+        let fail = |e| arrow_err(&self.path, &format!("reading record batch {i}"), e);
+        let batch = self
+            .decoder
+            .read_record_batch(block, &buf)
+            .map_err(fail)?
+            .ok_or_else(|| {
+                Error::container(self.path.display(), format!("record batch {i} is empty"))
+            })?;
+        if batch.num_rows() != self.lengths[i] {
+            return Err(Error::container(
+                self.path.display(),
+                format!(
+                    "record batch {i} has {} rows, its header {}",
+                    batch.num_rows(),
+                    self.lengths[i]
+                ),
+            ));
+        }
+        // The columns not asked for are left empty of meaning: callers
+        // look only at `columns`.
+        let _ = columns;
+        Ok(batch)
+    }
+    fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// A Parquet file: one partition per row group, columns decoded on demand.
+#[cfg(feature = "parquet")]
+struct ParquetFile {
+    path: PathBuf,
+    meta: parquet::arrow::arrow_reader::ArrowReaderMetadata,
+    lengths: Vec<usize>,
+}
+
+/// Rows decoded per step of a row group (steps are concatenated).
+#[cfg(feature = "parquet")]
+const PARQUET_STEP: usize = 1 << 16;
+
+#[cfg(feature = "parquet")]
+impl ParquetFile {
+    fn open(path: &Path) -> Result<ParquetFile> {
+        use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+        let io = |e| Error::container_io(path.display(), "opening", e);
+        let (file, _) = crate::sys::open_regular_with_len(path, false).map_err(io)?;
+        let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
+            .map_err(|e| arrow_err(path, "not a Parquet file", e))?;
+        let lengths = meta
+            .metadata()
+            .row_groups()
+            .iter()
+            .map(|g| usize::try_from(g.num_rows()))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|_| {
+                Error::container(path.display(), "a row group with a negative row count")
+            })?;
+        Ok(ParquetFile {
+            path: path.to_path_buf(),
+            meta,
+            lengths,
+        })
+    }
+}
+
+#[cfg(feature = "parquet")]
+impl Batches for ParquetFile {
+    fn schema(&self) -> SchemaRef {
+        self.meta.schema().clone()
+    }
+    fn lengths(&self) -> Vec<usize> {
+        self.lengths.clone()
+    }
+    fn batch(&self, i: usize, columns: &[usize]) -> Result<RecordBatch> {
+        use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        use parquet::arrow::ProjectionMask;
+        let io = |e| Error::container_io(self.path.display(), "opening", e);
+        let (file, _) = crate::sys::open_regular_with_len(&self.path, false).map_err(io)?;
+        let fail =
+            |e: &dyn std::fmt::Display| arrow_err(&self.path, &format!("reading row group {i}"), e);
+        let mask = ProjectionMask::roots(self.meta.parquet_schema(), columns.iter().copied());
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.meta.clone())
+            .with_row_groups(vec![i])
+            .with_projection(mask)
+            .with_batch_size(self.lengths[i].clamp(1, PARQUET_STEP))
+            .build()
+            .map_err(|e| fail(&e))?;
+        let schema = arrow_array::RecordBatchReader::schema(&reader);
+        let batches = reader
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| fail(&e))?;
+        let batch = match batches.len() {
+            0 => RecordBatch::new_empty(schema),
+            1 => batches.into_iter().next().unwrap_or_else(|| unreachable!()),
+            _ => arrow_select::concat::concat_batches(&schema, &batches).map_err(|e| fail(&e))?,
+        };
+        if batch.num_rows() != self.lengths[i] {
+            return Err(Error::container(
+                self.path.display(),
+                format!(
+                    "row group {i} gave {} rows, its metadata says {}",
+                    batch.num_rows(),
+                    self.lengths[i]
+                ),
+            ));
+        }
+        // The projected batch's columns, placed at their schema positions.
+        Ok(batch)
+    }
+    fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Where each node of the template lies: the column holding it, or none
+/// (the nodes above the columns).
+struct Plan {
+    form: Form,
+    /// `column[id]`: the column of node `id`.
+    column: Vec<Option<usize>>,
+    /// `first[c]`: the id of column `c`'s top node.
+    first: Vec<usize>,
+    /// The template's form of each column (keys included), to check partitions against.
+    column_forms: Vec<String>,
+    /// One column named "": the array is that column.
+    single: bool,
+}
+
+fn count_nodes(ak: &Ak) -> usize {
+    let form = emit(ak, 0).map(|(f, _)| f.node_count()).unwrap_or(1);
+    form.max(1)
+}
+
+impl Plan {
+    fn new(schema: &SchemaRef) -> Result<Plan> {
+        let empty = RecordBatch::new_empty(schema.clone());
+        let imp = Import {
+            generate_bitmasks: true,
+        };
+        let whole = batch_layout(imp, &empty)?;
+        let (form, _) = emit(&whole, 0)?;
+        let nodes = form.node_count();
+        let single = schema.fields().len() == 1 && schema.field(0).name().is_empty();
+        let mut column = vec![None; nodes];
+        let mut first = Vec::new();
+        let mut column_forms = Vec::new();
+        if single {
+            column.iter_mut().for_each(|c| *c = Some(0));
+            first.push(0);
+            column_forms.push(form.to_json());
+        } else {
+            // Above the columns: the record, and an option over it.
+            let above = match whole {
+                Ak::Record { .. } => 1,
+                _ => 2,
+            };
+            let mut next = above;
+            for (c, col) in empty.columns().iter().enumerate() {
+                let ak = column_layout(imp, schema, c, col.as_ref())?;
+                let n = count_nodes(&ak);
+                first.push(next);
+                column_forms.push(emit(&ak, next)?.0.to_json());
+                for slot in column.iter_mut().skip(next).take(n) {
+                    *slot = Some(c);
+                }
+                next += n;
+            }
+        }
+        Ok(Plan {
+            form,
+            column,
+            first,
+            column_forms,
+            single,
+        })
+    }
+}
+
+/// Serves `part{P}-node{ID}-{attribute}` keys from a file of batches.
+pub(crate) struct BatchSource {
+    file: Box<dyn Batches>,
+    plan: Plan,
+    /// Buffers converted but not yet asked for, by the (partition, column)
+    /// decoded (`None`: every column); the oldest dropped beyond a few.
+    kept: Mutex<VecDeque<((usize, Option<usize>), HashMap<String, Buffer>)>>,
+}
+
+/// Decoded columns whose buffers are kept for their next key.
+const KEPT: usize = 8;
+
+/// `part{P}-node{ID}-{attribute}` → (P, ID).
+fn parse_key(key: &str) -> Option<(usize, usize)> {
+    let rest = key.strip_prefix("part")?;
+    let (p, rest) = rest.split_once("-node")?;
+    let (id, _) = rest.split_once('-')?;
+    Some((p.parse().ok()?, id.parse().ok()?))
+}
+
+impl BatchSource {
+    fn open(file: Box<dyn Batches>) -> Result<BatchSource> {
+        let plan = Plan::new(&file.schema())?;
+        Ok(BatchSource {
+            file,
+            plan,
+            kept: Mutex::new(VecDeque::new()),
+        })
+    }
+
+    /// The container's metadata: the template's form, the partitions' lengths.
+    pub(crate) fn metadata(&self) -> Metadata {
+        let mut m = Metadata::partitioned(self.plan.form.clone(), self.file.lengths());
+        m.buffer_key = Some("part{partition}-{form_key}-{attribute}".into());
+        m
+    }
+
+    /// Converts partition `p`'s column `c` (or every column) into buffers.
+    fn convert(&self, p: usize, c: Option<usize>) -> Result<HashMap<String, Buffer>> {
+        let imp = Import {
+            generate_bitmasks: true,
+        };
+        let schema = self.file.schema();
+        let (ak, first, want) = match c {
+            Some(c) if !self.plan.single => {
+                let batch = self.file.batch(p, &[c])?;
+                // A whole batch (IPC), or only the column asked for (Parquet).
+                let at = if batch.num_columns() == schema.fields().len() {
+                    c
+                } else {
+                    0
+                };
+                let column = batch.columns().get(at).ok_or_else(|| {
+                    Error::container(
+                        self.file.path().display(),
+                        format!("partition {p} lacks column {c}"),
+                    )
+                })?;
+                let ak = column_layout(imp, &schema, c, column.as_ref())?;
+                (ak, self.plan.first[c], Some(&self.plan.column_forms[c]))
+            }
+            _ => {
+                let all: Vec<usize> = (0..schema.fields().len()).collect();
+                let batch = self.file.batch(p, &all)?;
+                (batch_layout(imp, &batch)?, 0, None)
+            }
+        };
+        let (form, source) = emit(&ak, first)?;
+        let expected = want.cloned().unwrap_or_else(|| self.plan.form.to_json());
+        if form.to_json() != expected {
+            return Err(Error::container(
+                self.file.path().display(),
+                format!(
+                    "partition {p} converts to another form than the file's schema gives: {} instead of {expected}",
+                    form.to_json()
+                ),
+            ));
+        }
+        Ok(source
+            .keys()
+            .filter_map(|k| source.get(k).map(|b| (format!("part{p}-{k}"), b.clone())))
+            .collect())
+    }
+}
+
+impl Source for BatchSource {
+    fn read(&self, key: &str) -> Result<Option<Buffer>> {
+        let Some((p, id)) = parse_key(key) else {
+            return Ok(None);
+        };
+        if p >= self.file.lengths().len() || id >= self.plan.column.len() {
+            return Ok(None);
+        }
+        let unit = (p, self.plan.column[id]);
+        {
+            let mut kept = self.kept.lock();
+            if let Some((_, bufs)) = kept.iter_mut().find(|(u, _)| *u == unit) {
+                if let Some(b) = bufs.remove(key) {
+                    return Ok(Some(b));
+                }
+            }
+        }
+        let mut bufs = self.convert(p, unit.1).map_err(|e| match e {
+            Error::Container { message, .. } => Error::read_failed(key, message),
+            other => other,
+        })?;
+        let found = bufs.remove(key);
+        let mut kept = self.kept.lock();
+        kept.retain(|(u, _)| *u != unit);
+        kept.push_back((unit, bufs));
+        while kept.len() > KEPT {
+            kept.pop_front();
+        }
+        Ok(found)
+    }
+    fn describe(&self) -> String {
+        format!("{}", self.file.path().display())
+    }
+}
+
+/// The source of an Arrow IPC or Parquet file (by its extension).
+pub(crate) fn batch_source(path: &Path) -> Result<BatchSource> {
+    let lower = path.to_string_lossy().to_ascii_lowercase();
+    if lower.ends_with(".parquet") {
+        #[cfg(feature = "parquet")]
+        return BatchSource::open(Box::new(ParquetFile::open(path)?));
+        #[cfg(not(feature = "parquet"))]
+        return Err(Error::container(
+            path.display(),
+            "this akbuf was built without the parquet feature",
+        ));
+    }
+    BatchSource::open(Box::new(IpcFile::open(path)?))
+}
