@@ -430,3 +430,157 @@ fn every_arrow_file_imports_as_ak_from_arrow_does() {
         failures.join("\n")
     );
 }
+
+/// Opens a file with a cache that records every key read.
+fn open_observed(path: &Path) -> (akbuf::Array, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let keys = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = keys.clone();
+    let cache = akbuf::Cache::new().with_observer(move |e: &akbuf::ReadEvent<'_>| {
+        seen.lock().unwrap().push(e.key.to_string());
+    });
+    let options = akbuf::Options::default().with_cache(std::sync::Arc::new(cache));
+    (akbuf::open_with(path, options).unwrap(), keys)
+}
+
+/// Files pyarrow and awkward wrote, opened by akbuf, against what
+/// `ak.from_parquet` / `ak.from_arrow` make of them: the same type and
+/// values; the same form where the file's validity buffers do not depend
+/// on pyarrow's choices (awkward's option is a BitMaskedArray when pyarrow
+/// kept a validity bitmap, else an UnmaskedArray; akbuf's always the
+/// former, as awkward gives a table's form).
+#[test]
+#[cfg(feature = "parquet")]
+fn parquet_and_arrow_files_open_as_awkward_reads_them() {
+    let expected = from_arrow_expected();
+    for name in [
+        "plain.parquet",
+        "plain_one.parquet",
+        "plain.arrow",
+        "events.parquet",
+        "events_table.arrow",
+    ] {
+        let want = &expected[name];
+        let (array, keys) = open_observed(&arrow_dir().join(name));
+        assert!(keys.lock().unwrap().is_empty(), "{name}: opening read");
+        assert_eq!(
+            array.type_string(),
+            want["type"].as_str().unwrap(),
+            "{name}"
+        );
+        assert_eq!(
+            array.to_json().unwrap(),
+            want["json"].as_str().unwrap(),
+            "{name}"
+        );
+        array.validate().unwrap();
+        if name.starts_with("events") {
+            assert_eq!(
+                keyless(&array.form().to_json()),
+                keyless(want["form"].as_str().unwrap()),
+                "{name}"
+            );
+        }
+        // Every key read once.
+        let keys = keys.lock().unwrap();
+        let distinct: std::collections::BTreeSet<_> = keys.iter().collect();
+        assert_eq!(distinct.len(), keys.len(), "{name}: a key read twice");
+    }
+    // Row groups and batches are the partitions.
+    let plain = akbuf::open(arrow_dir().join("plain.parquet")).unwrap();
+    assert_eq!(plain.partition_lengths(), vec![1000, 1000, 500]);
+    let batches = akbuf::open(arrow_dir().join("plain.arrow")).unwrap();
+    assert_eq!(batches.partition_lengths(), vec![900, 900, 700]);
+}
+
+/// A field of a Parquet file reads only that column's keys, of the row
+/// groups its rows lie in.
+#[test]
+#[cfg(feature = "parquet")]
+fn a_parquet_field_reads_only_its_column() {
+    let (array, keys) = open_observed(&arrow_dir().join("plain.parquet"));
+    let s = array.field("s").unwrap();
+    let form = s.form().to_json();
+    let all: serde_json::Value = serde_json::from_str(
+        from_arrow_expected()["plain.parquet"]["json"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    for row in [1001, 1500] {
+        let got: serde_json::Value = serde_json::from_str(&s.get(row).unwrap().to_json()).unwrap();
+        assert_eq!(got, all[row]["s"], "row {row}");
+    }
+    let read = keys.lock().unwrap().clone();
+    // The option's mask, the offsets and the characters of row group 1.
+    assert_eq!(read.len(), 3, "{read:?}");
+    for k in &read {
+        assert!(k.starts_with("part1-"), "{k}");
+        let node = k.split('-').nth(1).unwrap();
+        assert!(
+            form.contains(&format!("\"{node}\"")),
+            "{k} is not a key of s: {form}"
+        );
+    }
+}
+
+/// `copy in.parquet out/` and `copy in.arrow out/` write one piece that
+/// reads back as the file does.
+#[test]
+#[cfg(feature = "parquet")]
+fn arrow_and_parquet_files_copy_into_one_piece_containers() {
+    let expected = from_arrow_expected();
+    let tmp = tempfile::tempdir().unwrap();
+    for name in ["plain.parquet", "plain.arrow", "events.parquet"] {
+        let array = akbuf::open(arrow_dir().join(name)).unwrap();
+        let out = tmp.path().join(name.replace('.', "_"));
+        akbuf::write_dir(
+            &array,
+            &out,
+            &akbuf::WriteOptions::default().with_one_piece(true),
+        )
+        .unwrap();
+        let meta = akbuf::read_metadata(&out).unwrap();
+        assert!(meta.partitions.is_none(), "{name}");
+        let back = akbuf::open(&out).unwrap();
+        let want = &expected[name];
+        assert_eq!(back.type_string(), want["type"].as_str().unwrap(), "{name}");
+        assert_eq!(
+            back.to_json().unwrap(),
+            want["json"].as_str().unwrap(),
+            "{name}"
+        );
+        back.validate().unwrap();
+    }
+}
+
+/// Hostile files: errors, never a panic.
+#[test]
+#[cfg(feature = "parquet")]
+fn damaged_arrow_and_parquet_files_are_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    for name in ["plain.parquet", "plain.arrow"] {
+        let good = std::fs::read(arrow_dir().join(name)).unwrap();
+        let ext = name.rsplit('.').next().unwrap();
+        let mut cases: Vec<Vec<u8>> = vec![Vec::new(), good[..good.len() / 2].to_vec()];
+        // Bytes flipped across the file, the footer included.
+        for at in (0..good.len()).step_by(good.len() / 40 + 1) {
+            let mut bad = good.clone();
+            bad[at] ^= 0x5a;
+            cases.push(bad);
+        }
+        let tail = good.len() - 12;
+        let mut bad = good.clone();
+        bad[tail..tail + 4].copy_from_slice(&[0xff, 0xff, 0xff, 0x7f]);
+        cases.push(bad);
+        for (i, bytes) in cases.into_iter().enumerate() {
+            let path = tmp.path().join(format!("bad{i}.{ext}"));
+            std::fs::write(&path, bytes).unwrap();
+            let result = std::panic::catch_unwind(|| {
+                let a = akbuf::open(&path)?;
+                a.validate()?;
+                a.to_json()
+            });
+            assert!(result.is_ok(), "{name} case {i} panicked");
+        }
+    }
+}

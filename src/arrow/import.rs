@@ -391,14 +391,17 @@ fn union_counts(tags: &Buffer, index: &Buffer, n: usize) -> Vec<usize> {
 
 impl Import {
     /// One arrow level (with its field's extension metadata) in both versions.
-    fn level(&self, array: &dyn ArrowArray, ext: Option<&Ext>) -> Result<Conv> {
+    ///
+    /// `ty` is the array's type as its schema gives it: the same storage,
+    /// with the child fields whose metadata and nullability count.
+    fn level(&self, array: &dyn ArrowArray, ty: &DataType, ext: Option<&Ext>) -> Result<Conv> {
         let node_params = ext.and_then(|e| e.node_parameters.clone());
-        match array.data_type() {
-            DataType::Dictionary(..) => return self.dictionary(array, ext),
+        match ty {
+            DataType::Dictionary(_, values) => return self.dictionary(array, values, ext),
             DataType::Null => return Ok(null(array, ext)),
             _ => {}
         }
-        let out = match array.data_type() {
+        let out = match ty {
             DataType::FixedSizeList(field, size) => {
                 let a = array.as_fixed_size_list();
                 let content = self.child(field, a.values().as_ref(), field.is_nullable())?;
@@ -495,7 +498,9 @@ impl Import {
     /// A child level, its option kept or not (`keep_option`: the field is nullable).
     fn child(&self, field: &Field, array: &dyn ArrowArray, keep_option: bool) -> Result<Ak> {
         let ext = ext_of(field);
-        Ok(self.level(array, ext.as_ref())?.pick(keep_option))
+        Ok(self
+            .level(array, field.data_type(), ext.as_ref())?
+            .pick(keep_option))
     }
 
     /// `popbuffers_finalize`: the option-type version of `out`.
@@ -574,12 +579,17 @@ impl Import {
 
     /// A dictionary: an `IndexedOptionArray` over the dictionary's values
     /// (parameters `__array__: "categorical"` unless the extension says).
-    fn dictionary(&self, array: &dyn ArrowArray, ext: Option<&Ext>) -> Result<Conv> {
+    fn dictionary(
+        &self,
+        array: &dyn ArrowArray,
+        value_type: &DataType,
+        ext: Option<&Ext>,
+    ) -> Result<Conv> {
         let a = array.as_any_dictionary();
         let keys = a.keys();
         let (index, itype) = dictionary_index(keys)?;
         let values = a.values();
-        let content = self.level(values.as_ref(), None)?;
+        let content = self.level(values.as_ref(), value_type, None)?;
         let params = merged(
             &ext.and_then(|e| e.mask_parameters.clone()),
             &ext.and_then(|e| e.node_parameters.clone()),
@@ -958,7 +968,18 @@ pub(crate) fn array_layout(
     array: &dyn ArrowArray,
 ) -> Result<Ak> {
     let ext = field.and_then(ext_of);
-    let conv = imp.level(array, ext.as_ref())?;
+    if let Some(f) = field {
+        if !same_storage(f.data_type(), array.data_type()) {
+            return Err(Error::Argument(format!(
+                "the field {:?} is of type {}, the array of type {}",
+                f.name(),
+                f.data_type(),
+                array.data_type()
+            )));
+        }
+    }
+    let ty = field.map_or(array.data_type(), |f| f.data_type());
+    let conv = imp.level(array, ty, ext.as_ref())?;
     let keep = match &ext {
         // ak.from_arrow: a plain array's UnmaskedArray is dropped.
         None => !matches!(conv.option, Ak::Unmasked { .. }),
@@ -1021,7 +1042,7 @@ pub(crate) fn column_layout(
 ) -> Result<Ak> {
     let top = top_params(schema);
     let field = schema.field(i);
-    let conv = imp.level(column, ext_of(field).as_ref())?;
+    let conv = imp.level(column, field.data_type(), ext_of(field).as_ref())?;
     Ok(conv.pick(keeps_option(&top, field)))
 }
 
@@ -1036,17 +1057,21 @@ fn keeps_option(top: &TopParams, field: &Field) -> bool {
 /// `ak.to_arrow_table` writes non-records), with the schema's
 /// `ak:parameters` (the record's parameters, an option over it).
 pub(crate) fn batch_layout(imp: Import, batch: &RecordBatch) -> Result<Ak> {
-    let schema = batch.schema();
+    let schema = awkwardized(&batch.schema());
     if schema.fields().len() == 1 && schema.field(0).name().is_empty() {
         let field = schema.field(0);
-        let conv = imp.level(batch.column(0).as_ref(), ext_of(field).as_ref())?;
+        let conv = imp.level(
+            batch.column(0).as_ref(),
+            field.data_type(),
+            ext_of(field).as_ref(),
+        )?;
         return Ok(conv.pick(field.is_nullable()));
     }
     let top = top_params(&schema);
     let mut record_mask: Option<Vec<bool>> = None;
     let mut contents = Vec::with_capacity(batch.num_columns());
     for (field, column) in schema.fields().iter().zip(batch.columns()) {
-        let conv = imp.level(column.as_ref(), ext_of(field).as_ref())?;
+        let conv = imp.level(column.as_ref(), field.data_type(), ext_of(field).as_ref())?;
         if top.option.is_some() {
             // Missing records: missing in every column.
             let missing = missing_of(&conv.option, batch.num_rows());
@@ -1092,6 +1117,119 @@ fn missing_of(ak: &Ak, n: usize) -> Vec<bool> {
         }
         _ => vec![false; n],
     }
+}
+
+/// Whether two types hold the same storage (field names, metadata and
+/// nullability aside).
+fn same_storage(a: &DataType, b: &DataType) -> bool {
+    use DataType::*;
+    match (a, b) {
+        (List(x), List(y)) | (LargeList(x), LargeList(y)) => {
+            same_storage(x.data_type(), y.data_type())
+        }
+        (FixedSizeList(x, n), FixedSizeList(y, m)) => {
+            n == m && same_storage(x.data_type(), y.data_type())
+        }
+        (Struct(x), Struct(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .zip(y.iter())
+                    .all(|(f, g)| same_storage(f.data_type(), g.data_type()))
+        }
+        (Union(x, m), Union(y, n)) => {
+            m == n
+                && x.len() == y.len()
+                && x.iter()
+                    .zip(y.iter())
+                    .all(|((i, f), (j, g))| i == j && same_storage(f.data_type(), g.data_type()))
+        }
+        (Dictionary(k, v), Dictionary(l, w)) => k == l && same_storage(v, w),
+        _ => a == b,
+    }
+}
+
+/// The schema with awkward's `awkward_array_metadata` (what `ak.to_parquet`
+/// writes instead of extension types) turned back into each field's
+/// `"awkward"` extension metadata and nullability, as `ak.from_parquet`
+/// does; other schemas as they are.
+pub(crate) fn awkwardized(schema: &Schema) -> Schema {
+    let Some(meta) = schema
+        .metadata()
+        .get("awkward_array_metadata")
+        .and_then(|t| serde_json::from_str::<Map<String, J>>(t).ok())
+    else {
+        return schema.clone();
+    };
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match meta.get(f.name()) {
+            Some(m) => with_awkward_meta(f, m),
+            None => f.as_ref().clone(),
+        })
+        .collect();
+    let mut rest = schema.metadata().clone();
+    rest.remove("awkward_array_metadata");
+    Schema::new_with_metadata(fields, rest)
+}
+
+/// One field with its metadata tree applied (`subfield_metadata` for its
+/// children, matched in order or by `field_name`).
+fn with_awkward_meta(field: &Field, meta: &J) -> Field {
+    let J::Object(m) = meta else {
+        return field.clone();
+    };
+    let subs: Vec<J> = m
+        .get("subfield_metadata")
+        .and_then(J::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let sub = |i: usize, f: &Field| -> Field {
+        let by_name = || {
+            subs.iter()
+                .find(|s| s.get("field_name").and_then(J::as_str) == Some(f.name().as_str()))
+        };
+        match subs.get(i).filter(|_| subs.len() > i).or_else(by_name) {
+            Some(s) => with_awkward_meta(f, s),
+            None => f.clone(),
+        }
+    };
+    use std::sync::Arc;
+    let ty = match field.data_type() {
+        DataType::List(f) => DataType::List(Arc::new(sub(0, f))),
+        DataType::LargeList(f) => DataType::LargeList(Arc::new(sub(0, f))),
+        DataType::FixedSizeList(f, n) => DataType::FixedSizeList(Arc::new(sub(0, f)), *n),
+        DataType::Struct(fs) => DataType::Struct(
+            fs.iter()
+                .enumerate()
+                .map(|(i, f)| sub(i, f))
+                .collect::<Vec<_>>()
+                .into(),
+        ),
+        DataType::Union(fs, mode) => {
+            let (ids, fields): (Vec<i8>, Vec<Field>) = fs
+                .iter()
+                .enumerate()
+                .map(|(i, (id, f))| (id, sub(i, f)))
+                .unzip();
+            match arrow_schema::UnionFields::try_new(ids, fields) {
+                Ok(u) => DataType::Union(u, *mode),
+                Err(_) => field.data_type().clone(),
+            }
+        }
+        other => other.clone(),
+    };
+    let mut ext = m.clone();
+    ext.remove("subfield_metadata");
+    ext.remove("field_name");
+    let nullable = field.is_nullable() && m.get("option_type").and_then(J::as_str) != Some("False");
+    let mut md = field.metadata().clone();
+    md.insert("ARROW:extension:name".into(), "awkward".into());
+    md.insert(
+        "ARROW:extension:metadata".into(),
+        J::Object(ext).to_string(),
+    );
+    Field::new(field.name(), ty, nullable).with_metadata(md)
 }
 
 /// The form and buffers of a layout (keys `node{id}-{attribute}` from `first`).

@@ -12,7 +12,7 @@
 //! asked for. The keys above the columns (an option over the records)
 //! decode every column of the partition.
 
-use crate::arrow::import::{batch_layout, column_layout, emit, Ak, Import};
+use crate::arrow::import::{awkwardized, batch_layout, column_layout, emit, Ak, Import};
 use crate::buffer::Buffer;
 use crate::container::Metadata;
 use crate::error::{Error, Result};
@@ -300,6 +300,10 @@ struct Plan {
     column_forms: Vec<String>,
     /// One column named "": the array is that column.
     single: bool,
+    /// The schema as awkward reads it (`awkward_array_metadata` applied).
+    schema: arrow_schema::Schema,
+    /// A size-0 regular array at the top: awkward makes it of no rows.
+    no_rows: bool,
 }
 
 fn count_nodes(ak: &Ak) -> usize {
@@ -314,6 +318,8 @@ impl Plan {
             generate_bitmasks: true,
         };
         let whole = batch_layout(imp, &empty)?;
+        let ak_schema = awkwardized(schema);
+        let no_rows = whole.top_length(1) == 0;
         let (form, _) = emit(&whole, 0)?;
         let nodes = form.node_count();
         let single = schema.fields().len() == 1 && schema.field(0).name().is_empty();
@@ -332,7 +338,7 @@ impl Plan {
             };
             let mut next = above;
             for (c, col) in empty.columns().iter().enumerate() {
-                let ak = column_layout(imp, schema, c, col.as_ref())?;
+                let ak = column_layout(imp, &ak_schema, c, col.as_ref())?;
                 let n = count_nodes(&ak);
                 first.push(next);
                 column_forms.push(emit(&ak, next)?.0.to_json());
@@ -348,6 +354,8 @@ impl Plan {
             first,
             column_forms,
             single,
+            schema: ak_schema,
+            no_rows,
         })
     }
 }
@@ -384,7 +392,11 @@ impl BatchSource {
 
     /// The container's metadata: the template's form, the partitions' lengths.
     pub(crate) fn metadata(&self) -> Metadata {
-        let mut m = Metadata::partitioned(self.plan.form.clone(), self.file.lengths());
+        let mut lengths = self.file.lengths();
+        if self.plan.no_rows {
+            lengths.iter_mut().for_each(|n| *n = 0);
+        }
+        let mut m = Metadata::partitioned(self.plan.form.clone(), lengths);
         m.buffer_key = Some("part{partition}-{form_key}-{attribute}".into());
         m
     }
@@ -410,12 +422,15 @@ impl BatchSource {
                         format!("partition {p} lacks column {c}"),
                     )
                 })?;
-                let ak = column_layout(imp, &schema, c, column.as_ref())?;
+                let ak = column_layout(imp, &self.plan.schema, c, column.as_ref())?;
                 (ak, self.plan.first[c], Some(&self.plan.column_forms[c]))
             }
             _ => {
                 let all: Vec<usize> = (0..schema.fields().len()).collect();
                 let batch = self.file.batch(p, &all)?;
+                // The file's schema (a projection may drop its metadata).
+                let batch = RecordBatch::try_new(schema.clone(), batch.columns().to_vec())
+                    .map_err(|e| arrow_err(self.file.path(), "reading a batch", e))?;
                 (batch_layout(imp, &batch)?, 0, None)
             }
         };
