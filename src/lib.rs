@@ -123,7 +123,7 @@ pub use pack::to_packed;
 pub use sink::Hdf5Sink;
 #[cfg(feature = "remote")]
 pub use sink::RemoteSink;
-pub use sink::{DirSink, FillFn, MemorySink, Sink};
+pub use sink::{Append, DirSink, FillFn, MemorySink, Sink};
 #[cfg(feature = "hdf5")]
 pub use source::Hdf5Source;
 #[cfg(feature = "remote")]

@@ -278,7 +278,7 @@ impl Ak {
     }
 
     /// `to_IndexedOptionArray64` of an option or indexed node (`length`: its length).
-    fn to_indexed_option(self, length: usize) -> Ak {
+    fn into_indexed_option(self, length: usize) -> Ak {
         match self {
             Ak::IndexedOption { .. } => self,
             Ak::Indexed {
@@ -368,7 +368,7 @@ impl Ak {
             | Ak::BitMasked { .. }
             | Ak::ByteMasked { .. }) => {
                 let p = merged(c.params(), &params);
-                c.to_indexed_option(length).with_params(p)
+                c.into_indexed_option(length).with_params(p)
             }
             other => Ak::Unmasked {
                 content: Box::new(other),
@@ -619,7 +619,7 @@ impl Import {
                     content: inner,
                     itype: inner_type,
                     ..
-                } = other.clone().to_indexed_option(vlen)
+                } = other.clone().into_indexed_option(vlen)
                 else {
                     return Err(Error::Argument(
                         "arrow dictionary values of an unexpected layout".into(),
@@ -1047,9 +1047,8 @@ pub(crate) fn column_layout(
 }
 
 fn keeps_option(top: &TopParams, field: &Field) -> bool {
-    !((top.option.is_some() && !top.optiontype_fields.iter().any(|f| f == field.name()))
-        || !field.is_nullable()
-        || option_type(field) == Some(false))
+    let listed = top.option.is_none() || top.optiontype_fields.iter().any(|f| f == field.name());
+    listed && field.is_nullable() && option_type(field) != Some(false)
 }
 
 /// The layout `ak.from_arrow` makes of a record batch: a record of its
@@ -1260,7 +1259,7 @@ mod tests {
         );
         let ak = array_layout(Import::default(), None, &list).unwrap();
         let (form, source) = emit(&ak, 0).unwrap();
-        assert_eq!(form.to_json().contains("\"ListOffsetArray\""), true);
+        assert!(form.to_json().contains("\"ListOffsetArray\""));
         let data = source.get("node1-data").unwrap();
         assert_eq!(data.as_ptr(), values.values().inner().as_ptr());
     }

@@ -64,6 +64,9 @@ struct IpcFile {
     decoder: arrow_ipc::reader::FileDecoder,
     blocks: Vec<arrow_ipc::Block>,
     lengths: Vec<usize>,
+    /// The last batch decoded (its columns are mapped pages: decoding is
+    /// cheap, validating is not).
+    last: Mutex<Option<(usize, RecordBatch)>>,
 }
 
 /// Bytes `offset..offset + len` of the file, or an error naming the file.
@@ -154,6 +157,7 @@ impl IpcFile {
             decoder,
             blocks,
             lengths,
+            last: Mutex::new(None),
         })
     }
 }
@@ -172,6 +176,9 @@ impl Batches for IpcFile {
         self.lengths.clone()
     }
     fn batch(&self, i: usize, columns: &[usize]) -> Result<RecordBatch> {
+        if let Some((_, b)) = self.last.lock().as_ref().filter(|(n, _)| *n == i) {
+            return Ok(b.clone());
+        }
         let block = &self.blocks[i];
         let buf = block_bytes(&self.path, &self.data, block.offset(), block_len(block))?;
         let fail = |e| arrow_err(&self.path, &format!("reading record batch {i}"), e);
@@ -192,9 +199,9 @@ impl Batches for IpcFile {
                 ),
             ));
         }
-        // The columns not asked for are left empty of meaning: callers
-        // look only at `columns`.
+        // Every column (mapped, not read): callers look only at `columns`.
         let _ = columns;
+        *self.last.lock() = Some((i, batch.clone()));
         Ok(batch)
     }
     fn path(&self) -> &Path {
@@ -362,11 +369,27 @@ impl Plan {
 
 /// Serves `part{P}-node{ID}-{attribute}` keys from a file of batches.
 pub(crate) struct BatchSource {
-    file: Box<dyn Batches>,
-    plan: Plan,
+    inner: Arc<Inner>,
     /// Buffers converted but not yet asked for, by the (partition, column)
     /// decoded (`None`: every column); the oldest dropped beyond a few.
-    kept: Mutex<VecDeque<((usize, Option<usize>), HashMap<String, Buffer>)>>,
+    kept: Mutex<VecDeque<(Unit, HashMap<String, Buffer>)>>,
+    /// The unit read last, and the next one being converted on a thread of
+    /// its own when reads go in order (a copy), so that decoding the next
+    /// column overlaps writing this one.
+    last: Mutex<Option<Unit>>,
+    ahead: Mutex<Option<(Unit, Ahead)>>,
+}
+
+/// A unit converting on a thread of its own.
+type Ahead = std::thread::JoinHandle<Result<HashMap<String, Buffer>>>;
+
+/// What one conversion covers: a partition's column (`None`: every column).
+type Unit = (usize, Option<usize>);
+
+/// The file and its plan, shared with the thread reading ahead.
+struct Inner {
+    file: Box<dyn Batches>,
+    plan: Plan,
 }
 
 /// Decoded columns whose buffers are kept for their next key.
@@ -384,14 +407,75 @@ impl BatchSource {
     fn open(file: Box<dyn Batches>) -> Result<BatchSource> {
         let plan = Plan::new(&file.schema())?;
         Ok(BatchSource {
-            file,
-            plan,
+            inner: Arc::new(Inner { file, plan }),
             kept: Mutex::new(VecDeque::new()),
+            last: Mutex::new(None),
+            ahead: Mutex::new(None),
         })
     }
 
     /// The container's metadata: the template's form, the partitions' lengths.
     pub(crate) fn metadata(&self) -> Metadata {
+        self.inner.metadata()
+    }
+
+    /// The unit after `u` in a copy's order (columns, then partitions).
+    fn after(&self, u: Unit) -> Option<Unit> {
+        let (p, c) = (u.0, u.1?);
+        let columns = self.inner.plan.first.len();
+        if c + 1 < columns {
+            Some((p, Some(c + 1)))
+        } else {
+            (p + 1 < self.inner.file.lengths().len()).then_some((p + 1, Some(0)))
+        }
+    }
+
+    /// `unit`'s buffers: converted ahead, or now.
+    fn converted(&self, unit: Unit) -> Result<HashMap<String, Buffer>> {
+        let ready = {
+            let mut ahead = self.ahead.lock();
+            match ahead.take() {
+                Some((u, handle)) if u == unit => Some(handle),
+                other => {
+                    *ahead = other;
+                    None
+                }
+            }
+        };
+        match ready {
+            Some(handle) => handle
+                .join()
+                .unwrap_or_else(|_| Err(Error::Argument("converting a column panicked".into()))),
+            None => self.inner.convert(unit.0, unit.1),
+        }
+    }
+
+    /// Starts converting the unit after `unit` when reads go in order.
+    fn read_ahead(&self, unit: Unit) {
+        let sequential = {
+            let mut last = self.last.lock();
+            let was = last.replace(unit);
+            was.and_then(|w| self.after(w)) == Some(unit)
+        };
+        let Some(next) = self.after(unit).filter(|_| sequential) else {
+            return;
+        };
+        let mut ahead = self.ahead.lock();
+        if ahead.as_ref().is_some_and(|(u, _)| *u == next) {
+            return;
+        }
+        let inner = Arc::clone(&self.inner);
+        let spawned = std::thread::Builder::new()
+            .name("akbuf-read-ahead".into())
+            .spawn(move || inner.convert(next.0, next.1));
+        // (No thread: no read-ahead; the unit is converted when asked for.)
+        *ahead = spawned.ok().map(|h| (next, h));
+    }
+}
+
+impl Inner {
+    /// The container's metadata: the template's form, the partitions' lengths.
+    fn metadata(&self) -> Metadata {
         let mut lengths = self.file.lengths();
         if self.plan.no_rows {
             lengths.iter_mut().for_each(|n| *n = 0);
@@ -457,10 +541,10 @@ impl Source for BatchSource {
         let Some((p, id)) = parse_key(key) else {
             return Ok(None);
         };
-        if p >= self.file.lengths().len() || id >= self.plan.column.len() {
+        if p >= self.inner.file.lengths().len() || id >= self.inner.plan.column.len() {
             return Ok(None);
         }
-        let unit = (p, self.plan.column[id]);
+        let unit = (p, self.inner.plan.column[id]);
         {
             let mut kept = self.kept.lock();
             if let Some((_, bufs)) = kept.iter_mut().find(|(u, _)| *u == unit) {
@@ -469,10 +553,11 @@ impl Source for BatchSource {
                 }
             }
         }
-        let mut bufs = self.convert(p, unit.1).map_err(|e| match e {
+        let mut bufs = self.converted(unit).map_err(|e| match e {
             Error::Container { message, .. } => Error::read_failed(key, message),
             other => other,
         })?;
+        self.read_ahead(unit);
         let found = bufs.remove(key);
         let mut kept = self.kept.lock();
         kept.retain(|(u, _)| *u != unit);
@@ -483,7 +568,7 @@ impl Source for BatchSource {
         Ok(found)
     }
     fn describe(&self) -> String {
-        format!("{}", self.file.path().display())
+        format!("{}", self.inner.file.path().display())
     }
 }
 

@@ -369,6 +369,14 @@ impl Sink for DirSink {
             .map_err(|e| write_err(key, &path, e))
     }
 
+    fn appender(&mut self, key: &str) -> Result<Option<Box<dyn super::Append>>> {
+        let (_, f) = self.create_file(key)?;
+        Ok(Some(Box::new(std::io::BufWriter::with_capacity(
+            1 << 20,
+            f,
+        ))))
+    }
+
     fn check_key(&self, key: &str) -> Result<()> {
         if !is_plain_file_name(key) || key == "metadata.json" {
             return Err(Error::sink(

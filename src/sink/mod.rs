@@ -93,6 +93,55 @@ pub trait Sink {
         fill(&mut v).map_err(|e| Error::sink_io(key, e))?;
         self.put(key, &v)
     }
+
+    /// A writer that builds the buffer under `key` piece by piece while
+    /// other buffers are written too (writing a partitioned array as one
+    /// piece appends each partition's rows to every buffer), or `None`
+    /// where the sink cannot (then the pieces gather in a spool first and
+    /// go in with [`Sink::put_with`]). The key counts as written once the
+    /// writer exists. The default: `None`; [`DirSink`] appends to the file.
+    ///
+    /// # Errors
+    ///
+    /// As [`Sink::put`] (a key written twice, a file that cannot be made).
+    fn appender(&mut self, key: &str) -> Result<Option<Box<dyn Append>>> {
+        let _ = key;
+        Ok(None)
+    }
+}
+
+/// A buffer written in pieces over time (see [`Sink::appender`]).
+///
+/// ```
+/// use akbuf::{DirSink, Sink};
+/// use std::io::Write;
+///
+/// let tmp = tempfile::tempdir()?;
+/// let mut sink = DirSink::create(tmp.path().join("out"))?;
+/// let mut a = sink.appender("node0-data")?.expect("a directory appends");
+/// a.write_all(&[1, 2])?;
+/// a.write_all(&[3])?;
+/// a.finish()?;
+/// sink.commit_with("metadata.json", b"{}")?;
+/// assert_eq!(std::fs::read(tmp.path().join("out/node0-data"))?, [1, 2, 3]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub trait Append: std::io::Write + Send {
+    /// Completes the buffer: everything written reaches the destination
+    /// (flushed and, for files, synced).
+    ///
+    /// # Errors
+    ///
+    /// What flushing or syncing reports.
+    fn finish(self: Box<Self>) -> std::io::Result<()>;
+}
+
+impl Append for std::io::BufWriter<std::fs::File> {
+    fn finish(mut self: Box<Self>) -> std::io::Result<()> {
+        use std::io::Write;
+        self.flush()?;
+        self.get_ref().sync_all()
+    }
 }
 
 /// What [`Sink::put_with`] calls to write a buffer's bytes, in order.
@@ -107,6 +156,9 @@ impl<S: Sink + ?Sized> Sink for &mut S {
     }
     fn check_key(&self, key: &str) -> Result<()> {
         (**self).check_key(key)
+    }
+    fn appender(&mut self, key: &str) -> Result<Option<Box<dyn Append>>> {
+        (**self).appender(key)
     }
 }
 

@@ -21,6 +21,9 @@ use crate::sink::Sink;
 use std::io::{Read, Seek, Write};
 use std::ops::Range;
 
+/// Buffers up to this many are appended to the sink directly (each an open file).
+const MAX_APPENDERS: usize = 256;
+
 /// Bytes a spool keeps in memory before it moves to a temporary file.
 const SPOOL_IN_MEMORY: usize = 8 << 20;
 
@@ -28,13 +31,15 @@ const SPOOL_IN_MEMORY: usize = 8 << 20;
 enum Spool {
     Memory(Vec<u8>),
     File(std::fs::File, u64),
+    /// Straight into the sink (which appends), with the bytes so far.
+    Sink(Option<Box<dyn crate::sink::Append>>, u64),
 }
 
 impl Spool {
     fn len(&self) -> u64 {
         match self {
             Spool::Memory(v) => v.len() as u64,
-            Spool::File(_, n) => *n,
+            Spool::File(_, n) | Spool::Sink(_, n) => *n,
         }
     }
 
@@ -48,9 +53,16 @@ impl Spool {
             f.write_all(v).map_err(|e| Error::sink_io(key, e))?;
             *self = Spool::File(f, v.len() as u64);
         }
-        if let Spool::File(f, n) = self {
-            f.write_all(bytes).map_err(|e| Error::sink_io(key, e))?;
-            *n += bytes.len() as u64;
+        match self {
+            Spool::File(f, n) => {
+                f.write_all(bytes).map_err(|e| Error::sink_io(key, e))?;
+                *n += bytes.len() as u64;
+            }
+            Spool::Sink(Some(w), n) => {
+                w.write_all(bytes).map_err(|e| Error::sink_io(key, e))?;
+                *n += bytes.len() as u64;
+            }
+            _ => {}
         }
         Ok(())
     }
@@ -59,6 +71,7 @@ impl Spool {
     fn drain(&mut self, w: &mut dyn Write) -> std::io::Result<()> {
         match self {
             Spool::Memory(v) => w.write_all(v),
+            Spool::Sink(..) => Ok(()),
             Spool::File(f, n) => {
                 f.rewind()?;
                 let copied = std::io::copy(&mut f.take(*n), w)?;
@@ -456,19 +469,31 @@ pub(super) fn to_buffers_joined<S: Sink + ?Sized>(
     plan.check(&*sink)?;
     let mut next = 0;
     let mut state = State::new(template.node(), &mut next);
+    // Straight into the sink where it appends (not for very many buffers:
+    // each is an open file).
+    let direct = plan.buffers.len() <= MAX_APPENDERS;
     let outs = plan
         .buffers
         .iter()
-        .map(|p: &Planned<'_>| Out {
-            key: p.key.clone(),
-            spool: Spool::Memory(Vec::new()),
-            index: match p.buf.dtype {
-                crate::layout::lazy::DType::Index(t) => Some(t),
-                _ => None,
-            },
-            pending: (0, 0),
+        .map(|p: &Planned<'_>| -> Result<Out> {
+            let spool = match direct {
+                true => match sink.appender(&p.key)? {
+                    Some(w) => Spool::Sink(Some(w), 0),
+                    None => Spool::Memory(Vec::new()),
+                },
+                false => Spool::Memory(Vec::new()),
+            };
+            Ok(Out {
+                key: p.key.clone(),
+                spool,
+                index: match p.buf.dtype {
+                    crate::layout::lazy::DType::Index(t) => Some(t),
+                    _ => None,
+                },
+                pending: (0, 0),
+            })
         })
-        .collect::<Vec<_>>();
+        .collect::<Result<Vec<_>>>()?;
     let mut j = Joiner {
         outs,
         order: options.byteorder,
@@ -491,8 +516,14 @@ pub(super) fn to_buffers_joined<S: Sink + ?Sized>(
         out.finish()?;
         let len = usize::try_from(out.spool.len())
             .map_err(|_| Error::sink(&p.key, "larger than this machine can address"))?;
-        let spool = &mut out.spool;
-        sink.put_with(&p.key, len, &mut |w: &mut dyn Write| spool.drain(w))?;
+        match &mut out.spool {
+            Spool::Sink(w, _) => {
+                if let Some(w) = w.take() {
+                    w.finish().map_err(|e| Error::sink_io(&p.key, e))?;
+                }
+            }
+            spool => sink.put_with(&p.key, len, &mut |w: &mut dyn Write| spool.drain(w))?,
+        }
     }
     Ok((form, array.len()))
 }
