@@ -525,3 +525,114 @@ fn urls_need_the_remote_feature() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).starts_with("1000 * {run: int32"));
 }
+
+/// `--column` keeps the record's fields asked for, in that order, for
+/// every subcommand and for copies.
+#[test]
+fn columns_select_a_records_fields_in_order() {
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/data/events");
+    let whole = akbuf::open(sample).unwrap();
+    let o = akbuf(&["type", sample, "--column", "met", "--column", "run"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o).trim(),
+        whole.select(&["met", "run"]).unwrap().type_string()
+    );
+    let o = akbuf(&[
+        "show", sample, "--field", "jets", "--column", "eta", "--limit", "2",
+    ]);
+    let want: serde_json::Value = serde_json::from_str(
+        &whole
+            .field("jets")
+            .unwrap()
+            .field("eta")
+            .unwrap()
+            .slice(0..2)
+            .unwrap()
+            .to_json()
+            .unwrap(),
+    )
+    .unwrap();
+    let got: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    let etas: Vec<Vec<serde_json::Value>> = got
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            l.as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["eta"].clone())
+                .collect()
+        })
+        .collect();
+    assert_eq!(serde_json::to_value(etas).unwrap(), want);
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("two");
+    let o = akbuf(&[
+        "copy",
+        sample,
+        out.to_str().unwrap(),
+        "--column",
+        "muons",
+        "--column",
+        "run",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let back = akbuf::open(&out).unwrap();
+    assert_eq!(back.fields(), ["muons", "run"]);
+    assert_eq!(
+        back.field("run").unwrap().to_json().unwrap(),
+        whole.field("run").unwrap().to_json().unwrap()
+    );
+    let o = akbuf(&["type", sample, "--column", "nope"]);
+    assert_one_line_error(&o, "nope");
+}
+
+/// `copy in.parquet out/` and `copy in.arrow out/` write one awkward 2
+/// container (one length, no partition keys) holding the file's values.
+#[cfg(feature = "parquet")]
+#[test]
+fn parquet_and_arrow_files_copy_into_one_container() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/arrow");
+    let tmp = tempfile::tempdir().unwrap();
+    for name in ["plain.parquet", "plain.arrow"] {
+        let src = format!("{dir}/{name}");
+        let out = tmp.path().join(name.replace('.', "_"));
+        let o = akbuf(&["copy", &src, out.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let meta = akbuf::read_metadata(&out).unwrap();
+        assert!(meta.partitions.is_none(), "{name}");
+        assert!(std::fs::read_dir(&out).unwrap().all(|e| !e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with("part")));
+        let file = akbuf::open(&src).unwrap();
+        assert_eq!(
+            akbuf::open(&out).unwrap().to_json().unwrap(),
+            file.to_json().unwrap()
+        );
+        // Asked for, partitions of the copy's own size instead.
+        let parts = tmp.path().join(format!("{}_parts", name.replace('.', "_")));
+        let o = akbuf(&[
+            "copy",
+            &src,
+            parts.to_str().unwrap(),
+            "--partition-rows",
+            "1000",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        // (Steps never cross a batch's or row group's end.)
+        let lengths = akbuf::read_metadata(&parts).unwrap().partitions.unwrap();
+        assert_eq!(lengths.iter().sum::<usize>(), file.len());
+        assert!(
+            lengths.len() >= 3 && lengths.iter().all(|&n| n <= 1000),
+            "{lengths:?}"
+        );
+        // Info does not call a file's buffers missing: their sizes are unknown until read.
+        let o = akbuf(&["info", &src]);
+        assert!(stdout(&o).contains("unknown"), "{}", stdout(&o));
+        assert!(!stdout(&o).contains("missing"), "{}", stdout(&o));
+    }
+}

@@ -323,6 +323,44 @@ impl Array {
         })
     }
 
+    /// Only the fields `names` of a record (in that order), through lists
+    /// and options, as awkward's `array[["a", "b"]]`: a record of those
+    /// columns. Reads nothing; writing it writes only their buffers.
+    ///
+    /// ```
+    /// let events = akbuf::open(concat!(env!("CARGO_MANIFEST_DIR"), "/data/events"))?;
+    /// let two = events.select(&["met", "run"])?;
+    /// assert_eq!(two.type_string(), "1000 * {met: float32, run: int32}");
+    /// let jets = events.field("jets")?.select(&["eta", "pt"])?;
+    /// assert_eq!(jets.type_string(), "1000 * var * {eta: float32, pt: float32}");
+    /// # Ok::<(), akbuf::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoField`] for a name the record does not have (or a tuple,
+    /// a union); [`Error::Argument`] for a name given twice.
+    pub fn select<S: AsRef<str>>(&self, names: &[S]) -> Result<Array> {
+        let names: Vec<String> = names.iter().map(|n| n.as_ref().to_string()).collect();
+        let node = self.node.select(&names)?;
+        Ok(match &self.parts {
+            Some(p) => Array {
+                node,
+                loader: Arc::clone(&self.loader),
+                placement: self.placement.clone(),
+                parts: Some(p.select(&names)),
+                origin: None,
+            },
+            None => Array {
+                origin: match &self.origin {
+                    Some(o) => Some(Arc::new(o.select(&names)?)),
+                    None => None,
+                },
+                ..self.with_node(node)
+            },
+        })
+    }
+
     /// The field at a dotted path (`jets.pt`), through lists, options and
     /// unions as [`Array::field`]. A name that itself contains dots is
     /// found too: at each level the longest prefix of the path that names a

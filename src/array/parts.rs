@@ -26,7 +26,15 @@ pub(crate) struct PartsBase {
 #[derive(Clone)]
 pub(crate) struct Parts {
     base: Arc<PartsBase>,
-    path: Arc<[String]>,
+    path: Arc<[Step]>,
+}
+
+/// One step taken since the partitions' root: a field, or a selection of
+/// a record's fields.
+#[derive(Clone, Debug)]
+pub(crate) enum Step {
+    Field(String),
+    Select(Vec<String>),
 }
 
 impl std::fmt::Debug for Parts {
@@ -64,8 +72,17 @@ impl Parts {
 
     /// The same partitions, one field deeper.
     pub(crate) fn field(&self, name: &str) -> Parts {
+        self.step(Step::Field(name.to_string()))
+    }
+
+    /// The same partitions, with only these fields of the record.
+    pub(crate) fn select(&self, names: &[String]) -> Parts {
+        self.step(Step::Select(names.to_vec()))
+    }
+
+    fn step(&self, step: Step) -> Parts {
         let mut path = self.path.to_vec();
-        path.push(name.to_string());
+        path.push(step);
         Parts {
             base: Arc::clone(&self.base),
             path: Arc::from(path),
@@ -93,8 +110,11 @@ impl Parts {
             ))
         })?;
         let mut a = cell.get_or_try_init(|| (self.base.make)(i))?.clone();
-        for f in self.path.iter() {
-            a = a.field(f)?;
+        for step in self.path.iter() {
+            a = match step {
+                Step::Field(f) => a.field(f)?,
+                Step::Select(names) => a.select(names)?,
+            };
         }
         Ok(a)
     }

@@ -41,6 +41,14 @@ impl Origin {
             rows: self.rows.clone(),
         })
     }
+
+    /// The same rows of a selection of the original's fields.
+    pub(crate) fn select(&self, names: &[String]) -> Result<Origin> {
+        Ok(Origin {
+            array: self.array.select(names)?,
+            rows: self.rows.clone(),
+        })
+    }
 }
 
 /// A window: the elements `lo..hi` of a node that the rows reach.

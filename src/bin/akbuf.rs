@@ -40,6 +40,10 @@ struct At {
     /// or a dotted path (`jets.pt`); repeat to go deeper.
     #[arg(long = "field", value_name = "NAME")]
     fields: Vec<String>,
+    /// Keep only these fields of the record (after --field), in this
+    /// order; repeat for several: `--column met --column jets`.
+    #[arg(long = "column", value_name = "NAME")]
+    columns: Vec<String>,
     /// Only rows START:STOP (either may be left out: `:100`, `5000:`);
     /// reads only the partitions and the byte ranges those rows need.
     #[arg(long, value_name = "START:STOP", value_parser = parse_rows)]
@@ -79,10 +83,16 @@ fn rows(array: Array, rows: Option<Rows>) -> Result<Array, Error> {
 
 /// Opens `at`, goes into its fields and takes its rows.
 fn open_at(at: &At, trace: bool, confined: bool) -> Result<Array, Error> {
-    rows(
-        project(open(&at.path, trace, confined)?, &at.fields)?,
-        at.rows,
-    )
+    let array = project(open(&at.path, trace, confined)?, &at.fields)?;
+    rows(select(array, &at.columns)?, at.rows)
+}
+
+/// Only these fields of the record (none: all of them).
+fn select(array: Array, columns: &[String]) -> Result<Array, Error> {
+    match columns.is_empty() {
+        true => Ok(array),
+        false => array.select(columns),
+    }
 }
 
 #[derive(Subcommand)]
@@ -162,6 +172,10 @@ enum Command {
         /// Copy only this field: a name or a dotted path; repeat to go deeper.
         #[arg(long = "field", value_name = "NAME")]
         fields: Vec<String>,
+        /// Copy only these fields of the record (after --field), in this
+        /// order; repeat for several (columns of an Arrow or Parquet copy).
+        #[arg(long = "column", value_name = "NAME")]
+        columns: Vec<String>,
         /// Copy only rows START:STOP (reading only what they need).
         #[arg(long, value_name = "START:STOP", value_parser = parse_rows)]
         rows: Option<Rows>,
@@ -570,10 +584,10 @@ fn run(cli: Cli) -> Result<(), Error> {
             if let Some(device) = device.filter(|d| *d != Device::Cpu) {
                 array = round_trip(&at.path, &at.fields, &array.to_device(device)?)?;
             }
-            let array = rows(array, at.rows)?;
+            let array = rows(select(array, &at.columns)?, at.rows)?;
             // A selection shown whole (or its rows) is read as one batch:
             // one round of requests for a remote container.
-            if !at.fields.is_empty() && limit.is_none() {
+            if !(at.fields.is_empty() && at.columns.is_empty()) && limit.is_none() {
                 array.prefetch(&[""])?;
             }
             let rows = 0..limit.unwrap_or(usize::MAX);
@@ -608,6 +622,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             buffer_key,
             id_start,
             fields,
+            columns,
             rows: row_range,
             partition_rows,
             partition_bytes,
@@ -628,11 +643,11 @@ fn run(cli: Cli) -> Result<(), Error> {
             // Heap buffers beyond 64 MiB leave the cache (mapped ones cost
             // no heap): a copy streams, it need not keep what it wrote.
             let array = open_with_cache(&src, trace, confined, Cache::with_budget(64 << 20))?;
-            let mut array = rows(project(array, &fields)?, row_range)?;
+            let mut array = rows(select(project(array, &fields)?, &columns)?, row_range)?;
             // (Packing rows reads the original's buffers whole, not the
             // slice's ranges: nothing to prefetch then.)
             let packs_rows = packed && row_range.is_some();
-            if !fields.is_empty() && !packs_rows {
+            if !(fields.is_empty() && columns.is_empty()) && !packs_rows {
                 array.prefetch(&[""])?;
             }
             let size = match (partition_rows, partition_bytes) {

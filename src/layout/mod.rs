@@ -142,6 +142,22 @@ impl Fields {
         })
     }
 
+    /// Fields `picked` of this record (built if need be) as the fields of
+    /// a record of form `form`.
+    pub(crate) fn subset(&self, form: Arc<Form>, picked: &[usize]) -> Fields {
+        let nodes = picked
+            .iter()
+            .map(|&i| OnceCell::with_value(Arc::clone(self.get(i))))
+            .collect();
+        Fields {
+            form,
+            nodes,
+            len: Arc::clone(&self.len),
+            parent: self.parent.clone(),
+            ctx: Arc::clone(&self.ctx),
+        }
+    }
+
     /// Every field, in order, built if need be.
     pub(crate) fn iter(&self) -> impl ExactSizeIterator<Item = &Arc<Node>> + '_ {
         (0..self.len()).map(move |i| self.get(i))

@@ -68,6 +68,66 @@ impl Node {
         }
     }
 
+    /// The record with only the fields `names` (in that order), wrapped in
+    /// this node's lists and options, as awkward's `array[["a", "b"]]`.
+    pub(crate) fn select(self: &Arc<Node>, names: &[String]) -> Result<Arc<Node>> {
+        match &self.data {
+            NodeData::Record { contents } => {
+                let Some(all) = contents.names() else {
+                    return Err(no_field(self, names.first().map_or("", String::as_str)));
+                };
+                let mut picked = Vec::with_capacity(names.len());
+                for name in names {
+                    let i = all
+                        .iter()
+                        .position(|x| x == name)
+                        .ok_or_else(|| no_field(self, name))?;
+                    if picked.contains(&i) {
+                        return Err(Error::Argument(format!(
+                            "field {name:?} selected twice at {}",
+                            self.info.path
+                        )));
+                    }
+                    picked.push(i);
+                }
+                let forms = self.form.record_parts().map_or(&[][..], |(_, c)| c);
+                let form = Form::new(
+                    crate::form::FormKind::Record {
+                        fields: Some(names.to_vec()),
+                        contents: picked.iter().map(|&i| Arc::clone(&forms[i])).collect(),
+                    },
+                    self.form.parameters().clone(),
+                    self.form.form_key().map(str::to_string),
+                );
+                let fields = contents.subset(Arc::new(form.clone()), &picked);
+                Ok(self.rewrapped(form, NodeData::Record { contents: fields }))
+            }
+            data => {
+                let content = match data.content() {
+                    Some(c)
+                        if !matches!(
+                            self.form.array_parameter(),
+                            Some("string" | "bytestring")
+                        ) =>
+                    {
+                        c
+                    }
+                    _ => return Err(no_field(self, names.first().map_or("", String::as_str))),
+                };
+                let inner = content.select(names)?;
+                let form = self
+                    .form
+                    .with_content(Arc::clone(&inner.form))
+                    .ok_or_else(|| no_field(self, &names.join(",")))?
+                    .with_parameters(Default::default());
+                let data = data
+                    .with_content(inner)
+                    .ok_or_else(|| no_field(self, &names.join(",")))?;
+                Ok(self.rewrapped(form, data))
+            }
+        }
+    }
+
     /// A union of the field in each content (every content must have it).
     fn union_field(
         self: &Arc<Node>,
