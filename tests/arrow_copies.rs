@@ -206,3 +206,74 @@ fn classes_that_copy_and_how_much() {
     eprintln!("IndexedArray: {indexed} bytes");
     assert!(indexed >= N * 8, "{indexed}");
 }
+
+/// The bytes `Array::from_arrow` (and reading every buffer of the result)
+/// allocates for `array`.
+fn imported(array: &dyn arrow_array::Array) -> usize {
+    BYTES.with(|b| b.set(0));
+    COUNTING.with(|c| c.set(true));
+    let a = akbuf::Array::from_arrow(array).unwrap();
+    for b in a.buffers() {
+        let _ = b.stored_bytes;
+    }
+    // Reading the values touches every buffer.
+    let n = a.len();
+    let _ = a.get(n - 1).unwrap();
+    COUNTING.with(|c| c.set(false));
+    BYTES.with(|b| b.get())
+}
+
+/// Import shares arrow's buffers: numbers, list offsets, strings, structs
+/// and validity bitmaps starting on a byte allocate only metadata; booleans
+/// (bits to bytes) and 32-bit dates (widened) copy, as awkward does.
+#[test]
+fn import_shares_arrow_buffers() {
+    use arrow_array::{
+        types::Int32Type, BooleanArray, Date32Array, Float64Array, ListArray, StringArray,
+        StructArray,
+    };
+    use std::sync::Arc;
+    let floats = Float64Array::from_iter_values((0..N).map(|i| i as f64));
+    let with_nulls = Float64Array::from_iter((0..N).map(|i| (i % 3 != 0).then_some(i as f64)));
+    let lists = ListArray::from_iter_primitive::<Int32Type, _, _>(
+        (0..N / 4).map(|i| Some((0..4).map(move |j| Some((i * 4 + j) as i32)))),
+    );
+    let strings = StringArray::from_iter_values((0..N).map(|i| format!("s{}", i % 100)));
+    let record = StructArray::from(vec![
+        (
+            Arc::new(arrow_schema::Field::new(
+                "x",
+                arrow_schema::DataType::Float64,
+                false,
+            )),
+            Arc::new(floats.clone()) as arrow_array::ArrayRef,
+        ),
+        (
+            Arc::new(arrow_schema::Field::new(
+                "s",
+                arrow_schema::DataType::Utf8,
+                false,
+            )),
+            Arc::new(strings.clone()) as arrow_array::ArrayRef,
+        ),
+    ]);
+    for (what, array) in [
+        ("float64", &floats as &dyn arrow_array::Array),
+        ("float64 with a validity bitmap", &with_nulls),
+        ("list<int32>", &lists),
+        ("string", &strings),
+        ("struct", &record),
+    ] {
+        let bytes = imported(array);
+        eprintln!("{what}: {bytes} bytes allocated");
+        // (Forms, nodes and keys: a few kB per node, far below the data.)
+        assert!(
+            bytes <= 2 * METADATA,
+            "{what}: {bytes} bytes allocated (a copy?)"
+        );
+    }
+    let booleans = imported(&BooleanArray::from_iter((0..N).map(|i| Some(i % 2 == 0))));
+    assert!((N..=N + METADATA).contains(&booleans), "{booleans}");
+    let dates = imported(&Date32Array::from_iter_values(0..N as i32));
+    assert!((8 * N..=8 * N + METADATA).contains(&dates), "{dates}");
+}

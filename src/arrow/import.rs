@@ -211,6 +211,15 @@ fn validity_bits(nulls: &NullBuffer) -> Buffer {
     }
 }
 
+/// 64-bit values in native order, in one allocation.
+fn i64s(values: impl Iterator<Item = i64>) -> Buffer {
+    let mut bytes = Vec::with_capacity(values.size_hint().0 * 8);
+    for v in values {
+        bytes.extend_from_slice(&v.to_ne_bytes());
+    }
+    Buffer::from_vec(bytes)
+}
+
 /// All valid: `ceil(n / 8)` bytes of ones (`generate_bitmasks`).
 fn all_valid(n: usize) -> Buffer {
     Buffer::from_vec(vec![0xff; n.div_ceil(8)])
@@ -293,7 +302,7 @@ impl Ak {
                 params,
             },
             Ak::Unmasked { content, params } => Ak::IndexedOption {
-                index: Buffer::from_slice(&(0..length as i64).collect::<Vec<_>>()),
+                index: i64s((0..length).map(|i| i as i64)),
                 itype: "i64",
                 content,
                 params,
@@ -304,14 +313,12 @@ impl Ak {
                 content,
                 params,
             } => {
-                let index: Vec<i64> = (0..length)
-                    .map(|i| match mask[i / 8] >> (i % 8) & 1 {
-                        1 => i as i64,
-                        _ => -1,
-                    })
-                    .collect();
+                let index = i64s((0..length).map(|i| match mask[i / 8] >> (i % 8) & 1 {
+                    1 => i as i64,
+                    _ => -1,
+                }));
                 Ak::IndexedOption {
-                    index: Buffer::from_slice(&index),
+                    index,
                     itype: "i64",
                     content,
                     params,
@@ -323,11 +330,9 @@ impl Ak {
                 params,
             } => {
                 // Awkward's ByteMaskedArray here: valid_when=False.
-                let index: Vec<i64> = (0..length)
-                    .map(|i| if mask[i] == 0 { i as i64 } else { -1 })
-                    .collect();
+                let index = i64s((0..length).map(|i| if mask[i] == 0 { i as i64 } else { -1 }));
                 Ak::IndexedOption {
-                    index: Buffer::from_slice(&index),
+                    index,
                     itype: "i64",
                     content,
                     params,
@@ -560,11 +565,10 @@ impl Import {
             Buffer::from_slice(&tags)
         };
         // UnionArray.simplified gives a 64-bit index.
-        let index: Vec<i64> = match (mode, a.offsets()) {
-            (UnionMode::Dense, Some(o)) => o.iter().map(|&i| i64::from(i)).collect(),
-            _ => (0..a.len() as i64).collect(),
+        let index = match (mode, a.offsets()) {
+            (UnionMode::Dense, Some(o)) => i64s(o.iter().map(|&i| i64::from(i))),
+            _ => i64s((0..a.len()).map(|i| i as i64)),
         };
-        let index = Buffer::from_slice(&index);
         let contents = fields
             .iter()
             .map(|(id, f)| self.child(f, a.child(id).as_ref(), f.is_nullable()))
@@ -635,7 +639,7 @@ impl Import {
                     .collect();
                 debug_assert_eq!(composed.len(), n);
                 Ak::IndexedOption {
-                    index: Buffer::from_slice(&composed),
+                    index: i64s(composed.into_iter()),
                     itype: "i64",
                     content: inner,
                     params,
@@ -668,7 +672,7 @@ fn dictionary_index(keys: &dyn ArrowArray) -> Result<(Buffer, &'static str)> {
     use arrow_array::types::*;
     let nulls = keys.nulls().filter(|n| n.null_count() > 0);
     let valid = |i: usize| nulls.is_none_or(|n| n.is_valid(i));
-    let wide = |v: Vec<i64>| -> (Buffer, &'static str) { (Buffer::from_slice(&v), "i64") };
+    let wide = |v: Vec<i64>| -> (Buffer, &'static str) { (i64s(v.into_iter()), "i64") };
     macro_rules! widen {
         ($t:ty) => {{
             let k = keys.as_primitive::<$t>();
@@ -718,7 +722,7 @@ fn null(array: &dyn ArrowArray, ext: Option<&Ext>) -> Conv {
     }
     Conv {
         option: Ak::IndexedOption {
-            index: Buffer::from_slice(&vec![-1i64; array.len()]),
+            index: i64s(std::iter::repeat_n(-1, array.len())),
             itype: "i64",
             content: Box::new(empty),
             params: ext.and_then(|e| e.mask_parameters.clone()),
@@ -789,7 +793,7 @@ fn string_views(array: &dyn ArrowArray, node_params: Params) -> Ak {
         ("bytestring", "byte")
     };
     Ak::ListOffset {
-        offsets: Buffer::from_slice(&offsets),
+        offsets: i64s(offsets.into_iter()),
         index: "i64",
         content: Box::new(Ak::Numpy {
             primitive: Primitive::UInt8,
@@ -844,11 +848,11 @@ fn numpy(array: &dyn ArrowArray, dt: &DataType, params: Params) -> Result<Ak> {
     };
     let bytes = bytes_of(values, offset, len, &dt.to_string())?;
     let data = if widen {
-        let wide: Vec<i64> = bytes
-            .chunks_exact(4)
-            .map(|c| i32::from_ne_bytes([c[0], c[1], c[2], c[3]]) as i64)
-            .collect();
-        Buffer::from_slice(&wide)
+        i64s(
+            bytes
+                .chunks_exact(4)
+                .map(|c| i64::from(i32::from_ne_bytes([c[0], c[1], c[2], c[3]]))),
+        )
     } else {
         bytes
     };
