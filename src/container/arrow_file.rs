@@ -56,6 +56,17 @@ fn arrow_err(path: &Path, what: &str, e: impl std::fmt::Display) -> Error {
     Error::container(path.display(), format!("{what}: {e}"))
 }
 
+/// Runs a decoding library on the file's bytes, a panic of it (on bytes it
+/// did not expect) an error naming the file, as every bad input is.
+fn guarded<T>(path: &Path, what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        Err(Error::container(
+            path.display(),
+            format!("{what}: the decoder failed on these bytes"),
+        ))
+    })
+}
+
 /// An Arrow IPC file, mapped: batches decoded in place (zero copy).
 struct IpcFile {
     path: PathBuf,
@@ -182,13 +193,12 @@ impl Batches for IpcFile {
         let block = &self.blocks[i];
         let buf = block_bytes(&self.path, &self.data, block.offset(), block_len(block))?;
         let fail = |e| arrow_err(&self.path, &format!("reading record batch {i}"), e);
-        let batch = self
-            .decoder
-            .read_record_batch(block, &buf)
-            .map_err(fail)?
-            .ok_or_else(|| {
-                Error::container(self.path.display(), format!("record batch {i} is empty"))
-            })?;
+        let batch = guarded(&self.path, &format!("record batch {i}"), || {
+            self.decoder.read_record_batch(block, &buf).map_err(fail)
+        })?
+        .ok_or_else(|| {
+            Error::container(self.path.display(), format!("record batch {i} is empty"))
+        })?;
         if batch.num_rows() != self.lengths[i] {
             return Err(Error::container(
                 self.path.display(),
@@ -213,6 +223,8 @@ impl Batches for IpcFile {
 #[cfg(feature = "parquet")]
 struct ParquetFile {
     path: PathBuf,
+    /// The file, mapped: column chunks are read from its pages, not copied.
+    data: bytes::Bytes,
     meta: parquet::arrow::arrow_reader::ArrowReaderMetadata,
     lengths: Vec<usize>,
 }
@@ -227,8 +239,14 @@ impl ParquetFile {
         use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
         let io = |e| Error::container_io(path.display(), "opening", e);
         let (file, _) = crate::sys::open_regular_with_len(path, false).map_err(io)?;
-        let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
-            .map_err(|e| arrow_err(path, "not a Parquet file", e))?;
+        // SAFETY: as for IPC files above: a read-only private map, which
+        // another process truncating the file would break.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+        let data = bytes::Bytes::from_owner(map);
+        let meta = guarded(path, "reading the footer", || {
+            ArrowReaderMetadata::load(&data, ArrowReaderOptions::new())
+                .map_err(|e| arrow_err(path, "not a Parquet file", e))
+        })?;
         let lengths = meta
             .metadata()
             .row_groups()
@@ -240,6 +258,7 @@ impl ParquetFile {
             })?;
         Ok(ParquetFile {
             path: path.to_path_buf(),
+            data,
             meta,
             lengths,
         })
@@ -255,19 +274,88 @@ impl Batches for ParquetFile {
         self.lengths.clone()
     }
     fn batch(&self, i: usize, columns: &[usize]) -> Result<RecordBatch> {
-        use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
         use parquet::arrow::ProjectionMask;
-        let io = |e| Error::container_io(self.path.display(), "opening", e);
-        let (file, _) = crate::sys::open_regular_with_len(&self.path, false).map_err(io)?;
+        let descr = self.meta.parquet_schema();
+        // One column of several leaves: the leaves decoded in parallel
+        // (Parquet keeps each leaf's levels with it) and put together.
+        if let [c] = columns {
+            let leaves: Vec<usize> = (0..descr.num_columns())
+                .filter(|&l| descr.get_column_root_idx(l) == *c)
+                .collect();
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+            if leaves.len() > 1 && threads > 1 && self.lengths[i] >= PARALLEL_FROM {
+                return self.column_in_parallel(i, *c, &leaves, threads);
+            }
+        }
+        let mask = ProjectionMask::roots(descr, columns.iter().copied());
+        guarded(&self.path, &format!("row group {i}"), || self.read(i, mask))
+    }
+    fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Row groups from this many rows on decode a column's leaves in parallel.
+#[cfg(feature = "parquet")]
+const PARALLEL_FROM: usize = 1 << 14;
+
+#[cfg(feature = "parquet")]
+impl ParquetFile {
+    /// Row group `i`'s column `c`, its `leaves` split among `threads`.
+    fn column_in_parallel(
+        &self,
+        i: usize,
+        c: usize,
+        leaves: &[usize],
+        threads: usize,
+    ) -> Result<RecordBatch> {
+        use parquet::arrow::ProjectionMask;
+        let descr = self.meta.parquet_schema();
+        let per = leaves.len().div_ceil(threads.min(leaves.len()));
+        let parts: Vec<Result<RecordBatch>> = std::thread::scope(|s| {
+            let handles: Vec<_> = leaves
+                .chunks(per)
+                .map(|group| {
+                    let mask = ProjectionMask::leaves(descr, group.iter().copied());
+                    let what = format!("row group {i}");
+                    s.spawn(move || guarded(&self.path, &what, || self.read(i, mask)))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(Error::Argument("decoding a Parquet column panicked".into()))
+                    })
+                })
+                .collect()
+        });
+        let arrays = parts
+            .into_iter()
+            .map(|b| b.map(|b| b.column(0).clone()))
+            .collect::<Result<Vec<_>>>()?;
+        let schema = self.meta.schema();
+        let field = schema.field(c);
+        let fail = |e| arrow_err(&self.path, &format!("reading row group {i}"), e);
+        let merged = merge_pruned(field.data_type(), &arrays).map_err(fail)?;
+        let one = Arc::new(arrow_schema::Schema::new(vec![field.clone()]));
+        RecordBatch::try_new(one, vec![merged]).map_err(fail)
+    }
+
+    /// Row group `i`, the columns of `mask`.
+    fn read(&self, i: usize, mask: parquet::arrow::ProjectionMask) -> Result<RecordBatch> {
+        use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
         let fail =
             |e: &dyn std::fmt::Display| arrow_err(&self.path, &format!("reading row group {i}"), e);
-        let mask = ProjectionMask::roots(self.meta.parquet_schema(), columns.iter().copied());
-        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.meta.clone())
-            .with_row_groups(vec![i])
-            .with_projection(mask)
-            .with_batch_size(self.lengths[i].clamp(1, PARQUET_STEP))
-            .build()
-            .map_err(|e| fail(&e))?;
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(
+            self.data.clone(),
+            self.meta.clone(),
+        )
+        .with_row_groups(vec![i])
+        .with_projection(mask)
+        .with_batch_size(self.lengths[i].clamp(1, PARQUET_STEP))
+        .build()
+        .map_err(|e| fail(&e))?;
         let schema = arrow_array::RecordBatchReader::schema(&reader);
         let batches = reader
             .collect::<std::result::Result<Vec<_>, _>>()
@@ -287,12 +375,91 @@ impl Batches for ParquetFile {
                 ),
             ));
         }
-        // The projected batch's columns, placed at their schema positions.
         Ok(batch)
     }
-    fn path(&self) -> &Path {
-        &self.path
+}
+
+/// One column put together from arrays of it pruned to different leaves
+/// (each a struct with some of the fields): lists' offsets and validity
+/// from the first, each field from the arrays that hold it.
+#[cfg(feature = "parquet")]
+fn merge_pruned(
+    ty: &arrow_schema::DataType,
+    parts: &[arrow_array::ArrayRef],
+) -> std::result::Result<arrow_array::ArrayRef, arrow_schema::ArrowError> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::Array as _;
+    use arrow_schema::{ArrowError, DataType};
+    let first = parts
+        .first()
+        .ok_or_else(|| ArrowError::InvalidArgumentError("no part to merge".into()))?;
+    if parts.len() == 1 && first.data_type() == ty {
+        return Ok(first.clone());
     }
+    let bad = || ArrowError::InvalidArgumentError(format!("pieces of {ty} of another type"));
+    let values = |f: fn(&arrow_array::ArrayRef) -> Option<arrow_array::ArrayRef>| {
+        parts
+            .iter()
+            .map(f)
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(bad)
+    };
+    Ok(match ty {
+        DataType::Struct(fields) => {
+            let columns = fields
+                .iter()
+                .map(|f| {
+                    let holding: Vec<_> = parts
+                        .iter()
+                        .filter_map(|p| p.as_struct_opt()?.column_by_name(f.name()).cloned())
+                        .collect();
+                    merge_pruned(f.data_type(), &holding)
+                })
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            let nulls = first.as_struct_opt().ok_or_else(bad)?.nulls().cloned();
+            Arc::new(arrow_array::StructArray::try_new(
+                fields.clone(),
+                columns,
+                nulls,
+            )?)
+        }
+        DataType::List(f) => {
+            let l = first.as_list_opt::<i32>().ok_or_else(bad)?;
+            let inner = values(|p| Some(p.as_list_opt::<i32>()?.values().clone()))?;
+            Arc::new(arrow_array::ListArray::try_new(
+                f.clone(),
+                l.offsets().clone(),
+                merge_pruned(f.data_type(), &inner)?,
+                l.nulls().cloned(),
+            )?)
+        }
+        DataType::LargeList(f) => {
+            let l = first.as_list_opt::<i64>().ok_or_else(bad)?;
+            let inner = values(|p| Some(p.as_list_opt::<i64>()?.values().clone()))?;
+            Arc::new(arrow_array::LargeListArray::try_new(
+                f.clone(),
+                l.offsets().clone(),
+                merge_pruned(f.data_type(), &inner)?,
+                l.nulls().cloned(),
+            )?)
+        }
+        DataType::FixedSizeList(f, n) => {
+            let l = first.as_fixed_size_list_opt().ok_or_else(bad)?;
+            let inner = values(|p| Some(p.as_fixed_size_list_opt()?.values().clone()))?;
+            Arc::new(arrow_array::FixedSizeListArray::try_new(
+                f.clone(),
+                *n,
+                merge_pruned(f.data_type(), &inner)?,
+                l.nulls().cloned(),
+            )?)
+        }
+        other => {
+            return Err(ArrowError::InvalidArgumentError(format!(
+                "cannot put a column of type {other} together from {} pieces",
+                parts.len()
+            )))
+        }
+    })
 }
 
 /// Where each node of the template lies: the column holding it, or none
@@ -584,5 +751,6 @@ pub(crate) fn batch_source(path: &Path) -> Result<BatchSource> {
             "this akbuf was built without the parquet feature",
         ));
     }
-    BatchSource::open(Box::new(IpcFile::open(path)?))
+    let file = guarded(path, "reading the footer", || IpcFile::open(path))?;
+    BatchSource::open(Box::new(file))
 }
