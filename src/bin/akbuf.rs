@@ -587,7 +587,8 @@ fn run(cli: Cli) -> Result<(), Error> {
             let array = rows(select(array, &at.columns)?, at.rows)?;
             // A selection shown whole (or its rows) is read as one batch:
             // one round of requests for a remote container.
-            if !(at.fields.is_empty() && at.columns.is_empty()) && limit.is_none() {
+            let selected = !at.fields.is_empty() || !at.columns.is_empty();
+            if selected && limit.is_none() {
                 array.prefetch(&[""])?;
             }
             let rows = 0..limit.unwrap_or(usize::MAX);
@@ -647,7 +648,8 @@ fn run(cli: Cli) -> Result<(), Error> {
             // (Packing rows reads the original's buffers whole, not the
             // slice's ranges: nothing to prefetch then.)
             let packs_rows = packed && row_range.is_some();
-            if !(fields.is_empty() && columns.is_empty()) && !packs_rows {
+            let selected = !fields.is_empty() || !columns.is_empty();
+            if selected && !packs_rows {
                 array.prefetch(&[""])?;
             }
             let size = match (partition_rows, partition_bytes) {
