@@ -588,7 +588,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             // A selection shown whole (or its rows) is read as one batch:
             // one round of requests for a remote container.
             let selected = !at.fields.is_empty() || !at.columns.is_empty();
-            if selected && limit.is_none() {
+            if selected && limit.is_none() && !is_batch_file(&at.path) {
                 array.prefetch(&[""])?;
             }
             let rows = 0..limit.unwrap_or(usize::MAX);
@@ -648,8 +648,10 @@ fn run(cli: Cli) -> Result<(), Error> {
             // (Packing rows reads the original's buffers whole, not the
             // slice's ranges: nothing to prefetch then.)
             let packs_rows = packed && row_range.is_some();
+            // (An Arrow or Parquet file decodes a column per read anyway:
+            // prefetching it would only hold every partition at once.)
             let selected = !fields.is_empty() || !columns.is_empty();
-            if selected && !packs_rows {
+            if selected && !packs_rows && !from_batches {
                 array.prefetch(&[""])?;
             }
             let size = match (partition_rows, partition_bytes) {
