@@ -603,3 +603,36 @@ fn selected_fields_hold_awkwards_values_in_the_order_asked() {
         Err(Error::Argument(_))
     ));
 }
+
+/// Spools past their memory share go to a temporary file and come back
+/// whole (a sink that cannot append: a memory sink).
+#[test]
+fn one_piece_spools_larger_than_memory_come_back_whole() {
+    use akbuf::{Buffer, BufferKey, Form, MemorySource, Options};
+    use std::sync::Arc;
+    let n = 700_000usize; // 5.6 MB per partition, 11.2 MB in all: past the 8 MiB kept in memory
+    let a: Vec<f64> = (0..n).map(|i| i as f64).collect();
+    let b: Vec<f64> = (0..n).map(|i| -(i as f64)).collect();
+    let source = MemorySource::new()
+        .with("part0-x-data", Buffer::from_slice(&a))
+        .with("part1-x-data", Buffer::from_slice(&b));
+    let form = Arc::new(
+        Form::from_json(r#"{"class": "NumpyArray", "primitive": "float64", "form_key": "x"}"#)
+            .unwrap(),
+    );
+    let opts = Options::default()
+        .with_buffer_key(BufferKey::template("part{partition}-{form_key}-{attribute}").unwrap());
+    let parts = Array::partitioned(form, vec![n, n], 0, Arc::new(source), opts).unwrap();
+    let mut sink = MemorySink::new();
+    let (_, length) = to_buffers(
+        &parts,
+        &mut sink,
+        &WriteOptions::default().with_one_piece(true),
+    )
+    .unwrap();
+    assert_eq!(length, 2 * n);
+    let data = sink.get("node0-data").unwrap();
+    let values = data.typed::<f64>().unwrap();
+    assert_eq!(&values[..n], &a[..]);
+    assert_eq!(&values[n..], &b[..]);
+}

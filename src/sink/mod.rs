@@ -101,6 +101,13 @@ pub trait Sink {
     /// go in with [`Sink::put_with`]). The key counts as written once the
     /// writer exists. The default: `None`; [`DirSink`] appends to the file.
     ///
+    /// ```
+    /// use akbuf::{MemorySink, Sink};
+    ///
+    /// assert!(MemorySink::new().appender("node0-data")?.is_none()); // spooled instead
+    /// # Ok::<(), akbuf::Error>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// As [`Sink::put`] (a key written twice, a file that cannot be made).
