@@ -229,6 +229,42 @@ struct ParquetFile {
     lengths: Vec<usize>,
 }
 
+/// Whether a type holds date64 anywhere.
+#[cfg(feature = "parquet")]
+fn has_date64(ty: &arrow_schema::DataType) -> bool {
+    use arrow_schema::DataType::*;
+    match ty {
+        Date64 => true,
+        List(f) | LargeList(f) | FixedSizeList(f, _) | Map(f, _) => has_date64(f.data_type()),
+        Struct(fs) => fs.iter().any(|f| has_date64(f.data_type())),
+        Union(fs, _) => fs.iter().any(|(_, f)| has_date64(f.data_type())),
+        Dictionary(_, v) => has_date64(v),
+        _ => false,
+    }
+}
+
+/// The type with date32 for every date64.
+#[cfg(feature = "parquet")]
+fn without_date64(ty: &arrow_schema::DataType) -> arrow_schema::DataType {
+    use arrow_schema::DataType::*;
+    let field = |f: &arrow_schema::FieldRef| {
+        Arc::new(
+            f.as_ref()
+                .clone()
+                .with_data_type(without_date64(f.data_type())),
+        )
+    };
+    match ty {
+        Date64 => Date32,
+        List(f) => List(field(f)),
+        LargeList(f) => LargeList(field(f)),
+        FixedSizeList(f, n) => FixedSizeList(field(f), *n),
+        Struct(fs) => Struct(fs.iter().map(field).collect::<Vec<_>>().into()),
+        Dictionary(k, v) => Dictionary(k.clone(), Box::new(without_date64(v))),
+        other => other.clone(),
+    }
+}
+
 /// Rows decoded per step of a row group (steps are concatenated).
 #[cfg(feature = "parquet")]
 const PARQUET_STEP: usize = 1 << 16;
@@ -244,8 +280,27 @@ impl ParquetFile {
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
         let data = bytes::Bytes::from_owner(map);
         let meta = guarded(path, "reading the footer", || {
-            ArrowReaderMetadata::load(&data, ArrowReaderOptions::new())
-                .map_err(|e| arrow_err(path, "not a Parquet file", e))
+            let meta = ArrowReaderMetadata::load(&data, ArrowReaderOptions::new())
+                .map_err(|e| arrow_err(path, "not a Parquet file", e))?;
+            // Parquet stores date64 as days (DATE, int32), which pyarrow reads
+            // back as date32, whatever the embedded Arrow schema says.
+            let schema = meta.schema();
+            if !schema.fields().iter().any(|f| has_date64(f.data_type())) {
+                return Ok(meta);
+            }
+            let fields: Vec<arrow_schema::Field> = schema
+                .fields()
+                .iter()
+                .map(|f| {
+                    f.as_ref()
+                        .clone()
+                        .with_data_type(without_date64(f.data_type()))
+                })
+                .collect();
+            let days = arrow_schema::Schema::new_with_metadata(fields, schema.metadata().clone());
+            let options = ArrowReaderOptions::new().with_schema(Arc::new(days));
+            ArrowReaderMetadata::try_new(meta.metadata().clone(), options)
+                .map_err(|e| arrow_err(path, "reading the schema", e))
         })?;
         let lengths = meta
             .metadata()
