@@ -584,3 +584,70 @@ fn damaged_arrow_and_parquet_files_are_errors() {
         }
     }
 }
+
+/// `value` (awkward's JSON of one row) projected to a field path through
+/// lists and missing values, as `array.a.b` projects.
+fn project_json(value: &serde_json::Value, path: &[&str]) -> serde_json::Value {
+    match (value, path.split_first()) {
+        (_, None) => value.clone(),
+        (serde_json::Value::Array(items), Some(_)) => {
+            serde_json::Value::Array(items.iter().map(|v| project_json(v, path)).collect())
+        }
+        (serde_json::Value::Object(m), Some((first, rest))) => project_json(&m[*first], rest),
+        (other, Some(_)) => other.clone(),
+    }
+}
+
+/// Flattened leaves hold awkward's values of each path, and the flat
+/// RecordBatch has them as columns (every fixture with records).
+#[test]
+fn leaves_and_the_flat_batch_hold_each_paths_values() {
+    let mut checked = 0;
+    for (case, dir) in common::all_cases() {
+        let array = akbuf::open(&dir).unwrap();
+        // (Tuples are JSON arrays, which the projection here takes for lists.)
+        let form = array.form().to_json();
+        if array.fields().is_empty()
+            || form.contains("UnionArray")
+            || form.contains("\"fields\": null")
+        {
+            continue;
+        }
+        let want: Vec<serde_json::Value> =
+            serde_json::from_str(&common::expected(&dir).json).unwrap();
+        let Ok(leaves) = array.leaves() else { continue };
+        // Each leaf's field names, walked as `leaves` walks them (a name
+        // may itself hold a dot).
+        fn names(a: &akbuf::Array, prefix: Vec<String>, out: &mut Vec<Vec<String>>) {
+            let fields = a.fields();
+            if fields.is_empty() {
+                return out.push(prefix);
+            }
+            for f in fields {
+                let mut p = prefix.clone();
+                p.push(f.clone());
+                names(&a.field(&f).unwrap(), p, out);
+            }
+        }
+        let mut all = Vec::new();
+        names(&array, Vec::new(), &mut all);
+        assert_eq!(all.len(), leaves.len(), "{case}");
+        for ((path, leaf), parts) in leaves.iter().zip(&all) {
+            assert_eq!(path, &parts.join("."), "{case}");
+            let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+            let got: serde_json::Value = serde_json::from_str(&leaf.to_json().unwrap()).unwrap();
+            let expect: Vec<serde_json::Value> =
+                want.iter().map(|r| project_json(r, &parts)).collect();
+            assert_eq!(got, serde_json::Value::Array(expect), "{case}: {path}");
+        }
+        if let Ok(flat) = array.to_flat_record_batch(&ToArrowOptions::default()) {
+            assert_eq!(flat.num_columns(), leaves.len(), "{case}");
+            assert_eq!(flat.num_rows(), array.len(), "{case}");
+            for (i, (path, _)) in leaves.iter().enumerate() {
+                assert_eq!(flat.schema().field(i).name(), path, "{case}");
+            }
+        }
+        checked += 1;
+    }
+    assert!(checked > 20, "{checked}");
+}

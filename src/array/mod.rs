@@ -296,6 +296,48 @@ impl Array {
         self.form().fields()
     }
 
+    /// Every leaf under this array's records, by dotted path, depth first
+    /// in field order: `run`, `met`, `jets.pt`, `jets.eta`, ... Each is
+    /// [`Array::field_path`] of its path (through lists and options, so
+    /// `jets.pt` is `var * float32` and shares the `jets` offsets with
+    /// `jets.eta`); strings, numbers, unions without common fields and
+    /// empty arrays are leaves; an array without fields is its own one
+    /// leaf, path `""`. Reads nothing: the flattened columns a query engine
+    /// scans one by one.
+    ///
+    /// ```
+    /// let events = akbuf::open(concat!(env!("CARGO_MANIFEST_DIR"), "/data/events"))?;
+    /// let leaves = events.leaves()?;
+    /// let paths: Vec<&str> = leaves.iter().map(|(p, _)| p.as_str()).collect();
+    /// assert_eq!(&paths[..4], ["run", "event", "met", "jets.pt"]);
+    /// assert_eq!(leaves[3].1.type_string(), "1000 * var * float32");
+    /// # Ok::<(), akbuf::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// What [`Array::field`] reports (a union whose contents lack a field).
+    pub fn leaves(&self) -> Result<Vec<(String, Array)>> {
+        fn walk(a: &Array, path: &str, out: &mut Vec<(String, Array)>) -> Result<()> {
+            let fields = a.fields();
+            if fields.is_empty() {
+                out.push((path.to_string(), a.clone()));
+                return Ok(());
+            }
+            for name in fields {
+                let inner = match path {
+                    "" => name.clone(),
+                    p => format!("{p}.{name}"),
+                };
+                walk(&a.field(&name)?, &inner, out)?;
+            }
+            Ok(())
+        }
+        let mut out = Vec::new();
+        walk(self, "", &mut out)?;
+        Ok(out)
+    }
+
     /// The field `name`, projected through lists, options and unions as
     /// awkward's `array.name` / `array["name"]` does. Tuple slots are `"0"`,
     /// `"1"`, ... Reads nothing.

@@ -184,6 +184,45 @@ impl Array {
         import_array(&ak, batch.num_rows())
     }
 
+    /// The array flattened into a `RecordBatch`: one column per leaf
+    /// ([`Array::leaves`]), named by its dotted path (`jets.pt`), each as
+    /// [`Array::to_arrow_field`] makes it. Columns under the same list
+    /// share its offsets (the same memory, no copy): the schema a query
+    /// engine projects column by column, reading only what a query touches.
+    ///
+    /// ```
+    /// use arrow_array::{cast::AsArray, Array as _};
+    ///
+    /// let events = akbuf::open(concat!(env!("CARGO_MANIFEST_DIR"), "/data/events"))?;
+    /// let flat = events.to_flat_record_batch(&Default::default())?;
+    /// let schema = flat.schema();
+    /// assert_eq!(schema.field(3).name(), "jets.pt");
+    /// let (pt, eta) = (flat.column(3).as_list::<i64>(), flat.column(4).as_list::<i64>());
+    /// assert_eq!(pt.offsets().inner().inner().as_ptr(), eta.offsets().inner().inner().as_ptr());
+    /// # Ok::<(), akbuf::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Array::to_arrow`], for any leaf.
+    pub fn to_flat_record_batch(&self, options: &ToArrowOptions) -> Result<RecordBatch> {
+        let mut fields = Vec::new();
+        let mut columns = Vec::new();
+        for (path, leaf) in self.leaves()? {
+            let (field, values) = leaf.to_arrow_field(&path, options)?;
+            fields.push(field);
+            columns.push(values);
+        }
+        let schema = Arc::new(Schema::new(fields));
+        let rows = self.len();
+        RecordBatch::try_new_with_options(
+            schema,
+            columns,
+            &arrow_array::RecordBatchOptions::new().with_row_count(Some(rows)),
+        )
+        .map_err(|e| Error::Argument(format!("cannot make a RecordBatch: {e}")))
+    }
+
     /// The array as one arrow-rs array, as `ak.to_arrow(array)` makes it.
     /// Reads only this array's buffers; shares their memory wherever the
     /// layouts coincide.
