@@ -80,6 +80,8 @@ mod lists;
 mod options;
 mod pack;
 mod pyjson;
+#[cfg(feature = "datafusion")]
+mod query;
 mod sink;
 mod source;
 mod sys;
@@ -119,6 +121,8 @@ pub use layout::BufferInfo;
 pub use lists::{Lists, ListsIter};
 pub use options::{BufferKey, Caching, CachingFn, Fetch, Options};
 pub use pack::to_packed;
+#[cfg(feature = "datafusion")]
+pub use query::{session_context, AkbufTable, AkbufTableFactory, SchemaMode};
 #[cfg(feature = "hdf5")]
 pub use sink::Hdf5Sink;
 #[cfg(feature = "remote")]

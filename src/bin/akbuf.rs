@@ -200,6 +200,42 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Run a SQL query (DataFusion; feature datafusion) over containers:
+    /// `akbuf sql PATH... "QUERY"`. Each PATH is a table named after its
+    /// folder or file (`data/events` is `events`); columns are the dotted
+    /// leaf paths (`run`, `"jets.pt"`), so that
+    /// `SELECT sum(pt) FROM (SELECT unnest("jets.pt") AS pt FROM events)`
+    /// reads only the jets offsets and pt.
+    Sql {
+        /// The containers (a directory, a folder of containers, a URL, an
+        /// Arrow or Parquet file), then the query.
+        #[arg(required = true, num_args = 1.., value_name = "PATH... QUERY")]
+        args: Vec<String>,
+        /// A table under a name of its own: NAME=PATH (repeat).
+        #[arg(long = "table", value_name = "NAME=PATH")]
+        tables: Vec<String>,
+        /// How rows are printed.
+        #[arg(long, value_enum, default_value = "table")]
+        format: SqlFormat,
+        /// Keep records nested (the fields as columns, `jets` a list of
+        /// structs) instead of one column per leaf.
+        #[arg(long)]
+        nested: bool,
+        /// Print `read <key> <bytes>` on stderr for every read from a source.
+        #[arg(long)]
+        trace: bool,
+    },
+}
+
+/// Output of `akbuf sql`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum SqlFormat {
+    /// A text table.
+    Table,
+    /// One JSON object per row, keys the column names.
+    Json,
+    /// CSV with a header line.
+    Csv,
 }
 
 fn parse_byteorder(s: &str) -> Result<ByteOrder, String> {
@@ -272,6 +308,100 @@ fn copy(array: &Array, dst: &Path, packed: bool, mut opts: WriteOptions) -> Resu
         bar.finish_and_clear();
     }
     result
+}
+
+/// `akbuf sql`: registers each table, runs the query, prints the rows.
+#[cfg(feature = "datafusion")]
+fn sql(
+    args: &[String],
+    tables: &[String],
+    format: SqlFormat,
+    nested: bool,
+    trace: bool,
+    confined: bool,
+    out: &mut impl Write,
+) -> Result<(), Error> {
+    let (query, paths) = args
+        .split_last()
+        .ok_or_else(|| Error::Argument("akbuf sql needs a query".into()))?;
+    let mut named: Vec<(String, String)> = paths
+        .iter()
+        .map(|p| {
+            let path = Path::new(p.trim_end_matches('/'));
+            let name = path
+                .file_stem()
+                .map_or_else(|| p.clone(), |s| s.to_string_lossy().into_owned());
+            (name, p.clone())
+        })
+        .collect();
+    for t in tables {
+        let (name, path) = t
+            .split_once('=')
+            .ok_or_else(|| Error::Argument(format!("--table {t:?} is not NAME=PATH")))?;
+        named.push((name.to_string(), path.to_string()));
+    }
+    let mode = if nested {
+        akbuf::SchemaMode::Nested
+    } else {
+        akbuf::SchemaMode::Flattened
+    };
+    let ctx = akbuf::session_context();
+    for (name, path) in &named {
+        let array = open_with_cache(Path::new(path), trace, confined, Cache::new())?;
+        let table = akbuf::AkbufTable::new(array, mode)?;
+        ctx.register_table(name.as_str(), Arc::new(table))
+            .map_err(|e| Error::Argument(format!("table {name}: {e}")))?;
+    }
+    let failed = |e: &dyn std::fmt::Display| Error::Argument(format!("query: {e}"));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Io {
+            context: "starting the query runtime".into(),
+            io: Arc::new(e),
+        })?;
+    let batches = runtime
+        .block_on(async { ctx.sql(query).await?.collect().await })
+        .map_err(|e| failed(&e))?;
+    let io = |e: std::io::Error| Error::Io {
+        context: "writing to stdout".into(),
+        io: Arc::new(e),
+    };
+    match format {
+        SqlFormat::Table => {
+            let text = datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+                .map_err(|e| failed(&e))?;
+            writeln!(out, "{text}").map_err(io)?;
+        }
+        SqlFormat::Json => {
+            let mut w = datafusion::arrow::json::LineDelimitedWriter::new(&mut *out);
+            let refs: Vec<&datafusion::arrow::record_batch::RecordBatch> = batches.iter().collect();
+            w.write_batches(&refs).map_err(|e| failed(&e))?;
+            w.finish().map_err(|e| failed(&e))?;
+        }
+        SqlFormat::Csv => {
+            let mut w = datafusion::arrow::csv::Writer::new(&mut *out);
+            for b in &batches {
+                w.write(b).map_err(|e| failed(&e))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "datafusion"))]
+fn sql(
+    _: &[String],
+    _: &[String],
+    _: SqlFormat,
+    _: bool,
+    _: bool,
+    _: bool,
+    _: &mut impl Write,
+) -> Result<(), Error> {
+    Err(Error::Argument(
+        "akbuf sql: this akbuf was built without the datafusion feature".into(),
+    ))
 }
 
 /// Whether a source is an Arrow IPC or Parquet file (read with feature `arrow`).
@@ -664,6 +794,13 @@ fn run(cli: Cli) -> Result<(), Error> {
             }
             copy(&array, &dst, packed, opts)?;
         }
+        Command::Sql {
+            args,
+            tables,
+            format,
+            nested,
+            trace,
+        } => sql(&args, &tables, format, nested, trace, confined, &mut out)?,
         Command::Info { at, json } => {
             let array = open_at(&at, false, confined)?;
             // A slice's sizes, and an Arrow or Parquet file's, are known
