@@ -226,6 +226,18 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+
+    /// A query engine (DataFusion, a Ballista cluster) failed: planning,
+    /// executing, or reaching the cluster. The engine's error is the typed
+    /// source.
+    #[error("{context}: {cause}")]
+    Engine {
+        /// What was being done (`query`, `connecting to df://host:50050`).
+        context: String,
+        /// The engine's error.
+        #[source]
+        cause: Arc<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 impl Error {
@@ -302,6 +314,18 @@ impl Error {
     #[deprecated(since = "0.1.0", note = "use Error::read_failed")]
     pub fn source(key: impl Into<String>, message: impl Into<String>) -> Error {
         Error::read_failed(key, message)
+    }
+
+    /// An engine error (DataFusion, Ballista) while doing `context`.
+    #[cfg(feature = "datafusion")]
+    pub(crate) fn engine(
+        context: impl Into<String>,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> Error {
+        Error::Engine {
+            context: context.into(),
+            cause: Arc::new(cause),
+        }
     }
 
     /// A container error with a message.

@@ -121,6 +121,8 @@ pub use layout::BufferInfo;
 pub use lists::{Lists, ListsIter};
 pub use options::{BufferKey, Caching, CachingFn, Fetch, Options};
 pub use pack::to_packed;
+#[cfg(feature = "ballista")]
+pub use query::cluster;
 #[cfg(feature = "datafusion")]
 pub use query::{session_context, AkbufTable, AkbufTableFactory, SchemaMode};
 #[cfg(feature = "hdf5")]

@@ -623,3 +623,54 @@ fn a_prefix_read_never_fetches_past_what_the_node_needs() {
     assert_eq!((log[0].range.as_str(), log[0].bytes), ("bytes=0-7", 8));
     assert_eq!(cache.stats().bytes_read, 8);
 }
+
+/// A table over an HTTP URL through `CREATE EXTERNAL TABLE … STORED AS
+/// AKBUF` (features `datafusion` and `remote`): the sum of `jets.pt`
+/// equals the local table's, and nginx served only metadata.json, the jets
+/// offsets and the pt data.
+#[cfg(feature = "datafusion")]
+#[test]
+fn sql_over_a_url_reads_only_the_touched_objects() {
+    let Some(nginx) = Nginx::start() else { return };
+    serve_copy(sample(), &nginx.www, "sqlevents");
+    let url = format!("{}/sqlevents", nginx.url());
+    let query =
+        r#"SELECT sum(CAST(pt AS DOUBLE)) AS s FROM (SELECT unnest("jets.pt") AS pt FROM t)"#;
+    let sum = |location: &str| -> f64 {
+        use arrow_array::cast::AsArray;
+        let ctx = akbuf::session_context();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let batches = rt
+            .block_on(async {
+                ctx.sql(&format!(
+                    "CREATE EXTERNAL TABLE t STORED AS AKBUF LOCATION '{location}'"
+                ))
+                .await?;
+                ctx.sql(query).await?.collect().await
+            })
+            .unwrap();
+        batches[0]
+            .column(0)
+            .as_primitive::<arrow_array::types::Float64Type>()
+            .value(0)
+    };
+    let mark = nginx.mark();
+    let remote = sum(&url);
+    let mut got = gets(&nginx.since(mark), "/sqlevents/");
+    got.sort();
+    let local = sum(sample().to_str().unwrap());
+    assert_eq!(remote, local);
+    let events = akbuf::open(sample()).unwrap();
+    let mut want: Vec<String> = events
+        .buffers()
+        .into_iter()
+        .filter(|b| {
+            (b.field == "jets" && b.attribute == "offsets")
+                || (b.field == "jets.pt" && b.attribute == "data")
+        })
+        .map(|b| b.key)
+        .chain(["metadata.json".to_string()])
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
+}

@@ -150,7 +150,7 @@ impl Array {
     }
 
     /// Row ranges of `rows` rows, within each partition.
-    fn row_steps(&self, rows: usize) -> Vec<Range<usize>> {
+    pub(crate) fn row_steps(&self, rows: usize) -> Vec<Range<usize>> {
         let mut out = Vec::new();
         let mut start = 0usize;
         for n in self.partition_lengths() {

@@ -221,9 +221,73 @@ enum Command {
         /// structs) instead of one column per leaf.
         #[arg(long)]
         nested: bool,
+        /// Print `read <key> <bytes>` on stderr for every read from a source
+        /// (in this process: on a cluster, the executors read, and
+        /// `akbuf cluster executor --trace` prints theirs).
+        #[arg(long)]
+        trace: bool,
+        /// Run on the Ballista cluster whose scheduler is at
+        /// df://HOST:PORT (feature ballista; started with `akbuf cluster`).
+        /// The scheduler and every executor open the tables' paths.
+        #[arg(long, value_name = "df://HOST:PORT")]
+        cluster: Option<String>,
+        /// Give up (exit 1) when the query has not finished after SECS.
+        #[arg(long, value_name = "SECS")]
+        timeout: Option<f64>,
+    },
+    /// Run a Ballista scheduler or executor that knows akbuf tables
+    /// (feature ballista), for `akbuf sql --cluster`.
+    Cluster {
+        #[command(subcommand)]
+        role: ClusterRole,
+    },
+}
+
+/// `akbuf cluster scheduler|executor`.
+#[derive(Subcommand)]
+enum ClusterRole {
+    /// The scheduler: plans queries and hands tasks to executors.
+    Scheduler {
+        /// Where it listens.
+        #[arg(long, default_value = "127.0.0.1:50050", value_name = "HOST:PORT")]
+        bind: std::net::SocketAddr,
+        /// Seconds without a heartbeat before an executor is taken as
+        /// dead (its tasks run again elsewhere).
+        #[arg(long, default_value_t = 180, value_name = "SECS")]
+        executor_timeout: u64,
+        /// Failures of one task before its query fails.
+        #[arg(long, default_value_t = 4, value_name = "N")]
+        task_max_failures: usize,
+    },
+    /// An executor: runs tasks, opening the tables' paths itself.
+    Executor {
+        /// The scheduler.
+        #[arg(long, default_value = "localhost:50050", value_name = "HOST:PORT")]
+        scheduler: String,
+        /// The address it listens on.
+        #[arg(long, default_value = "127.0.0.1", value_name = "HOST")]
+        bind: String,
+        /// Its Arrow Flight port (shuffle data).
+        #[arg(long, default_value_t = 50051)]
+        port: u16,
+        /// Its gRPC port (tasks).
+        #[arg(long, default_value_t = 50052)]
+        grpc_port: u16,
+        /// Tasks at once (default: the cores).
+        #[arg(long, value_name = "N")]
+        vcores: Option<usize>,
+        /// Seconds between heartbeats.
+        #[arg(long, default_value_t = 60, value_name = "SECS")]
+        heartbeat: u64,
+        /// Where shuffle files go (default: a temporary folder).
+        #[arg(long, value_name = "DIR")]
+        work_dir: Option<String>,
         /// Print `read <key> <bytes>` on stderr for every read from a source.
         #[arg(long)]
         trace: bool,
+        /// Pause before each scanned batch (failure tests).
+        #[arg(long, hide = true, value_name = "MS")]
+        scan_delay_ms: Option<u64>,
     },
 }
 
@@ -310,18 +374,23 @@ fn copy(array: &Array, dst: &Path, packed: bool, mut opts: WriteOptions) -> Resu
     result
 }
 
-/// `akbuf sql`: registers each table, runs the query, prints the rows.
-#[cfg(feature = "datafusion")]
-fn sql(
-    args: &[String],
-    tables: &[String],
+/// `akbuf sql`'s arguments.
+struct SqlArgs<'a> {
+    args: &'a [String],
+    tables: &'a [String],
     format: SqlFormat,
     nested: bool,
     trace: bool,
-    confined: bool,
-    out: &mut impl Write,
-) -> Result<(), Error> {
-    let (query, paths) = args
+    cluster: Option<&'a str>,
+    timeout: Option<f64>,
+}
+
+/// `akbuf sql`: registers each table, runs the query (here or on a
+/// cluster), prints the rows.
+#[cfg(feature = "datafusion")]
+fn sql(a: &SqlArgs<'_>, confined: bool, out: &mut impl Write) -> Result<(), Error> {
+    let (query, paths) = a
+        .args
         .split_last()
         .ok_or_else(|| Error::Argument("akbuf sql needs a query".into()))?;
     let mut named: Vec<(String, String)> = paths
@@ -334,25 +403,24 @@ fn sql(
             (name, p.clone())
         })
         .collect();
-    for t in tables {
+    for t in a.tables {
         let (name, path) = t
             .split_once('=')
             .ok_or_else(|| Error::Argument(format!("--table {t:?} is not NAME=PATH")))?;
         named.push((name.to_string(), path.to_string()));
     }
-    let mode = if nested {
+    let mode = if a.nested {
         akbuf::SchemaMode::Nested
     } else {
         akbuf::SchemaMode::Flattened
     };
-    let ctx = akbuf::session_context();
-    for (name, path) in &named {
-        let array = open_with_cache(Path::new(path), trace, confined, Cache::new())?;
-        let table = akbuf::AkbufTable::new(array, mode)?;
-        ctx.register_table(name.as_str(), Arc::new(table))
-            .map_err(|e| Error::Argument(format!("table {name}: {e}")))?;
-    }
-    let failed = |e: &dyn std::fmt::Display| Error::Argument(format!("query: {e}"));
+    let timeout = match a.timeout {
+        Some(t) => Some(
+            std::time::Duration::try_from_secs_f64(t)
+                .map_err(|_| Error::Argument(format!("--timeout {t}: not a number of seconds")))?,
+        ),
+        None => None,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -360,14 +428,35 @@ fn sql(
             context: "starting the query runtime".into(),
             io: Arc::new(e),
         })?;
-    let batches = runtime
-        .block_on(async { ctx.sql(query).await?.collect().await })
-        .map_err(|e| failed(&e))?;
+    let ctx = match a.cluster {
+        Some(url) => runtime.block_on(remote_context(url))?,
+        None => akbuf::session_context(),
+    };
+    let options = read_options(a.trace, confined, Cache::new());
+    for (name, path) in &named {
+        let table = akbuf::AkbufTable::open_paths(&[path], mode, options.clone())?;
+        ctx.register_table(name.as_str(), Arc::new(table))
+            .map_err(|e| Error::Argument(format!("table {name}: {e}")))?;
+    }
+    let batches = runtime.block_on(async {
+        let run = async { ctx.sql(query).await?.collect().await };
+        match timeout {
+            None => run.await.map_err(|e| akbuf_engine("query", e)),
+            Some(t) => match tokio::time::timeout(t, run).await {
+                Ok(r) => r.map_err(|e| akbuf_engine("query", e)),
+                Err(_) => Err(Error::Argument(format!(
+                    "the query did not finish in {} s (--timeout)",
+                    t.as_secs_f64()
+                ))),
+            },
+        }
+    })?;
+    let failed = |e: &dyn std::fmt::Display| Error::Argument(format!("query: {e}"));
     let io = |e: std::io::Error| Error::Io {
         context: "writing to stdout".into(),
         io: Arc::new(e),
     };
-    match format {
+    match a.format {
         SqlFormat::Table => {
             let text = datafusion::arrow::util::pretty::pretty_format_batches(&batches)
                 .map_err(|e| failed(&e))?;
@@ -389,18 +478,105 @@ fn sql(
     Ok(())
 }
 
+/// An engine's error, unwrapped when it only carries one of akbuf's.
+#[cfg(feature = "datafusion")]
+fn akbuf_engine(context: &str, e: datafusion::error::DataFusionError) -> Error {
+    if let datafusion::error::DataFusionError::External(inner) = &e {
+        if let Some(a) = inner.downcast_ref::<Error>() {
+            return a.clone();
+        }
+    }
+    Error::Engine {
+        context: context.into(),
+        cause: Arc::new(e),
+    }
+}
+
+#[cfg(feature = "ballista")]
+fn remote_context(
+    url: &str,
+) -> impl std::future::Future<Output = Result<datafusion::prelude::SessionContext, Error>> + '_ {
+    akbuf::cluster::remote_context(url)
+}
+
+#[cfg(all(feature = "datafusion", not(feature = "ballista")))]
+async fn remote_context(_: &str) -> Result<datafusion::prelude::SessionContext, Error> {
+    Err(Error::Argument(
+        "akbuf sql --cluster: this akbuf was built without the ballista feature".into(),
+    ))
+}
+
 #[cfg(not(feature = "datafusion"))]
-fn sql(
-    _: &[String],
-    _: &[String],
-    _: SqlFormat,
-    _: bool,
-    _: bool,
-    _: bool,
-    _: &mut impl Write,
-) -> Result<(), Error> {
+fn sql(_: &SqlArgs<'_>, _: bool, _: &mut impl Write) -> Result<(), Error> {
     Err(Error::Argument(
         "akbuf sql: this akbuf was built without the datafusion feature".into(),
+    ))
+}
+
+/// `akbuf cluster scheduler|executor`: runs until killed.
+#[cfg(feature = "ballista")]
+fn cluster(role: ClusterRole, confined: bool) -> Result<(), Error> {
+    use akbuf::cluster::{ExecutorOptions, SchedulerOptions};
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Io {
+            context: "starting the cluster runtime".into(),
+            io: Arc::new(e),
+        })?;
+    match role {
+        ClusterRole::Scheduler {
+            bind,
+            executor_timeout,
+            task_max_failures,
+        } => {
+            let mut opts = SchedulerOptions::new(bind);
+            opts.executor_timeout_s = executor_timeout;
+            opts.task_max_failures = task_max_failures;
+            eprintln!("akbuf: scheduler on {bind}");
+            runtime.block_on(akbuf::cluster::run_scheduler(opts))
+        }
+        ClusterRole::Executor {
+            scheduler,
+            bind,
+            port,
+            grpc_port,
+            vcores,
+            heartbeat,
+            work_dir,
+            trace,
+            scan_delay_ms,
+        } => {
+            let (host, sport) = scheduler
+                .rsplit_once(':')
+                .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
+                .ok_or_else(|| {
+                    Error::Argument(format!("--scheduler {scheduler:?} is not HOST:PORT"))
+                })?;
+            let mut opts = ExecutorOptions::new(host, sport);
+            opts.bind_host = bind;
+            opts.port = port;
+            opts.grpc_port = grpc_port;
+            if let Some(n) = vcores {
+                opts.vcores = n;
+            }
+            opts.heartbeat_s = heartbeat;
+            opts.work_dir = work_dir;
+            opts.options = read_options(trace, confined, Cache::new());
+            opts.scan_delay = scan_delay_ms.map(std::time::Duration::from_millis);
+            eprintln!(
+                "akbuf: executor on {}:{} (tasks on {}) for {scheduler}",
+                opts.bind_host, opts.port, opts.grpc_port
+            );
+            runtime.block_on(akbuf::cluster::run_executor(opts))
+        }
+    }
+}
+
+#[cfg(not(feature = "ballista"))]
+fn cluster(_: ClusterRole, _: bool) -> Result<(), Error> {
+    Err(Error::Argument(
+        "akbuf cluster: this akbuf was built without the ballista feature".into(),
     ))
 }
 
@@ -588,12 +764,12 @@ fn open(path: &Path, trace: bool, confined: bool) -> Result<Array, Error> {
     open_with_cache(path, trace, confined, Cache::new())
 }
 
-fn open_with_cache(
-    path: &Path,
-    trace: bool,
-    confined: bool,
-    mut cache: Cache,
-) -> Result<Array, Error> {
+fn open_with_cache(path: &Path, trace: bool, confined: bool, cache: Cache) -> Result<Array, Error> {
+    open_any(path, read_options(trace, confined, cache))
+}
+
+/// Options reading through `cache`, printing every read when `trace`.
+fn read_options(trace: bool, confined: bool, mut cache: Cache) -> Options {
     if trace {
         // The cache's observer sees every read from the source as it happens.
         cache = cache.with_observer(|e: &ReadEvent<'_>| match e.bytes {
@@ -605,7 +781,7 @@ fn open_with_cache(
     if confined {
         options = options.confined();
     }
-    open_any(path, options)
+    options
 }
 
 /// A container, or a folder of containers (a dataset: one array over all
@@ -800,7 +976,21 @@ fn run(cli: Cli) -> Result<(), Error> {
             format,
             nested,
             trace,
-        } => sql(&args, &tables, format, nested, trace, confined, &mut out)?,
+            cluster,
+            timeout,
+        } => {
+            let a = SqlArgs {
+                args: &args,
+                tables: &tables,
+                format,
+                nested,
+                trace,
+                cluster: cluster.as_deref(),
+                timeout,
+            };
+            sql(&a, confined, &mut out)?
+        }
+        Command::Cluster { role } => cluster(role, confined)?,
         Command::Info { at, json } => {
             let array = open_at(&at, false, confined)?;
             // A slice's sizes, and an Arrow or Parquet file's, are known
