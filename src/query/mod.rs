@@ -184,7 +184,7 @@ impl AkbufTable {
     ///
     /// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/events");
     /// let t = AkbufTable::open_paths(&[path], SchemaMode::Nested, Options::default())?;
-    /// assert_eq!(t.schema().fields().len(), 4);
+    /// assert_eq!(t.schema().fields().len(), 5); // run, event, met, jets, muons
     /// assert_eq!(t.paths(), Some(&[path.to_string()][..]));
     /// # Ok::<(), akbuf::Error>(())
     /// ```
