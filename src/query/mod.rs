@@ -378,7 +378,16 @@ pub(crate) struct AkbufSource {
     /// A pause before each batch (failure tests of a cluster: an executor
     /// killed while its tasks run).
     pub(crate) delay: Option<std::time::Duration>,
+    /// Rows per batch: a piece streams as slices of this many rows, which
+    /// keep the operators above in cache.
+    batch_rows: usize,
 }
+
+/// Rows per batch at least: making a slice's batch costs tens of
+/// microseconds (a slice, a field walk and `to_arrow` per column), too
+/// much at DataFusion's 8,192 rows or at 65,536 (BENCHMARKS.md, issue
+/// #17: whole pieces of a million rows were fastest).
+const BATCH_ROWS: usize = 1 << 20;
 
 impl AkbufSource {
     pub(crate) fn new(table: AkbufTable, columns: Vec<usize>) -> AkbufSource {
@@ -390,6 +399,7 @@ impl AkbufSource {
             projection,
             metrics: ExecutionPlanMetricsSet::new(),
             delay: None,
+            batch_rows: BATCH_ROWS,
         }
     }
 
@@ -466,6 +476,7 @@ impl FileSource for AkbufSource {
             columns: self.columns.clone(),
             schema,
             delay: self.delay,
+            batch_rows: self.batch_rows.max(1),
         }))
     }
 
@@ -473,8 +484,10 @@ impl FileSource for AkbufSource {
         &self.table_schema
     }
 
-    fn with_batch_size(&self, _batch_size: usize) -> Arc<dyn FileSource> {
-        Arc::new(self.clone())
+    fn with_batch_size(&self, batch_size: usize) -> Arc<dyn FileSource> {
+        let mut source = self.clone();
+        source.batch_rows = batch_size.max(BATCH_ROWS);
+        Arc::new(source)
     }
 
     fn projection(&self) -> Option<&ProjectionExprs> {
@@ -530,6 +543,7 @@ impl FileSource for AkbufSource {
         }
         let mut source = AkbufSource::new(self.table.clone(), columns);
         source.delay = self.delay;
+        source.batch_rows = self.batch_rows;
         Ok(Some(Arc::new(source)))
     }
 
@@ -541,12 +555,14 @@ impl FileSource for AkbufSource {
     }
 }
 
-/// Makes a piece's batch: its range is the piece's rows.
+/// Makes a piece's batches: its range is the piece's rows, streamed in
+/// slices of `batch_rows`, each made when the stream is polled.
 struct AkbufOpener {
     table: AkbufTable,
     columns: Vec<usize>,
     schema: SchemaRef,
     delay: Option<std::time::Duration>,
+    batch_rows: usize,
 }
 
 impl FileOpener for AkbufOpener {
@@ -565,12 +581,17 @@ impl FileOpener for AkbufOpener {
             self.schema.clone(),
             self.delay,
         );
+        let step = self.batch_rows;
+        let n = rows.len();
+        let steps = (0..n.div_ceil(step).max(1))
+            .map(move |i| rows.start + i * step..(rows.start + (i + 1) * step).min(rows.end));
         Ok(Box::pin(async move {
             if let Some(d) = delay {
                 tokio::time::sleep(d).await;
             }
-            let batch = piece_batch(&table, rows, &columns, &schema).map_err(df_err);
-            Ok(futures::stream::iter(std::iter::once(batch)).boxed())
+            let batches =
+                steps.map(move |r| piece_batch(&table, r, &columns, &schema).map_err(df_err));
+            Ok(futures::stream::iter(batches).boxed())
         }))
     }
 }
