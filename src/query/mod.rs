@@ -610,12 +610,23 @@ fn piece_batch(
             rows.start, rows.end
         )));
     }
-    let piece = &table.array.slice(rows.clone())?;
+    // A piece lies in one partition: its columns are that partition's
+    // (whole buffers, read once through the cache) sliced by Arrow, no copy.
+    let (part, start) = partition_of(&table.array, rows.start)?;
+    if rows.end > start + part.len() {
+        return Err(Error::Argument(format!(
+            "rows {}..{} cross the end of their partition (rows {start}..{})",
+            rows.start,
+            rows.end,
+            start + part.len()
+        )));
+    }
     let values = columns
         .iter()
         .zip(schema.fields())
         .map(|(&c, field)| {
-            let values = table.columns[c].of(piece)?.to_arrow(&table.options)?;
+            let whole = table.columns[c].of(&part)?.to_arrow(&table.options)?;
+            let values = whole.slice(rows.start - start, rows.len());
             if values.data_type() != field.data_type() {
                 return Err(Error::Argument(format!(
                     "column {:?}: rows {}..{} make {} where the table has {}",
@@ -632,9 +643,25 @@ fn piece_batch(
     RecordBatch::try_new_with_options(
         schema.clone(),
         values,
-        &RecordBatchOptions::new().with_row_count(Some(piece.len())),
+        &RecordBatchOptions::new().with_row_count(Some(rows.len())),
     )
     .map_err(|e| Error::Argument(format!("cannot make a RecordBatch: {e}")))
+}
+
+/// The partition holding row `row` of `array` (the array itself when it is
+/// one piece), and the row where that partition starts.
+fn partition_of(array: &Array, row: usize) -> crate::Result<(Array, usize)> {
+    if !array.is_partitioned() {
+        return Ok((array.clone(), 0));
+    }
+    let mut start = 0usize;
+    for (i, n) in array.partition_lengths().into_iter().enumerate() {
+        if row < start + n {
+            return Ok((array.partition(i)?, start));
+        }
+        start += n;
+    }
+    Ok((array.slice(row..row)?, row))
 }
 
 /// `CREATE EXTERNAL TABLE t STORED AS AKBUF LOCATION 'path'`: registered
