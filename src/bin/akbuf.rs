@@ -421,13 +421,7 @@ fn sql(a: &SqlArgs<'_>, confined: bool, out: &mut impl Write) -> Result<(), Erro
         ),
         None => None,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Io {
-            context: "starting the query runtime".into(),
-            io: Arc::new(e),
-        })?;
+    let runtime = tokio_runtime("query")?;
     let ctx = match a.cluster {
         Some(url) => runtime.block_on(remote_context(url))?,
         None => akbuf::session_context(),
@@ -478,6 +472,18 @@ fn sql(a: &SqlArgs<'_>, confined: bool, out: &mut impl Write) -> Result<(), Erro
     Ok(())
 }
 
+/// A multi-threaded tokio runtime for the `what` (query, cluster).
+#[cfg(feature = "datafusion")]
+fn tokio_runtime(what: &str) -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Io {
+            context: format!("starting the {what} runtime"),
+            io: Arc::new(e),
+        })
+}
+
 /// An engine's error, unwrapped when it only carries one of akbuf's.
 #[cfg(feature = "datafusion")]
 fn akbuf_engine(context: &str, e: datafusion::error::DataFusionError) -> Error {
@@ -517,13 +523,7 @@ fn sql(_: &SqlArgs<'_>, _: bool, _: &mut impl Write) -> Result<(), Error> {
 #[cfg(feature = "ballista")]
 fn cluster(role: ClusterRole, confined: bool) -> Result<(), Error> {
     use akbuf::cluster::{ExecutorOptions, SchedulerOptions};
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Io {
-            context: "starting the cluster runtime".into(),
-            io: Arc::new(e),
-        })?;
+    let runtime = tokio_runtime("cluster")?;
     match role {
         ClusterRole::Scheduler {
             bind,

@@ -129,11 +129,7 @@ fn same_fields(
     want: &[(String, String)],
     got: &SchemaRef,
 ) -> datafusion::common::Result<()> {
-    let got: Vec<(String, String)> = got
-        .fields()
-        .iter()
-        .map(|f| (f.name().clone(), f.data_type().to_string()))
-        .collect();
+    let got = fields_of(got);
     if got == want {
         return Ok(());
     }
