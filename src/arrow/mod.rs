@@ -1271,6 +1271,28 @@ enum Wide {
 }
 
 impl Wide {
+    /// Whether the first `n` values never decrease (one typed pass that
+    /// the compiler vectorizes, not `at` per value).
+    fn ascending(&self, n: usize) -> bool {
+        fn check<T: PartialOrd + Copy>(v: &[T]) -> bool {
+            v.windows(2).fold(true, |ok, w| ok & (w[0] <= w[1]))
+        }
+        match self {
+            Wide::I32(v) => check(&v[..n]),
+            Wide::I64(v) => check(&v[..n]),
+            Wide::Owned(v) => check(&v[..n]),
+        }
+    }
+
+    /// `f` of each of the first `n` values (matched once, not per value).
+    fn mapped<U>(&self, n: usize, f: impl Fn(i64) -> U) -> Vec<U> {
+        match self {
+            Wide::I32(v) => v[..n].iter().map(|&o| f(i64::from(o))).collect(),
+            Wide::I64(v) => v[..n].iter().map(|&o| f(o)).collect(),
+            Wide::Owned(v) => v[..n].iter().map(|&o| f(o)).collect(),
+        }
+    }
+
     fn at(&self, i: usize) -> i64 {
         match self {
             Wide::I32(v) => i64::from(v[i]),
@@ -1312,7 +1334,7 @@ fn lists(
     } = offsets;
     let first = wide.at(0);
     let last = wide.at(length);
-    if first < 0 || last < first || (0..length).any(|i| wide.at(i + 1) < wide.at(i)) {
+    if first < 0 || last < first || !wide.ascending(length + 1) {
         return Err(node
             .info
             .invalid(&node.info.path, "offsets decrease or are negative"));
@@ -1343,16 +1365,10 @@ fn lists(
     let offsets_buffer = match (&stored, rebased, kind, narrow) {
         (Some(b), false, OffsetKind::I32, _) => shared(b.slice(0, (length + 1) * 4)?),
         (Some(b), false, OffsetKind::I64, false) => shared(b.slice(0, (length + 1) * 8)?),
-        (_, _, _, true) => arrow_buffer::Buffer::from_vec(
-            (0..=length)
-                .map(|i| (wide.at(i) - first) as i32)
-                .collect::<Vec<i32>>(),
-        ),
-        (_, _, _, false) => arrow_buffer::Buffer::from_vec(
-            (0..=length)
-                .map(|i| wide.at(i) - first)
-                .collect::<Vec<i64>>(),
-        ),
+        (_, _, _, true) => {
+            arrow_buffer::Buffer::from_vec(wide.mapped(length + 1, |o| (o - first) as i32))
+        }
+        (_, _, _, false) => arrow_buffer::Buffer::from_vec(wide.mapped(length + 1, |o| o - first)),
     };
     let (from, to) = (
         usize::try_from(first).unwrap_or(0),

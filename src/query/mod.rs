@@ -383,11 +383,13 @@ pub(crate) struct AkbufSource {
     batch_rows: usize,
 }
 
-/// Rows per batch at least: making a slice's batch costs tens of
-/// microseconds (a slice, a field walk and `to_arrow` per column), too
-/// much at DataFusion's 8,192 rows or at 65,536 (BENCHMARKS.md, issue
-/// #17: whole pieces of a million rows were fastest).
-const BATCH_ROWS: usize = 1 << 20;
+/// Rows per batch at least (more when the session asks for more). A
+/// piece's columns are converted to Arrow once and each batch is a slice of
+/// them, so a batch costs a few hundred nanoseconds per column: 8,192 to
+/// 1,048,576 rows per batch ran the same queries within 5 % of each other
+/// (BENCHMARKS.md, issue #17); 65,536 keeps a batch's unnested values in
+/// cache while paying that cost 15 times per million rows.
+const BATCH_ROWS: usize = 1 << 16;
 
 impl AkbufSource {
     pub(crate) fn new(table: AkbufTable, columns: Vec<usize>) -> AkbufSource {
@@ -589,63 +591,86 @@ impl FileOpener for AkbufOpener {
             if let Some(d) = delay {
                 tokio::time::sleep(d).await;
             }
-            let batches =
-                steps.map(move |r| piece_batch(&table, r, &columns, &schema).map_err(df_err));
+            let piece = Piece::new(&table, rows, &columns, &schema).map_err(df_err)?;
+            let batches = steps.map(move |r| piece.batch(r).map_err(df_err));
             Ok(futures::stream::iter(batches).boxed())
         }))
     }
 }
 
-/// The batch of `columns` of the table's `rows`.
-fn piece_batch(
-    table: &AkbufTable,
-    rows: Range<usize>,
-    columns: &[usize],
-    schema: &SchemaRef,
-) -> crate::Result<RecordBatch> {
-    let n = table.array.len();
-    if rows.start > rows.end || rows.end > n {
-        return Err(Error::Argument(format!(
-            "rows {}..{} of a table of {n} (the data changed since the query was planned?)",
-            rows.start, rows.end
-        )));
-    }
-    // A piece lies in one partition: its columns are that partition's
-    // (whole buffers, read once through the cache) sliced by Arrow, no copy.
-    let (part, start) = partition_of(&table.array, rows.start)?;
-    if rows.end > start + part.len() {
-        return Err(Error::Argument(format!(
-            "rows {}..{} cross the end of their partition (rows {start}..{})",
-            rows.start,
-            rows.end,
-            start + part.len()
-        )));
-    }
-    let values = columns
-        .iter()
-        .zip(schema.fields())
-        .map(|(&c, field)| {
-            let whole = table.columns[c].of(&part)?.to_arrow(&table.options)?;
-            let values = whole.slice(rows.start - start, rows.len());
-            if values.data_type() != field.data_type() {
-                return Err(Error::Argument(format!(
-                    "column {:?}: rows {}..{} make {} where the table has {}",
-                    field.name(),
-                    rows.start,
-                    rows.end,
-                    values.data_type(),
-                    field.data_type()
-                )));
-            }
-            Ok(values)
+/// A piece's columns: its partition's whole columns (buffers read once
+/// through the cache, converted to Arrow once per piece, no copy), which
+/// its batches slice.
+struct Piece {
+    columns: Vec<ArrayRef>,
+    /// The table row where the partition starts.
+    start: usize,
+    schema: SchemaRef,
+}
+
+impl Piece {
+    /// The columns of the partition holding `rows` (which must lie in it).
+    fn new(
+        table: &AkbufTable,
+        rows: Range<usize>,
+        columns: &[usize],
+        schema: &SchemaRef,
+    ) -> crate::Result<Piece> {
+        let n = table.array.len();
+        if rows.start > rows.end || rows.end > n {
+            return Err(Error::Argument(format!(
+                "rows {}..{} of a table of {n} (the data changed since the query was planned?)",
+                rows.start, rows.end
+            )));
+        }
+        let (part, start) = partition_of(&table.array, rows.start)?;
+        if rows.end > start + part.len() {
+            return Err(Error::Argument(format!(
+                "rows {}..{} cross the end of their partition (rows {start}..{})",
+                rows.start,
+                rows.end,
+                start + part.len()
+            )));
+        }
+        let columns = columns
+            .iter()
+            .zip(schema.fields())
+            .map(|(&c, field)| {
+                let whole = table.columns[c].of(&part)?.to_arrow(&table.options)?;
+                if whole.data_type() != field.data_type() {
+                    return Err(Error::Argument(format!(
+                        "column {:?}: rows {}..{} make {} where the table has {}",
+                        field.name(),
+                        rows.start,
+                        rows.end,
+                        whole.data_type(),
+                        field.data_type()
+                    )));
+                }
+                Ok(whole)
+            })
+            .collect::<crate::Result<Vec<ArrayRef>>>()?;
+        Ok(Piece {
+            columns,
+            start,
+            schema: schema.clone(),
         })
-        .collect::<crate::Result<Vec<ArrayRef>>>()?;
-    RecordBatch::try_new_with_options(
-        schema.clone(),
-        values,
-        &RecordBatchOptions::new().with_row_count(Some(rows.len())),
-    )
-    .map_err(|e| Error::Argument(format!("cannot make a RecordBatch: {e}")))
+    }
+
+    /// The batch of table rows `rows` (within the piece).
+    fn batch(&self, rows: Range<usize>) -> crate::Result<RecordBatch> {
+        let values = self
+            .columns
+            .iter()
+            .map(|c| c.slice(rows.start - self.start, rows.len()))
+            .collect();
+        RecordBatch::try_new_with_options(
+            self.schema.clone(),
+            values,
+            &RecordBatchOptions::new().with_row_count(Some(rows.len())),
+        )
+        .map_err(|e| Error::Argument(format!("cannot make a RecordBatch: {e}")))
+    }
 }
 
 /// The partition holding row `row` of `array` (the array itself when it is
