@@ -88,7 +88,7 @@ mod sys;
 mod value;
 mod write;
 
-pub use array::{from_buffers, Array, ChunkSize, Chunks, Iter};
+pub use array::{from_buffers, Array, ChunkSize, Chunks, Iter, LazyBuffer};
 #[cfg(feature = "arrow")]
 pub use arrow::ToArrowOptions;
 pub use buffer::{Buffer, ByteOrder, Native, Residence, TypedBuffer, WeakBuffer};
@@ -106,8 +106,8 @@ pub use container::parquet::write_parquet;
 #[cfg(feature = "remote")]
 pub use container::remote::write_url;
 pub use container::{
-    is_url, open, open_with, read_metadata, Metadata, MAX_PARTITIONS, METADATA_LIMIT,
-    PARTITIONED_BUFFER_KEY,
+    is_url, open, open_with, open_with_metadata, read_metadata, Metadata, MAX_PARTITIONS,
+    METADATA_LIMIT, PARTITIONED_BUFFER_KEY,
 };
 #[cfg(feature = "cuda")]
 #[allow(deprecated)]

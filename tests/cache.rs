@@ -396,3 +396,86 @@ fn arrays_are_send_and_sync() {
     check::<Cache>();
     check::<akbuf::TypedBuffer<f32>>();
 }
+
+/// The events fixture's buffers, one lazy handle per key, over `cache`.
+fn events_over(cache: &Arc<Cache>) -> (Array, Counting<akbuf::DirSource>) {
+    let dir = case("events");
+    let source = counting_dir(&dir);
+    let meta = akbuf::Metadata::read_dir(&dir).unwrap();
+    let opts = meta.options().unwrap().with_cache(Arc::clone(cache));
+    let array = from_buffers(&meta.form, meta.length, source.clone(), opts).unwrap();
+    (array, source)
+}
+
+#[test]
+fn a_budget_counting_mapped_bytes_bounds_what_a_directory_keeps_mapped() {
+    let (probe, _) = events_over(&Arc::new(Cache::new()));
+    let sizes: Vec<u64> = probe
+        .lazy_buffers()
+        .iter()
+        .map(|b| b.get().unwrap().len() as u64)
+        .collect();
+    let largest = *sizes.iter().max().unwrap();
+    let total: u64 = sizes.iter().sum();
+    let budget = largest * 2;
+    assert!(total > 2 * budget, "{sizes:?}");
+
+    // Mapped buffers are free of a plain budget: all stay mapped.
+    let plain = Arc::new(Cache::with_budget(budget));
+    let (array, _) = events_over(&plain);
+    for b in array.lazy_buffers() {
+        b.get().unwrap();
+    }
+    let stats = plain.stats();
+    assert_eq!(
+        (stats.mapped_bytes, stats.evictions),
+        (total, 0),
+        "{stats:?}"
+    );
+
+    // Counted, they are dropped past it, least recently used first.
+    let counted = Arc::new(Cache::with_budget(budget).counting_mapped());
+    let (array, source) = events_over(&counted);
+    for b in array.lazy_buffers() {
+        b.get().unwrap();
+        let held = counted.stats();
+        assert!(held.mapped_bytes + held.heap_bytes <= budget, "{held:?}");
+    }
+    assert!(counted.stats().evictions > 0);
+    // The values are still right, read again where they were dropped.
+    assert_eq!(array.to_json().unwrap(), probe.to_json().unwrap());
+    assert!(source.reads.lock().values().any(|&n| n > 1));
+}
+
+#[test]
+fn releasing_a_field_drops_only_its_buffers_and_the_next_touch_reads_once_more() {
+    let cache = Arc::new(Cache::new());
+    let (array, source) = events_over(&cache);
+    let json = array.to_json().unwrap();
+    let reads = cache.stats().reads;
+    let keys = array.lazy_buffers();
+    let pt = keys.iter().find(|b| b.info().field == "jets.pt").unwrap();
+    let offsets = keys.iter().find(|b| b.info().field == "jets").unwrap();
+    assert!(pt.is_loaded() && offsets.is_loaded());
+    assert!(pt.release());
+    assert!(!pt.release()); // already gone
+    assert!(!pt.is_loaded()); // no one held it: its memory is released
+    assert!(offsets.is_loaded());
+    assert_eq!(array.to_json().unwrap(), json);
+    assert_eq!(cache.stats().reads, reads + 1);
+    assert_eq!(source.reads.lock()[&pt.info().key], 2);
+    assert_eq!(source.reads.lock()[&offsets.info().key], 1);
+
+    // A buffer still held is revived, not read, after its release.
+    let held = pt.get().unwrap();
+    assert_eq!(array.field_path("jets.pt").unwrap().release(), 2);
+    assert_eq!(
+        pt.get().unwrap().as_slice().as_ptr(),
+        held.as_slice().as_ptr()
+    );
+    assert_eq!(source.reads.lock()[&pt.info().key], 2);
+    // The whole array: every entry it has in the cache.
+    let entries = cache.stats().entries;
+    assert_eq!(array.release() as u64, entries);
+    assert_eq!(cache.stats().entries, 0);
+}

@@ -15,11 +15,13 @@ use crate::value::Value;
 use parts::Parts;
 use std::sync::Arc;
 
+mod buffers;
 mod chunks;
 mod parts;
 mod prefetch;
 mod slice;
 
+pub use buffers::LazyBuffer;
 pub use chunks::{ChunkSize, Chunks};
 
 /// A lazy Awkward Array: a layout over buffers that are read on first touch.

@@ -74,7 +74,14 @@ impl Cache {
     pub(super) fn evict_over(&self, budget: u64, keep: &K) {
         let mut idle = 0;
         let count = self.shards.count();
-        while self.counters.heap_bytes.load(Relaxed) > budget && idle < count {
+        let held = || {
+            let heap = self.counters.heap_bytes.load(Relaxed);
+            match self.count_mapped {
+                true => heap + self.counters.mapped_bytes.load(Relaxed),
+                false => heap,
+            }
+        };
+        while held() > budget && idle < count {
             let i = self.evict_cursor.fetch_add(1, Relaxed) % count;
             let Some(shard) = self.shards.made(i) else {
                 idle += 1;
@@ -88,9 +95,11 @@ impl Cache {
                 continue;
             };
             for _ in 0..lru.len() {
-                // Only heap entries count against the budget; skip mapped ones.
+                // Only heap entries count against the budget (mapped ones
+                // too when it counts them); skip the others.
+                let counted = |b: &Buffer| self.count_mapped || b.residence() == Residence::Heap;
                 let victim = lru.iter().rev().find_map(|(k, s)| match s {
-                    Slot::Ready(e) if e.buf.residence() == Residence::Heap && k != keep => {
+                    Slot::Ready(e) if counted(&e.buf) && k != keep => {
                         Some((k.clone(), e.touched.swap(false, Relaxed)))
                     }
                     _ => None,

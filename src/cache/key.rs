@@ -16,6 +16,16 @@ pub(crate) enum Conv {
     Align(u8),
 }
 
+impl Conv {
+    /// Every conversion a cache may hold (units of 1 to 32 bytes).
+    pub(crate) fn all() -> impl Iterator<Item = Conv> {
+        let units = [1u8, 2, 4, 8, 16, 32];
+        std::iter::once(Conv::Raw)
+            .chain(units.into_iter().map(Conv::Swap))
+            .chain(units.into_iter().map(Conv::Align))
+    }
+}
+
 /// A view of a key's parts, so that owned keys (in the maps) and borrowed
 /// ones (in a lookup) hash and compare alike: lookups allocate nothing.
 pub(super) trait KeyView {

@@ -68,6 +68,8 @@ pub type Observer = Arc<dyn Fn(&ReadEvent<'_>) + Send + Sync>;
 pub struct Cache {
     shards: Shards,
     budget: Option<u64>,
+    /// Whether memory-mapped bytes count against the budget too.
+    count_mapped: bool,
     counters: Counters,
     observer: Option<Observer>,
     sources: Mutex<(HashMap<String, u64, key::KeyHash>, u64)>,
@@ -129,6 +131,7 @@ impl Cache {
         Cache {
             shards,
             budget: None,
+            count_mapped: false,
             counters: Counters {
                 reads: AtomicU64::new(0),
                 bytes_read: AtomicU64::new(0),
@@ -160,6 +163,31 @@ impl Cache {
             budget: Some(bytes),
             ..Cache::new()
         }
+    }
+
+    /// Counts memory-mapped buffers against the budget too, so that the
+    /// budget bounds every byte the cache keeps resident (a mapping's pages
+    /// leave the process's resident set when its last holder drops it).
+    /// Without it, only heap bytes count: mapped pages are the kernel's page
+    /// cache, which it reclaims by itself.
+    ///
+    /// ```
+    /// use akbuf::Cache;
+    ///
+    /// let cache = Cache::with_budget(64 << 20).counting_mapped();
+    /// assert!(cache.counts_mapped());
+    /// assert!(!Cache::with_budget(64 << 20).counts_mapped());
+    /// ```
+    #[must_use]
+    pub fn counting_mapped(mut self) -> Cache {
+        self.count_mapped = true;
+        self
+    }
+
+    /// Whether mapped bytes count against the budget (see
+    /// [`Cache::counting_mapped`]).
+    pub fn counts_mapped(&self) -> bool {
+        self.count_mapped
     }
 
     /// Sets the observer called after every source read, on the reading thread.
@@ -284,6 +312,37 @@ impl Cache {
             }
             sh.evicted.purge();
         }
+    }
+
+    /// Drops the entries of `key` read from source number `source`, in every
+    /// conversion the cache holds; returns how many it dropped. A buffer still
+    /// held elsewhere stays valid and is revived without a read while alive.
+    pub(crate) fn forget(&self, source: u64, key: &str) -> usize {
+        let mut dropped = 0;
+        for conv in Conv::all() {
+            let view = KeyRef(source, conv, key);
+            let view: &dyn KeyView = &view;
+            let Some(shard) = self.shards.of_if_made(view) else {
+                continue;
+            };
+            let mut guard = write(&shard.lock);
+            let sh = &mut *guard;
+            if !matches!(sh.store.peek(view), Some(Slot::Ready(_))) {
+                continue;
+            }
+            if let Some(Slot::Ready(e)) = sh.store.remove(view) {
+                self.charge(&e.buf, false);
+                let k = K {
+                    source,
+                    conv,
+                    key: Arc::from(key),
+                };
+                sh.evicted.insert(k, e.buf.downgrade());
+                sh.evicted.purge();
+                dropped += 1;
+            }
+        }
+        dropped
     }
 
     /// The number this cache uses for a source: equal identities share one

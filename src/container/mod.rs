@@ -554,12 +554,36 @@ pub fn open(path: impl AsRef<Path>) -> Result<Array> {
 ///
 /// As [`open`].
 pub fn open_with(path: impl AsRef<Path>, options: Options) -> Result<Array> {
+    open_with_metadata(path, options).map(|(array, _)| array)
+}
+
+/// [`open_with`], also returning the container's metadata (its buffer-key
+/// template, byte order and partitions: what a reader of the container's
+/// buffers by key needs besides the array), read once.
+///
+/// ```
+/// use akbuf::{open_with_metadata, Options};
+///
+/// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/events");
+/// let (events, meta) = open_with_metadata(path, Options::default())?;
+/// assert_eq!((events.len(), meta.length), (1000, 1000));
+/// assert_eq!(meta.buffer_key_template(), "{form_key}-{attribute}");
+/// # Ok::<(), akbuf::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// As [`open`].
+pub fn open_with_metadata(path: impl AsRef<Path>, options: Options) -> Result<(Array, Metadata)> {
     let path = path.as_ref();
     // Most paths are directory containers: reading their metadata.json
     // first spares asking what the path is (a system call on every open).
     if !options.confined && !is_url(&path.to_string_lossy()) {
         match Metadata::read_dir_with(path, false) {
-            Ok(metadata) => return metadata.open_with(DirSource::new(path), options),
+            Ok(metadata) => {
+                let array = metadata.open_with(DirSource::new(path), options)?;
+                return Ok((array, metadata));
+            }
             Err(Error::Container {
                 cause: Some(io), ..
             }) if matches!(
@@ -571,7 +595,8 @@ pub fn open_with(path: impl AsRef<Path>, options: Options) -> Result<Array> {
     }
     let stored = Stored::at_with(path, options.confined, &options.fetch)?;
     let metadata = stored.metadata()?;
-    stored.open(&metadata, options)
+    let array = stored.open(&metadata, options)?;
+    Ok((array, metadata))
 }
 
 /// The metadata (form, length, byte order, buffer-key template) of the

@@ -326,13 +326,14 @@ impl Node {
 
     /// Collects every buffer reachable from this node, depth-first.
     pub(crate) fn collect_buffers(&self, out: &mut Vec<BufferInfo>) {
-        self.collect_buffers_at("", out);
+        self.visit_buffers("", &mut |info, _| out.push(info));
     }
 
-    /// [`Node::collect_buffers`] for a node at the field path `field`.
-    fn collect_buffers_at(&self, field: &str, out: &mut Vec<BufferInfo>) {
+    /// Calls `f` with each buffer reachable from this node (at the field
+    /// path `field`), depth-first: its description and the lazy buffer.
+    pub(crate) fn visit_buffers(&self, field: &str, f: &mut dyn FnMut(BufferInfo, &Arc<LazyBuf>)) {
         for (attribute, b) in self.data.buffers() {
-            out.push(BufferInfo {
+            let info = BufferInfo {
                 key: b.key.to_string(),
                 field: field.to_string(),
                 dtype: b.dtype.name(),
@@ -341,7 +342,8 @@ impl Node {
                 stored_bytes: b.stored_size(),
                 loaded: b.is_loaded(),
                 partition: None,
-            });
+            };
+            f(info, b);
         }
         match &self.data {
             NodeData::Record { contents } => {
@@ -355,12 +357,12 @@ impl Node {
                     } else {
                         format!("{field}.{name}")
                     };
-                    c.collect_buffers_at(&path, out);
+                    c.visit_buffers(&path, f);
                 }
             }
             _ => {
                 for c in self.children() {
-                    c.collect_buffers_at(field, out);
+                    c.visit_buffers(field, f);
                 }
             }
         }

@@ -1,0 +1,122 @@
+"""akbuf: Awkward Array buffer containers, read lazily through one shared cache.
+
+``akbuf.open(path)`` opens a container that akbuf reads (a directory written
+by ``ak.to_buffers``, a partitioned one from awkward 1, with the features
+built an HDF5 group or a URL) and reads nothing. The container is a mapping
+for ``ak.from_buffers``: ``c[key]`` is a zero-argument callable returning the
+buffer as a read-only NumPy array over akbuf's memory, read on first call
+through an ``akbuf.Cache``, the GIL released::
+
+    import awkward as ak, akbuf
+
+    c = akbuf.open("data/events")
+    events = ak.from_buffers(c.form, c.length, c, buffer_key=c.buffer_key)
+    ak.sum(events.jets.pt)          # reads the jets offsets and pt, once
+
+    events = akbuf.from_buffers("data/events")   # the same in one call
+
+A cache is shared by every container and thread that uses it: eight threads
+touching one cold field cause one read. ``Cache(budget_bytes)`` bounds what
+it keeps resident, ``clear("jets.pt")`` drops a field's buffers and
+``prefetch(container, ["jets.pt"])`` reads fields in the background.
+"""
+
+from ._akbuf import (  # noqa: F401
+    BufferView,
+    Cache,
+    Container,
+    Error,
+    Getter,
+    Prefetch,
+    ReadError,
+    default_cache,
+    features,
+    open,
+)
+
+__all__ = [
+    "BufferView",
+    "Cache",
+    "Container",
+    "Error",
+    "Getter",
+    "Prefetch",
+    "ReadError",
+    "default_cache",
+    "features",
+    "from_buffers",
+    "open",
+]
+
+
+def from_buffers(path_or_url, *, cache=None, budget=None, storage_options=None,
+                 confined=False, **kwargs):
+    """Opens ``path_or_url`` with :func:`open` and returns it as a lazy
+    ``ak.Array`` (``ak.from_buffers`` over the container): nothing is read
+    until a field's values are needed.
+
+    A partitioned container gives its partitions concatenated
+    (``ak.concatenate``, which reads the offsets of the lists it joins; the
+    values stay unread). Other keyword arguments go to ``ak.from_buffers``;
+    ``enable_virtualarray_caching`` defaults to False, so that arrays hold no
+    copy of their buffers and akbuf's cache (its budget, ``clear``) is the
+    only one.
+    """
+    import awkward as ak
+
+    c = open(path_or_url, cache=cache, budget=budget,
+             storage_options=storage_options, confined=confined)
+    length = c.length
+    # awkward 2.14's ak.concatenate of option-type virtual arrays that do not
+    # cache gives indexes out of range: partitions keep awkward's caching.
+    kwargs.setdefault("enable_virtualarray_caching", isinstance(length, list))
+    kwargs.setdefault("byteorder", c.byteorder)
+    form = ak.forms.from_dict(c.form)
+    if not isinstance(length, list):
+        # an awkward 1 container of one partition may still name it
+        key = c.buffer_key.replace("{partition}", str(c.partition_start))
+        return _from_buffers(ak, form, length, c, key, kwargs)
+    parts = [
+        _from_buffers(ak, form, n, c,
+                      c.buffer_key.replace("{partition}", str(c.partition_start + i)), kwargs)
+        for i, n in enumerate(length)
+        if n > 0
+    ]
+    if not parts:
+        highlevel = kwargs.get("highlevel", True)
+        empty = form.length_zero_array()
+        return ak.Array(empty) if highlevel else empty
+    if len(parts) == 1:
+        return parts[0]
+    return ak.concatenate(parts, highlevel=kwargs.get("highlevel", True))
+
+
+class _Loaded:
+    """A container's buffers, each read when awkward asks for its key (not
+    when it touches the values): for the forms awkward cannot yet build as
+    virtual arrays."""
+
+    def __init__(self, container):
+        self.container = container
+
+    def __getitem__(self, key):
+        return self.container.load(key)
+
+    def __contains__(self, key):
+        return key in self.container
+
+
+def _from_buffers(ak, form, length, container, buffer_key, kwargs):
+    try:
+        return ak.from_buffers(form, length, container, buffer_key=buffer_key, **kwargs)
+    except (TypeError, ValueError) as lazy_failed:
+        # awkward 2.14 cannot build some forms over callables (an
+        # IndexedArray over an inner shape: "cannot compare unknown lengths
+        # against known values"); read the buffers the form needs instead,
+        # still through akbuf's cache and without copies.
+        try:
+            return ak.from_buffers(form, length, _Loaded(container), buffer_key=buffer_key, **kwargs)
+        except Error:
+            raise
+        except Exception:
+            raise lazy_failed from None

@@ -1,0 +1,658 @@
+//! `akbuf._akbuf`: the native half of the `akbuf` Python package.
+//!
+//! A [`Container`] is an akbuf container as awkward's buffer container:
+//! `c[key]` is a zero-argument callable that reads the buffer through
+//! akbuf's shared cache (the GIL released) and returns a read-only NumPy
+//! array over akbuf's own memory. A [`Cache`] is akbuf's cache: shared by
+//! containers and threads, each key read once, with a byte budget that
+//! bounds everything it keeps resident. The Python half (`akbuf/__init__.py`)
+//! adds `from_buffers`, which hands a container to `ak.from_buffers`.
+#![deny(unsafe_code)]
+
+use akbuf::{Array, LazyBuffer, Metadata, Options};
+use parking_lot::Mutex;
+use pyo3::exceptions::{PyKeyError, PyOSError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyList, PyTuple, PyType};
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, Weak};
+use std::thread::JoinHandle;
+
+/// How many read keys a cache remembers for [`Cache::read_keys`].
+const KEYS_KEPT: usize = 1 << 20;
+
+static ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static READ_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static DEFAULT_CACHE: PyOnceLock<Py<Cache>> = PyOnceLock::new();
+
+/// akbuf's error as a Python exception: `akbuf.ReadError` (an `OSError`
+/// too) when reading or writing bytes failed, `akbuf.Error` otherwise; the
+/// buffer key and node, when the error names them, as `key` and `node`.
+fn to_py(py: Python<'_>, e: akbuf::Error) -> PyErr {
+    let io = matches!(
+        e,
+        akbuf::Error::Source { .. } | akbuf::Error::Io { .. } | akbuf::Error::Sink { .. }
+    ) || matches!(&e, akbuf::Error::Container { cause: Some(_), .. });
+    let cell = if io { &READ_ERROR } else { &ERROR };
+    let Some(ty) = cell.get(py) else {
+        return PyValueError::new_err(e.to_string());
+    };
+    let (key, node) = (e.key().map(str::to_string), e.node().map(str::to_string));
+    match ty.bind(py).call1((e.to_string(),)) {
+        Ok(exc) => {
+            let _ = exc.setattr("key", key);
+            let _ = exc.setattr("node", node);
+            PyErr::from_value(exc)
+        }
+        Err(err) => err,
+    }
+}
+
+/// The NumPy array-interface type string of a numpy dtype name, native
+/// byte order (`None` for a name it does not know).
+fn typestr(dtype: &str) -> Option<String> {
+    let order = if cfg!(target_endian = "little") {
+        '<'
+    } else {
+        '>'
+    };
+    let (kind, size, unit) = match dtype {
+        "bool" => ('b', 1, ""),
+        "int8" => ('i', 1, ""),
+        "uint8" => ('u', 1, ""),
+        "int16" => ('i', 2, ""),
+        "uint16" => ('u', 2, ""),
+        "int32" => ('i', 4, ""),
+        "uint32" => ('u', 4, ""),
+        "int64" => ('i', 8, ""),
+        "uint64" => ('u', 8, ""),
+        "float16" => ('f', 2, ""),
+        "float32" => ('f', 4, ""),
+        "float64" => ('f', 8, ""),
+        "float128" => ('f', 16, ""),
+        "complex64" => ('c', 8, ""),
+        "complex128" => ('c', 16, ""),
+        "complex256" => ('c', 32, ""),
+        d => match (d.strip_prefix("datetime64"), d.strip_prefix("timedelta64")) {
+            (Some(unit), _) => ('M', 8, unit),
+            (_, Some(unit)) => ('m', 8, unit),
+            _ => return None,
+        },
+    };
+    let order = if size == 1 { '|' } else { order };
+    Some(format!("{order}{kind}{size}{unit}"))
+}
+
+/// What a Python cache remembers besides akbuf's cache: the keys read
+/// (for tests and tracing) and the containers opened over it (for
+/// `clear(field_path)`).
+#[derive(Default)]
+struct Shared {
+    keys: Mutex<(Vec<String>, u64)>,
+    containers: Mutex<Vec<Weak<Opened>>>,
+}
+
+/// A shared, thread-safe cache of buffers: every key is read once however
+/// many containers and threads ask for it; with a budget, the least recently
+/// used buffers no one holds are dropped past `budget_bytes` (memory-mapped
+/// ones included: the budget bounds what the cache keeps resident).
+#[pyclass(frozen, module = "akbuf._akbuf")]
+struct Cache {
+    cache: Arc<akbuf::Cache>,
+    shared: Arc<Shared>,
+}
+
+#[pymethods]
+impl Cache {
+    #[new]
+    #[pyo3(signature = (budget_bytes = None))]
+    fn new(budget_bytes: Option<u64>) -> Cache {
+        let shared = Arc::new(Shared::default());
+        let seen = Arc::clone(&shared);
+        let cache = match budget_bytes {
+            Some(b) => akbuf::Cache::with_budget(b).counting_mapped(),
+            None => akbuf::Cache::new(),
+        };
+        let cache = cache.with_observer(move |event: &akbuf::ReadEvent<'_>| {
+            let mut keys = seen.keys.lock();
+            keys.1 += 1;
+            if keys.0.len() < KEYS_KEPT {
+                keys.0.push(event.key.to_string());
+            }
+        });
+        Cache {
+            cache: Arc::new(cache),
+            shared,
+        }
+    }
+
+    /// The budget in bytes, or `None`.
+    #[getter]
+    fn budget(&self) -> Option<u64> {
+        self.cache.budget()
+    }
+
+    /// The counters: `reads` (from sources), `bytes` (they returned),
+    /// `hits`, `waits` (requests that joined a read in flight),
+    /// `evictions`, `resident` (bytes held now: `heap` + `mapped`),
+    /// `entries`, `failed_reads`, `revivals`.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.cache.stats();
+        let d = PyDict::new(py);
+        d.set_item("reads", s.reads)?;
+        d.set_item("bytes", s.bytes_read)?;
+        d.set_item("hits", s.hits)?;
+        d.set_item("waits", s.waits)?;
+        d.set_item("evictions", s.evictions)?;
+        d.set_item("resident", s.heap_bytes + s.mapped_bytes)?;
+        d.set_item("heap", s.heap_bytes)?;
+        d.set_item("mapped", s.mapped_bytes)?;
+        d.set_item("entries", s.entries)?;
+        d.set_item("failed_reads", s.failed_reads)?;
+        d.set_item("revivals", s.revivals)?;
+        Ok(d)
+    }
+
+    /// The keys read from sources so far, in order (the first 1,048,576).
+    fn read_keys(&self) -> Vec<String> {
+        self.shared.keys.lock().0.clone()
+    }
+
+    /// Drops every buffer (`field_path=None`), or those of one field of
+    /// every container open over this cache (`"jets.pt"`: that field's own
+    /// buffers, not the lists above it). Memory is released once Python no
+    /// longer holds arrays over them; the next touch reads once more.
+    /// Returns how many entries were dropped (`None` for all).
+    #[pyo3(signature = (field_path = None))]
+    fn clear(&self, py: Python<'_>, field_path: Option<String>) -> Option<usize> {
+        let Some(path) = field_path else {
+            py.detach(|| self.cache.clear());
+            return None;
+        };
+        let containers: Vec<Arc<Opened>> = {
+            let mut held = self.shared.containers.lock();
+            held.retain(|c| c.strong_count() > 0);
+            held.iter().filter_map(Weak::upgrade).collect()
+        };
+        let below = format!("{path}.");
+        Some(py.detach(|| {
+            containers
+                .iter()
+                .flat_map(|c| c.buffers().values())
+                .filter(|b| {
+                    let f = &b.info().field;
+                    path.is_empty() || *f == path || f.starts_with(&below)
+                })
+                .filter(|b| b.release())
+                .count()
+        }))
+    }
+
+    /// Reads the buffers of `fields` of `container` in the background (the
+    /// GIL released; a remote container's requests coalesced and parallel),
+    /// into this cache. Returns a `Prefetch` to wait on.
+    fn prefetch(
+        &self,
+        container: &Bound<'_, Container>,
+        fields: Vec<String>,
+    ) -> PyResult<Prefetch> {
+        let opened = Arc::clone(&container.get().opened);
+        if !Arc::ptr_eq(opened.array.cache(), &self.cache) {
+            return Err(PyValueError::new_err(
+                "the container reads through another cache: prefetch with that cache",
+            ));
+        }
+        let handle = std::thread::Builder::new()
+            .name("akbuf-prefetch".into())
+            .spawn(move || opened.array.prefetch(&fields))
+            .map_err(|e| PyOSError::new_err(format!("cannot start a prefetch thread: {e}")))?;
+        Ok(Prefetch {
+            handle: Mutex::new(Some(handle)),
+            outcome: OnceLock::new(),
+        })
+    }
+
+    fn __repr__(&self) -> String {
+        let s = self.cache.stats();
+        format!(
+            "akbuf.Cache(budget_bytes={}, reads={}, resident={})",
+            self.cache
+                .budget()
+                .map_or("None".to_string(), |b| b.to_string()),
+            s.reads,
+            s.heap_bytes + s.mapped_bytes
+        )
+    }
+}
+
+/// A prefetch running in the background.
+#[pyclass(frozen, module = "akbuf._akbuf")]
+struct Prefetch {
+    handle: Mutex<Option<JoinHandle<akbuf::Result<usize>>>>,
+    outcome: OnceLock<Result<usize, String>>,
+}
+
+#[pymethods]
+impl Prefetch {
+    /// Waits (the GIL released) and returns how many buffers were read;
+    /// raises `akbuf.Error` if a read failed.
+    fn wait(&self, py: Python<'_>) -> PyResult<usize> {
+        let mut failure = None;
+        let outcome = py.detach(|| {
+            self.outcome.get_or_init(|| {
+                let handle = self.handle.lock().take();
+                match handle.map(JoinHandle::join) {
+                    Some(Ok(Ok(n))) => Ok(n),
+                    Some(Ok(Err(e))) => {
+                        let message = e.to_string();
+                        failure = Some(e);
+                        Err(message)
+                    }
+                    Some(Err(_)) => Err("the prefetch thread panicked".to_string()),
+                    None => Err("the prefetch was already waited on".to_string()),
+                }
+            })
+        });
+        match (outcome, failure) {
+            (Ok(n), _) => Ok(*n),
+            (Err(_), Some(e)) => Err(to_py(py, e)),
+            (Err(message), None) => Err(error(py, message)),
+        }
+    }
+
+    /// Whether it has finished.
+    fn done(&self) -> bool {
+        self.outcome.get().is_some() || self.handle.lock().as_ref().is_none_or(|h| h.is_finished())
+    }
+}
+
+/// An `akbuf.Error` with a message.
+fn error(py: Python<'_>, message: impl Into<String>) -> PyErr {
+    match ERROR.get(py).map(|t| t.bind(py).call1((message.into(),))) {
+        Some(Ok(exc)) => PyErr::from_value(exc),
+        Some(Err(e)) => e,
+        None => PyValueError::new_err("akbuf is not initialised"),
+    }
+}
+
+/// An opened container: the array and what its buffer container serves.
+struct Opened {
+    array: Array,
+    metadata: Metadata,
+    path: String,
+    /// Its buffers by key, listed on first use.
+    buffers: OnceLock<HashMap<String, LazyBuffer>>,
+}
+
+impl Opened {
+    fn buffers(&self) -> &HashMap<String, LazyBuffer> {
+        self.buffers.get_or_init(|| {
+            self.array
+                .lazy_buffers()
+                .into_iter()
+                .map(|b| (b.info().key.clone(), b))
+                .collect()
+        })
+    }
+}
+
+/// An akbuf container as awkward's buffer container: a mapping from buffer
+/// keys to zero-argument callables, each returning the buffer as a
+/// read-only NumPy array over akbuf's memory (read on first call, through
+/// the cache, the GIL released).
+#[pyclass(frozen, mapping, module = "akbuf._akbuf")]
+struct Container {
+    opened: Arc<Opened>,
+    cache: Py<Cache>,
+}
+
+impl Container {
+    fn buffer(&self, key: &str) -> PyResult<&LazyBuffer> {
+        self.opened
+            .buffers()
+            .get(key)
+            .ok_or_else(|| PyKeyError::new_err(key.to_string()))
+    }
+}
+
+#[pymethods]
+impl Container {
+    /// The form, as a dict (awkward's `Form.to_dict()` shape).
+    #[getter]
+    fn form<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let json = self.opened.array.form().to_json();
+        py.import("json")?.call_method1("loads", (json,))
+    }
+
+    /// The length: an int, or a list of the partitions' lengths.
+    #[getter]
+    fn length<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        match &self.opened.metadata.partitions {
+            Some(lengths) => Ok(PyList::new(py, lengths)?.into_any()),
+            None => Ok(self.opened.array.len().into_pyobject(py)?.into_any()),
+        }
+    }
+
+    /// The buffer-key template (`{form_key}-{attribute}`, with
+    /// `{partition}` for a partitioned container).
+    #[getter]
+    fn buffer_key(&self) -> String {
+        self.opened.metadata.buffer_key_template().to_string()
+    }
+
+    /// The number of the first partition (`{partition}` in the keys).
+    #[getter]
+    fn partition_start(&self) -> usize {
+        self.opened.metadata.partition_start
+    }
+
+    /// The byte order of the arrays this container returns: always the
+    /// machine's (akbuf swaps a big-endian container's buffers on read).
+    #[getter]
+    fn byteorder(&self) -> &'static str {
+        if cfg!(target_endian = "little") {
+            "<"
+        } else {
+            ">"
+        }
+    }
+
+    /// The byte order the container stores.
+    #[getter]
+    fn stored_byteorder(&self) -> &'static str {
+        match self.opened.metadata.byteorder {
+            akbuf::ByteOrder::Little => "<",
+            akbuf::ByteOrder::Big => ">",
+        }
+    }
+
+    /// The path or URL it was opened from.
+    #[getter]
+    fn path(&self) -> String {
+        self.opened.path.clone()
+    }
+
+    /// The cache it reads through.
+    #[getter]
+    fn cache(&self, py: Python<'_>) -> Py<Cache> {
+        self.cache.clone_ref(py)
+    }
+
+    /// The awkward type, as a string (`1000 * {run: int64, ...}`).
+    #[getter]
+    fn type_string(&self) -> String {
+        self.opened.array.type_string()
+    }
+
+    /// A zero-argument callable returning the buffer `key` (see the class).
+    fn __getitem__(slf: &Bound<'_, Self>, key: &str) -> PyResult<Getter> {
+        slf.get().buffer(key)?;
+        Ok(Getter {
+            container: slf.clone().unbind(),
+            key: key.to_string(),
+        })
+    }
+
+    fn __contains__(&self, key: &str) -> bool {
+        self.opened.buffers().contains_key(key)
+    }
+
+    fn __len__(&self) -> usize {
+        self.opened.buffers().len()
+    }
+
+    fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        PyList::new(py, self.keys())?
+            .try_iter()
+            .map(Bound::into_any)
+    }
+
+    /// The buffer keys, depth-first.
+    fn keys(&self) -> Vec<String> {
+        self.opened
+            .array
+            .lazy_buffers()
+            .into_iter()
+            .map(|b| b.info().key.clone())
+            .collect()
+    }
+
+    /// Reads the buffer `key` now (the GIL released) and returns it as a
+    /// read-only NumPy array of its dtype over akbuf's memory, no copy.
+    fn load<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Bound<'py, PyAny>> {
+        let b = self.buffer(key)?.clone();
+        let bytes = py.detach(|| b.get()).map_err(|e| to_py(py, e))?;
+        let info = b.info();
+        let (ts, itemsize) = match typestr(&info.dtype) {
+            Some(ts) => {
+                let size = ts[2..]
+                    .split('[')
+                    .next()
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .unwrap_or(1);
+                (ts, size)
+            }
+            None => ("|u1".to_string(), 1),
+        };
+        let view = Bound::new(
+            py,
+            BufferView {
+                key: info.key.clone(),
+                typestr: ts,
+                len: bytes.len() / itemsize,
+                bytes,
+            },
+        )?;
+        py.import("numpy")?.call_method1("asarray", (view,))
+    }
+
+    /// The buffers, depth-first: dicts of key, field, dtype, node,
+    /// attribute, stored_bytes, loaded, partition. Reads nothing.
+    fn buffers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let list = PyList::empty(py);
+        for b in self.opened.array.buffers() {
+            let d = PyDict::new(py);
+            d.set_item("key", b.key)?;
+            d.set_item("field", b.field)?;
+            d.set_item("dtype", b.dtype)?;
+            d.set_item("node", b.node)?;
+            d.set_item("attribute", b.attribute)?;
+            d.set_item("stored_bytes", b.stored_bytes)?;
+            d.set_item("loaded", b.loaded)?;
+            d.set_item("partition", b.partition)?;
+            list.append(d)?;
+        }
+        Ok(list)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "akbuf.Container({:?}, {})",
+            self.opened.path,
+            self.opened.array.type_string()
+        )
+    }
+}
+
+/// `container[key]`: call it to get the buffer.
+#[pyclass(frozen, module = "akbuf._akbuf")]
+struct Getter {
+    container: Py<Container>,
+    key: String,
+}
+
+#[pymethods]
+impl Getter {
+    fn __call__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.container.get().load(py, &self.key)
+    }
+
+    /// The buffer key.
+    #[getter]
+    fn key(&self) -> String {
+        self.key.clone()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<akbuf buffer {:?}>", self.key)
+    }
+}
+
+/// akbuf's bytes of one buffer, exported to NumPy through the array
+/// interface: the NumPy array's `base`, keeping the bytes alive.
+#[pyclass(frozen, module = "akbuf._akbuf")]
+struct BufferView {
+    key: String,
+    typestr: String,
+    len: usize,
+    bytes: akbuf::Buffer,
+}
+
+#[pymethods]
+impl BufferView {
+    /// NumPy's array interface (version 3): read-only, over akbuf's memory.
+    #[getter]
+    fn __array_interface__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item("version", 3)?;
+        d.set_item("shape", PyTuple::new(py, [self.len])?)?;
+        d.set_item("typestr", &self.typestr)?;
+        d.set_item("data", (self.address(), true))?;
+        Ok(d)
+    }
+
+    /// The address of the first byte.
+    #[getter]
+    fn address(&self) -> usize {
+        self.bytes.as_slice().as_ptr() as usize
+    }
+
+    /// The number of bytes.
+    #[getter]
+    fn nbytes(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// The buffer key.
+    #[getter]
+    fn key(&self) -> String {
+        self.key.clone()
+    }
+}
+
+/// Opens a container (a directory, partitioned or not; with the features
+/// built, `FILE.h5[:GROUP]` and URLs) over a cache.
+#[pyfunction]
+#[pyo3(signature = (path_or_url, *, cache = None, budget = None, storage_options = None, caching = true, confined = false))]
+fn open(
+    py: Python<'_>,
+    path_or_url: &Bound<'_, PyAny>,
+    cache: Option<Py<Cache>>,
+    budget: Option<u64>,
+    storage_options: Option<HashMap<String, String>>,
+    caching: bool,
+    confined: bool,
+) -> PyResult<Container> {
+    let path: String = match path_or_url.extract::<String>() {
+        Ok(p) => p,
+        Err(_) => path_or_url
+            .call_method0("__fspath__")
+            .and_then(|p| p.extract())
+            .map_err(|_| PyTypeError::new_err("path_or_url: a str or an os.PathLike"))?,
+    };
+    let cache = match (cache, budget) {
+        (Some(_), Some(_)) => {
+            return Err(PyValueError::new_err(
+                "give a cache or a budget, not both (the budget is the cache's)",
+            ))
+        }
+        (Some(c), None) => c,
+        (None, Some(b)) => Py::new(py, Cache::new(Some(b)))?,
+        (None, None) => DEFAULT_CACHE
+            .get_or_try_init(py, || Py::new(py, Cache::new(None)))?
+            .clone_ref(py),
+    };
+    let mut options = Options::default().with_cache(Arc::clone(&cache.get().cache));
+    if !caching {
+        options = options.with_caching(akbuf::Caching::Off);
+    }
+    if confined {
+        options = options.confined();
+    }
+    if let Some(config) = storage_options {
+        let fetch = config
+            .iter()
+            .fold(akbuf::Fetch::default(), |f, (k, v)| f.with_config(k, v));
+        options = options.with_fetch(fetch);
+    }
+    let (array, metadata) = py
+        .detach(|| akbuf::open_with_metadata(&path, options))
+        .map_err(|e| to_py(py, e))?;
+    let opened = Arc::new(Opened {
+        array,
+        metadata,
+        path,
+        buffers: OnceLock::new(),
+    });
+    cache
+        .get()
+        .shared
+        .containers
+        .lock()
+        .push(Arc::downgrade(&opened));
+    Ok(Container { opened, cache })
+}
+
+/// The cache `open` uses when given neither a cache nor a budget.
+#[pyfunction]
+fn default_cache(py: Python<'_>) -> PyResult<Py<Cache>> {
+    Ok(DEFAULT_CACHE
+        .get_or_try_init(py, || Py::new(py, Cache::new(None)))?
+        .clone_ref(py))
+}
+
+/// The features this build of akbuf has.
+#[pyfunction]
+fn features() -> Vec<&'static str> {
+    let mut f = Vec::new();
+    if cfg!(feature = "hdf5") {
+        f.push("hdf5");
+    }
+    if cfg!(feature = "remote") {
+        f.push("remote");
+    }
+    f
+}
+
+#[pymodule]
+fn _akbuf(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    let ns = PyDict::new(py);
+    ns.set_item("__name__", "akbuf")?;
+    py.run(
+        c"class Error(Exception):\n    \"\"\"An akbuf error: bad data, a missing key, a wrong argument.\n\n    `key` and `node` name the buffer and the layout node, when known.\"\"\"\n    key = None\n    node = None\n\nclass ReadError(Error, OSError):\n    \"\"\"Reading (or writing) bytes failed: a file, a server, an object store.\"\"\"\n",
+        Some(&ns),
+        None,
+    )?;
+    let class = |name: &str| -> PyResult<Bound<'_, PyType>> {
+        let class = ns
+            .get_item(name)?
+            .ok_or_else(|| PyValueError::new_err(format!("no class {name}")))?;
+        Ok(class.cast_into::<PyType>()?)
+    };
+    let (error, read_error) = (class("Error")?, class("ReadError")?);
+    let _ = ERROR.set(py, error.clone().unbind());
+    let _ = READ_ERROR.set(py, read_error.clone().unbind());
+    m.add("Error", error)?;
+    m.add("ReadError", read_error)?;
+    m.add_class::<Cache>()?;
+    m.add_class::<Container>()?;
+    m.add_class::<Getter>()?;
+    m.add_class::<BufferView>()?;
+    m.add_class::<Prefetch>()?;
+    m.add_function(wrap_pyfunction!(open, m)?)?;
+    m.add_function(wrap_pyfunction!(default_cache, m)?)?;
+    m.add_function(wrap_pyfunction!(features, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,345 @@
+"""The Python bridge against awkward 2.14: values, laziness, threads, budget,
+zero copy and errors. Run: `python -m pytest python/tests` (after
+`pip install ./python`)."""
+
+import gc
+import json
+import os
+import shutil
+import threading
+
+import awkward as ak
+import numpy as np
+import pytest
+
+import akbuf
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+FIXTURES = os.path.join(ROOT, "tests", "fixtures")
+CASES = os.path.join(FIXTURES, "cases")
+PARTITIONED = os.path.join(FIXTURES, "partitioned")
+EVENTS = os.path.join(ROOT, "data", "events")
+
+
+# ---------------------------------------------------------------- awkward's eager read
+
+
+class Files:
+    """A directory's buffer files, read eagerly, as awkward's container."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __getitem__(self, key):
+        full = os.path.join(self.path, key)
+        if not os.path.isfile(full):
+            raise KeyError(key)
+        with open(full, "rb") as f:
+            return f.read()  # bytes: awkward takes what the node needs of them
+
+    def __contains__(self, key):
+        return os.path.isfile(os.path.join(self.path, key))
+
+
+def eager(path):
+    """awkward 2's own read of a directory container, partition by partition."""
+    with open(os.path.join(path, "metadata.json")) as f:
+        meta = json.load(f)
+    form = ak.forms.from_dict(meta["form"]) if isinstance(meta["form"], dict) else ak.forms.from_json(meta["form"])
+    length = meta["length"]
+    byteorder = meta.get("byteorder", "<")
+    if not isinstance(length, list):
+        template = meta.get("buffer_key", "{form_key}-{attribute}").replace("{partition}", str(meta.get("partition_start", 0)))
+        return ak.from_buffers(form, length, Files(path), buffer_key=template, byteorder=byteorder)
+    template = meta.get("buffer_key", "part{partition}-{form_key}-{attribute}")
+    start = meta.get("partition_start", 0)
+    parts = [
+        ak.from_buffers(form, n, Files(path), buffer_key=template.replace("{partition}", str(start + i)), byteorder=byteorder)
+        for i, n in enumerate(length)
+    ]
+    return ak.concatenate(parts) if len(parts) > 1 else parts[0]
+
+
+def same(got, want):
+    assert str(got.type) == str(want.type)
+    assert ak.array_equal(got, want, equal_nan=True, dtype_exact=True, check_parameters=True)
+    assert ak.to_list(got) == ak.to_list(want) or ak.array_equal(got, want, equal_nan=True)
+
+
+def dirs(parent):
+    return sorted(d for d in os.listdir(parent) if os.path.isfile(os.path.join(parent, d, "metadata.json")))
+
+
+@pytest.mark.parametrize("name", dirs(CASES))
+def test_every_case_equals_awkwards_eager_read(name):
+    path = os.path.join(CASES, name)
+    try:
+        want = eager(path)
+        ak.to_list(want)
+    except Exception as e:  # awkward itself refuses it: akbuf must refuse it too, cleanly
+        with pytest.raises(akbuf.Error):
+            ak.to_list(akbuf.from_buffers(path, cache=akbuf.Cache()))
+        pytest.skip(f"awkward refuses it too: {type(e).__name__}")
+    same(akbuf.from_buffers(path, cache=akbuf.Cache()), want)
+
+
+@pytest.mark.parametrize("name", dirs(PARTITIONED))
+def test_every_partitioned_container_equals_awkwards_eager_read(name):
+    path = os.path.join(PARTITIONED, name)
+    c = akbuf.open(path, cache=akbuf.Cache())
+    with open(os.path.join(path, "metadata.json")) as f:
+        meta = json.load(f)
+    assert c.length == meta["length"]
+    same(akbuf.from_buffers(path, cache=akbuf.Cache()), eager(path))
+
+
+@pytest.mark.skipif("hdf5" not in akbuf.features(), reason="built without the hdf5 feature")
+def test_hdf5_groups_equal_the_directory_cases():
+    import h5py
+
+    path = os.path.join(FIXTURES, "hdf5", "cases.h5")
+    with h5py.File(path) as f:
+        groups = sorted(f.keys())
+    assert len(groups) > 100
+    for g in groups:
+        same(akbuf.from_buffers(f"{path}:{g}", cache=akbuf.Cache()), eager(os.path.join(CASES, g)))
+
+
+def test_a_file_url_opens_as_its_path():
+    got = akbuf.from_buffers("file://" + EVENTS, cache=akbuf.Cache())
+    same(got, eager(EVENTS))
+
+
+# ---------------------------------------------------------------- laziness and the cache
+
+
+def test_only_the_touched_keys_are_read():
+    cache = akbuf.Cache()
+    events = akbuf.from_buffers(EVENTS, cache=cache)
+    c = akbuf.open(EVENTS, cache=cache)
+    keys = {b["field"]: b["key"] for b in c.buffers()}
+    assert cache.stats()["reads"] == 0
+    pt = events.jets.pt
+    total = ak.sum(pt)
+    assert sorted(cache.read_keys()) == sorted([keys["jets"], keys["jets.pt"]])
+    assert ak.sum(pt) == total
+    ak.max(events.jets.pt)
+    assert cache.stats()["reads"] == 2  # and no more
+    assert np.isclose(total, ak.sum(eager(EVENTS).jets.pt))
+
+
+def make_events(tmp, n=400_000, fields=("pt",)):
+    """A container of jets with float64 fields, written by awkward."""
+    rng = np.random.default_rng(7)
+    counts = rng.integers(0, 8, n)
+    total = int(counts.sum())
+    jets = ak.zip({f: ak.unflatten(rng.random(total), counts) for f in fields})
+    array = ak.Array({"run": np.arange(n), "jets": jets})
+    form, length, buffers = ak.to_buffers(array)
+    os.makedirs(tmp, exist_ok=True)
+    for key, value in buffers.items():
+        np.asarray(value).tofile(os.path.join(tmp, key))
+    with open(os.path.join(tmp, "metadata.json"), "w") as f:
+        json.dump({"form": form.to_dict(), "length": length}, f)
+    return array
+
+
+def fromfile_container(path, counter):
+    """awkward's lazy path: a callable per key reading its file, counted."""
+    lock = threading.Lock()
+
+    class Lazy:
+        def __getitem__(self, key):
+            def read():
+                with lock:
+                    counter[key] = counter.get(key, 0) + 1
+                return np.fromfile(os.path.join(path, key), dtype=np.uint8)
+
+            return read
+
+    return Lazy()
+
+
+def in_threads(n, work):
+    barrier = threading.Barrier(n)
+    out, errors = [None] * n, []
+
+    def run(i):
+        try:
+            barrier.wait()
+            out[i] = work()
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    return out
+
+
+def test_eight_threads_on_one_cold_field_read_it_once(tmp_path, capsys):
+    path = str(tmp_path / "events")
+    array = make_events(path, n=1_000_000)
+    want = ak.sum(array.jets.pt)
+    with open(os.path.join(path, "metadata.json")) as f:
+        meta = json.load(f)
+    pt_key = "node4-data"
+
+    cache = akbuf.Cache()
+    events = akbuf.from_buffers(path, cache=cache)
+    sums = in_threads(8, lambda: ak.sum(events.jets.pt))
+    assert all(np.isclose(s, want) for s in sums)
+    akbuf_reads = cache.read_keys().count(pt_key)
+    assert akbuf_reads == 1
+    assert cache.stats()["reads"] == 2  # the jets offsets and pt, once each
+
+    counter = {}
+    lazy = ak.from_buffers(ak.forms.from_dict(meta["form"]), meta["length"], fromfile_container(path, counter))
+    sums = in_threads(8, lambda: ak.sum(lazy.jets.pt))
+    assert all(np.isclose(s, want) for s in sums)
+    with capsys.disabled():
+        print(f"\n8 threads summing one cold field: akbuf read {pt_key} {akbuf_reads} time(s); "
+              f"awkward's lazy from_buffers over np.fromfile read it {counter.get(pt_key, 0)} time(s)")
+
+
+def rss():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs /proc")
+def test_a_budget_bounds_rss_and_clear_releases(tmp_path):
+    path = str(tmp_path / "wide")
+    fields = tuple(f"f{i}" for i in range(8))
+    make_events(path, n=1_000_000, fields=fields)  # 8 fields of ~28 MB each: 224 MB
+    budget = 64 << 20
+    cache = akbuf.Cache(budget)
+    events = akbuf.from_buffers(path, cache=cache)
+    ak.sum(events.run)  # warm awkward's code paths
+    cache.clear()
+    gc.collect()
+    base = rss()
+    peak = 0
+    for f in fields:
+        ak.sum(events.jets[f])
+        gc.collect()
+        peak = max(peak, rss() - base)
+        assert cache.stats()["resident"] <= budget
+    sizes = [b["stored_bytes"] for b in akbuf.open(path, cache=cache).buffers() if b["field"] in {f"jets.{f}" for f in fields}]
+    assert sum(sizes) > 3 * budget
+    assert cache.stats()["evictions"] > 0
+    assert peak <= budget * 1.1, f"RSS grew {peak / 2**20:.1f} MiB over a {budget / 2**20:.0f} MiB budget"
+
+    # clear: the field's buffers go, RSS falls, the next touch reads once more
+    held = rss()
+    reads = cache.stats()["reads"]
+    cache.clear()
+    gc.collect()
+    assert cache.stats()["resident"] == 0
+    assert rss() < held - (16 << 20)
+    ak.sum(events.jets.f7)
+    assert cache.stats()["reads"] == reads + 2  # the jets offsets and f7
+
+
+def test_clear_a_field_drops_only_its_buffers():
+    cache = akbuf.Cache()
+    events = akbuf.from_buffers(EVENTS, cache=cache)
+    ak.sum(events.jets.pt)
+    ak.sum(events.jets.eta)
+    assert cache.stats()["reads"] == 3
+    assert cache.clear("jets.pt") == 1  # pt's data; the offsets are the jets'
+    ak.sum(events.jets.eta)
+    assert cache.stats()["reads"] == 3
+    ak.sum(events.jets.pt)
+    assert cache.stats()["reads"] == 4
+    assert cache.read_keys()[-1] == cache.read_keys()[1]
+    assert cache.clear("no.such.field") == 0
+
+
+def test_prefetch_reads_in_the_background_then_nothing_more():
+    cache = akbuf.Cache()
+    c = akbuf.open(EVENTS, cache=cache)
+    p = cache.prefetch(c, ["jets.pt", "met"])
+    assert p.wait() == 3  # the jets offsets, pt, met
+    assert p.done()
+    events = ak.from_buffers(c.form, c.length, c, buffer_key=c.buffer_key, enable_virtualarray_caching=False)
+    ak.sum(events.jets.pt)
+    ak.sum(events.met)
+    assert cache.stats()["reads"] == 3
+    with pytest.raises(ValueError):
+        akbuf.Cache().prefetch(c, ["jets.pt"])
+    with pytest.raises(akbuf.Error, match="no field"):
+        cache.prefetch(c, ["jets.nope"]).wait()
+
+
+# ---------------------------------------------------------------- zero copy
+
+
+def test_buffers_are_numpy_arrays_over_akbufs_memory():
+    cache = akbuf.Cache()
+    c = akbuf.open(EVENTS, cache=cache)
+    keys = {b["field"]: b for b in c.buffers()}
+    pt = c[keys["jets.pt"]["key"]]()
+    again = c[keys["jets.pt"]["key"]]()
+    assert isinstance(pt.base, akbuf.BufferView)
+    assert pt.dtype == np.float32 and not pt.flags.writeable
+    assert pt.ctypes.data == pt.base.address == again.ctypes.data  # the same bytes, no copy
+    assert pt.nbytes == pt.base.nbytes
+    assert cache.stats()["reads"] == 2
+    # awkward's layout holds akbuf's bytes, not a copy
+    events = ak.from_buffers(c.form, c.length, c, buffer_key=c.buffer_key)
+    data = ak.to_layout(events.jets.pt).content.data
+    assert np.asarray(data).ctypes.data == pt.ctypes.data
+    # a big-endian container's buffers are swapped once, then shared
+    be = akbuf.open(os.path.join(CASES, "bigendian"), cache=akbuf.Cache())
+    assert be.stored_byteorder == ">" and be.byteorder == "<"
+    first, second = be["node4-data"](), be["node4-data"]()
+    assert first.ctypes.data == second.ctypes.data
+    assert first.tolist() == [1, 2, 3, 4]
+
+
+# ---------------------------------------------------------------- errors
+
+
+def test_damaged_data_raises_naming_the_key_and_node(tmp_path):
+    path = tmp_path / "events"
+    shutil.copytree(EVENTS, path)
+    key = {b["field"]: b["key"] for b in akbuf.open(str(path), cache=akbuf.Cache()).buffers()}["jets.pt"]
+    with open(path / key, "r+b") as f:
+        f.truncate(10)
+    events = akbuf.from_buffers(str(path), cache=akbuf.Cache())
+    assert ak.sum(events.met) > 0  # other fields still read
+    with pytest.raises(akbuf.Error) as e:
+        ak.sum(events.jets.pt)
+    assert e.value.key == key and key in str(e.value)
+    assert e.value.node
+    os.remove(path / key)
+    with pytest.raises(akbuf.Error, match=key):
+        ak.sum(akbuf.from_buffers(str(path), cache=akbuf.Cache()).jets.pt)
+
+
+def test_io_errors_are_oserrors():
+    with pytest.raises(akbuf.ReadError) as e:
+        akbuf.open("/nonexistent/container")
+    assert isinstance(e.value, OSError) and isinstance(e.value, akbuf.Error)
+    with pytest.raises(KeyError):
+        akbuf.open(EVENTS)["no-such-key"]
+    with pytest.raises(ValueError):
+        akbuf.open(EVENTS, cache=akbuf.Cache(), budget=1)
+
+
+def test_a_bad_form_is_an_error_not_a_crash(tmp_path):
+    path = tmp_path / "bad"
+    path.mkdir()
+    (path / "metadata.json").write_text('{"form": {"class": "NumpyArray", "primitive": "int99"}, "length": 3}')
+    with pytest.raises(akbuf.Error):
+        akbuf.open(str(path))
+    (path / "metadata.json").write_text('{"form": "int64", "length": 1000000000000000}')
+    with pytest.raises(akbuf.Error):
+        ak.sum(akbuf.from_buffers(str(path), cache=akbuf.Cache()))

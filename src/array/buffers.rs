@@ -1,0 +1,145 @@
+//! An array's buffers one by one: what a buffer container (the Python
+//! bridge's, awkward's `from_buffers` over callables) hands out per key.
+
+use super::Array;
+use crate::buffer::Buffer;
+use crate::error::Result;
+use crate::layout::lazy::LazyBuf;
+use crate::layout::BufferInfo;
+use std::sync::Arc;
+
+/// One buffer of an array, read on first [`LazyBuffer::get`] through the
+/// array's cache (each key once, however many threads ask), exactly as the
+/// array's own reads: the same entry, the same checks.
+///
+/// ```
+/// let events = akbuf::open(concat!(env!("CARGO_MANIFEST_DIR"), "/data/events"))?;
+/// let pt = events
+///     .lazy_buffers()
+///     .into_iter()
+///     .find(|b| b.info().field == "jets.pt")
+///     .unwrap();
+/// assert_eq!(pt.info().dtype, "float32");
+/// assert!(!pt.is_loaded());
+/// let bytes = pt.get()?; // read now: native order, aligned for float32
+/// assert_eq!(bytes.len() % 4, 0);
+/// assert_eq!(events.cache().stats().reads, 2); // and the jets offsets, which give its length
+/// # Ok::<(), akbuf::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct LazyBuffer {
+    info: BufferInfo,
+    buf: Arc<LazyBuf>,
+}
+
+impl std::fmt::Debug for LazyBuffer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LazyBuffer")
+            .field("info", &self.info)
+            .finish()
+    }
+}
+
+impl LazyBuffer {
+    /// What the buffer is: key, field path, dtype, node, attribute, partition.
+    pub fn info(&self) -> &BufferInfo {
+        &self.info
+    }
+
+    /// The buffer's bytes: exactly the `length × itemsize` bytes its node
+    /// needs (computing that length may read the offsets or index above
+    /// it), in native byte order, aligned for its dtype; shared with the
+    /// cache and the array, zero copy where the stored bytes allow.
+    ///
+    /// # Errors
+    ///
+    /// As any read of the array: the key missing, the stored bytes too
+    /// short, the source failing, each naming the key and the node.
+    pub fn get(&self) -> Result<Buffer> {
+        self.buf.get()
+    }
+
+    /// Whether the bytes are materialized and alive (in the cache or held
+    /// by anyone).
+    pub fn is_loaded(&self) -> bool {
+        self.buf.is_loaded()
+    }
+
+    /// Drops the buffer from the cache (see [`Array::release`]); returns
+    /// whether the cache held it.
+    pub fn release(&self) -> bool {
+        let loader = self.buf.loader();
+        loader.cache.forget(loader.number, &self.buf.key) > 0
+    }
+}
+
+impl Array {
+    /// Every buffer this array refers to, depth-first, in every partition
+    /// (as [`Array::buffers`]), each a handle that reads it on demand.
+    /// Reads nothing.
+    ///
+    /// ```
+    /// let events = akbuf::open(concat!(env!("CARGO_MANIFEST_DIR"), "/data/events"))?;
+    /// let keys: Vec<String> = events.lazy_buffers().iter().map(|b| b.info().key.clone()).collect();
+    /// assert_eq!(keys.len(), events.buffers().len());
+    /// assert!(keys.contains(&"node4-offsets".to_string()));
+    /// assert_eq!(events.cache().stats().reads, 0);
+    /// # Ok::<(), akbuf::Error>(())
+    /// ```
+    pub fn lazy_buffers(&self) -> Vec<LazyBuffer> {
+        let mut out = Vec::new();
+        let mut visit = |node: &crate::layout::Node, partition: Option<usize>| {
+            node.visit_buffers("", &mut |mut info, buf| {
+                info.partition = partition;
+                out.push(LazyBuffer {
+                    info,
+                    buf: Arc::clone(buf),
+                });
+            });
+        };
+        match &self.parts {
+            Some(p) => {
+                for (i, _) in p.overlapping(0..p.len()) {
+                    if let Ok(a) = p.get(i) {
+                        visit(&a.node, Some(i));
+                    }
+                }
+            }
+            None => visit(&self.node, None),
+        }
+        out
+    }
+
+    /// Drops this array's buffers from its cache (for an array from
+    /// [`Array::field_path`], the buffers of that path: the lists above the
+    /// field included; filter [`Array::lazy_buffers`] by
+    /// [`BufferInfo::field`] and [`LazyBuffer::release`] them for the
+    /// field's own buffers only), so that their
+    /// memory is released as soon as no one else holds them; the next touch
+    /// reads them again (or revives a buffer someone still holds, without a
+    /// read). Returns how many cache entries were dropped.
+    ///
+    /// ```
+    /// use akbuf::{open_with, Cache, Options};
+    /// use std::sync::Arc;
+    ///
+    /// let cache = Arc::new(Cache::new());
+    /// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/events");
+    /// let events = open_with(path, Options::default().with_cache(Arc::clone(&cache)))?;
+    /// let pt = events.field_path("jets.pt")?;
+    /// pt.to_json()?; // reads the jets offsets and pt
+    /// assert_eq!(pt.release(), 2); // the jets offsets and pt's data
+    /// pt.to_json()?;
+    /// assert_eq!(cache.stats().reads, 4); // both read once more
+    /// # Ok::<(), akbuf::Error>(())
+    /// ```
+    pub fn release(&self) -> usize {
+        self.lazy_buffers()
+            .iter()
+            .map(|b| {
+                let loader = b.buf.loader();
+                loader.cache.forget(loader.number, &b.buf.key)
+            })
+            .sum()
+    }
+}
