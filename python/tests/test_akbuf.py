@@ -343,3 +343,87 @@ def test_a_bad_form_is_an_error_not_a_crash(tmp_path):
     (path / "metadata.json").write_text('{"form": "int64", "length": 1000000000000000}')
     with pytest.raises(akbuf.Error):
         ak.sum(akbuf.from_buffers(str(path), cache=akbuf.Cache()))
+
+
+# ---------------------------------------------------------------- a URL (feature remote)
+
+
+NGINX_CONF = """daemon off;
+master_process off;
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log;
+events {{ worker_connections 1024; }}
+http {{
+    log_format counted '$request_method $uri $status $body_bytes_sent "$http_range"';
+    access_log {d}/access.log counted;
+    client_body_temp_path {d}/tmp;
+    proxy_temp_path {d}/tmp;
+    fastcgi_temp_path {d}/tmp;
+    uwsgi_temp_path {d}/tmp;
+    scgi_temp_path {d}/tmp;
+    server {{
+        listen 127.0.0.1:{port};
+        root {d}/www;
+        location / {{ }}
+    }}
+}}
+"""
+
+
+@pytest.fixture
+def nginx(tmp_path):
+    import socket
+    import subprocess
+    import time
+
+    binary = next((b for b in ("/usr/sbin/nginx", "/usr/bin/nginx") if os.path.exists(b)), None)
+    if binary is None:
+        if os.environ.get("AKBUF_REQUIRE_SERVERS"):
+            pytest.fail("nginx is not installed")
+        pytest.skip("nginx is not installed")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (tmp_path / "www").mkdir()
+    (tmp_path / "tmp").mkdir()
+    (tmp_path / "nginx.conf").write_text(NGINX_CONF.format(d=tmp_path, port=port))
+    proc = subprocess.Popen([binary, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"),
+                             "-e", str(tmp_path / "error.log")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    else:
+        proc.kill()
+        pytest.fail("nginx did not start")
+
+    def requests():
+        time.sleep(0.05)  # nginx logs a request as its response ends
+        with open(tmp_path / "access.log") as f:
+            return [line.split()[1] for line in f if line.startswith("GET")]
+
+    yield f"http://127.0.0.1:{port}", tmp_path / "www", requests
+    proc.kill()
+    proc.wait()
+
+
+@pytest.mark.skipif("remote" not in akbuf.features(), reason="built without the remote feature")
+def test_a_url_reads_only_the_touched_objects_once(nginx):
+    url, www, requests = nginx
+    shutil.copytree(EVENTS, www / "events")
+    cache = akbuf.Cache()
+    events = akbuf.from_buffers(f"{url}/events", cache=cache)
+    assert requests() == ["/events/metadata.json"]
+    c = akbuf.open(f"{url}/events", cache=cache)
+    keys = {b["field"]: b["key"] for b in c.buffers()}
+    sums = in_threads(8, lambda: ak.sum(events.jets.pt))
+    assert all(np.isclose(s, ak.sum(eager(EVENTS).jets.pt)) for s in sums)
+    got = requests()
+    assert sorted(got[2:]) == sorted([f"/events/{keys['jets']}", f"/events/{keys['jets.pt']}"])
+    same(events, eager(EVENTS))
+    with pytest.raises(akbuf.ReadError):
+        akbuf.open(f"{url}/missing")
