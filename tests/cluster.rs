@@ -4,6 +4,8 @@
 //! executor is killed while its tasks run.
 #![cfg(feature = "ballista")]
 
+mod common;
+
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::net::TcpListener;
@@ -228,15 +230,8 @@ fn a_cluster_gives_one_process_results_and_reads_only_touched_buffers() {
     let n = meta["length"].as_array().unwrap().len();
     assert_eq!(n, 10);
     // The jets list's offsets and the pt leaf's data, per partition.
-    let keys: BTreeSet<String> = akbuf::open(parts)
-        .unwrap()
-        .buffers()
+    let keys: BTreeSet<String> = common::jets_pt_keys(&akbuf::open(parts).unwrap())
         .into_iter()
-        .filter(|b| {
-            (b.field == "jets" && b.attribute == "offsets")
-                || (b.field == "jets.pt" && b.attribute == "data")
-        })
-        .map(|b| b.key)
         .collect();
     assert_eq!(keys.len(), 2 * n, "{keys:?}");
     assert_eq!(read, keys);

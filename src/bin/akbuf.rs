@@ -54,6 +54,87 @@ struct At {
 #[derive(Clone, Copy, Debug)]
 struct Rows(Option<usize>, Option<usize>);
 
+/// `akbuf show`'s arguments.
+#[derive(clap::Args)]
+struct ShowArgs {
+    #[command(flatten)]
+    at: At,
+    /// Print `read <key> <bytes>` on stderr for every read from the source.
+    #[arg(long)]
+    trace: bool,
+    /// Show only the first N entries.
+    #[arg(long, value_name = "N")]
+    limit: Option<usize>,
+    /// Indent the JSON over several lines.
+    #[arg(long)]
+    pretty: bool,
+    /// Materialize the shown buffers on this device (`cpu`, `cuda`,
+    /// `cuda:N`; feature cuda) and show what comes back from it.
+    #[arg(long, value_name = "DEVICE")]
+    device: Option<Device>,
+}
+
+/// `akbuf copy`'s arguments.
+#[derive(clap::Args)]
+struct CopyArgs {
+    /// The container to read (a directory, FILE.h5[:GROUP] with feature
+    /// hdf5, or a URL with feature remote).
+    src: PathBuf,
+    /// The directory to create (must not exist), FILE.h5[:GROUP]
+    /// (feature hdf5; the group must not exist), or a URL (feature
+    /// remote: an empty prefix; metadata.json is written last).
+    dst: PathBuf,
+    /// Write the packed array (awkward's to_packed): no unused bytes.
+    #[arg(long)]
+    packed: bool,
+    /// Byte order of the written buffers: `<` (little) or `>` (big).
+    #[arg(long, value_parser = parse_byteorder, default_value = "<")]
+    byteorder: ByteOrder,
+    /// Form-key template, with `{id}`.
+    #[arg(long, value_name = "TEMPLATE", default_value = "node{id}")]
+    form_key: String,
+    /// Buffer-key template, with `{form_key}` and `{attribute}`.
+    #[arg(
+        long,
+        value_name = "TEMPLATE",
+        default_value = "{form_key}-{attribute}"
+    )]
+    buffer_key: String,
+    /// The id of the root node.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    id_start: usize,
+    /// Copy only this field: a name or a dotted path; repeat to go deeper.
+    #[arg(long = "field", value_name = "NAME")]
+    fields: Vec<String>,
+    /// Copy only these fields of the record (after --field), in this
+    /// order; repeat for several (columns of an Arrow or Parquet copy).
+    #[arg(long = "column", value_name = "NAME")]
+    columns: Vec<String>,
+    /// Copy only rows START:STOP (reading only what they need).
+    #[arg(long, value_name = "START:STOP", value_parser = parse_rows)]
+    rows: Option<Rows>,
+    /// Write a partitioned container of N rows per partition (keys
+    /// `part{partition}-...`, as awkward 1 wrote them).
+    #[arg(long, value_name = "N", conflicts_with = "partition_bytes")]
+    partition_rows: Option<usize>,
+    /// Write a partitioned container of about B bytes per partition.
+    #[arg(long, value_name = "B")]
+    partition_bytes: Option<u64>,
+    /// Write a partitioned source (awkward 1's partitions, a folder of
+    /// containers) as one piece: its partitions concatenated. Arrow IPC
+    /// and Parquet sources are always written so (their batches and row
+    /// groups are not partitions) unless --partition-rows/-bytes says.
+    #[arg(long, conflicts_with_all = ["partition_rows", "partition_bytes"])]
+    one_piece: bool,
+    /// Print `read <key> <bytes>` on stderr for every read from the source.
+    #[arg(long)]
+    trace: bool,
+    /// Replace DST if it exists (a container or an empty folder; an
+    /// HDF5 group), in one step once the copy is complete.
+    #[arg(long)]
+    force: bool,
+}
+
 fn parse_rows(s: &str) -> Result<Rows, String> {
     let (a, b) = s
         .split_once(':')
@@ -98,23 +179,7 @@ fn select(array: Array, columns: &[String]) -> Result<Array, Error> {
 #[derive(Subcommand)]
 enum Command {
     /// Print the value as one line of JSON.
-    Show {
-        #[command(flatten)]
-        at: At,
-        /// Print `read <key> <bytes>` on stderr for every read from the source.
-        #[arg(long)]
-        trace: bool,
-        /// Show only the first N entries.
-        #[arg(long, value_name = "N")]
-        limit: Option<usize>,
-        /// Indent the JSON over several lines.
-        #[arg(long)]
-        pretty: bool,
-        /// Materialize the shown buffers on this device (`cpu`, `cuda`,
-        /// `cuda:N`; feature cuda) and show what comes back from it.
-        #[arg(long, value_name = "DEVICE")]
-        device: Option<Device>,
-    },
+    Show(ShowArgs),
     /// Print the high-level type, as str(ak_array.type).
     Type {
         #[command(flatten)]
@@ -142,64 +207,7 @@ enum Command {
     },
     /// Copy a container to a new directory, as awkward's to_buffers writes
     /// it (atomically: nothing appears under DST unless the copy completes).
-    Copy {
-        /// The container to read (a directory, FILE.h5[:GROUP] with feature
-        /// hdf5, or a URL with feature remote).
-        src: PathBuf,
-        /// The directory to create (must not exist), FILE.h5[:GROUP]
-        /// (feature hdf5; the group must not exist), or a URL (feature
-        /// remote: an empty prefix; metadata.json is written last).
-        dst: PathBuf,
-        /// Write the packed array (awkward's to_packed): no unused bytes.
-        #[arg(long)]
-        packed: bool,
-        /// Byte order of the written buffers: `<` (little) or `>` (big).
-        #[arg(long, value_parser = parse_byteorder, default_value = "<")]
-        byteorder: ByteOrder,
-        /// Form-key template, with `{id}`.
-        #[arg(long, value_name = "TEMPLATE", default_value = "node{id}")]
-        form_key: String,
-        /// Buffer-key template, with `{form_key}` and `{attribute}`.
-        #[arg(
-            long,
-            value_name = "TEMPLATE",
-            default_value = "{form_key}-{attribute}"
-        )]
-        buffer_key: String,
-        /// The id of the root node.
-        #[arg(long, value_name = "N", default_value_t = 0)]
-        id_start: usize,
-        /// Copy only this field: a name or a dotted path; repeat to go deeper.
-        #[arg(long = "field", value_name = "NAME")]
-        fields: Vec<String>,
-        /// Copy only these fields of the record (after --field), in this
-        /// order; repeat for several (columns of an Arrow or Parquet copy).
-        #[arg(long = "column", value_name = "NAME")]
-        columns: Vec<String>,
-        /// Copy only rows START:STOP (reading only what they need).
-        #[arg(long, value_name = "START:STOP", value_parser = parse_rows)]
-        rows: Option<Rows>,
-        /// Write a partitioned container of N rows per partition (keys
-        /// `part{partition}-...`, as awkward 1 wrote them).
-        #[arg(long, value_name = "N", conflicts_with = "partition_bytes")]
-        partition_rows: Option<usize>,
-        /// Write a partitioned container of about B bytes per partition.
-        #[arg(long, value_name = "B")]
-        partition_bytes: Option<u64>,
-        /// Write a partitioned source (awkward 1's partitions, a folder of
-        /// containers) as one piece: its partitions concatenated. Arrow IPC
-        /// and Parquet sources are always written so (their batches and row
-        /// groups are not partitions) unless --partition-rows/-bytes says.
-        #[arg(long, conflicts_with_all = ["partition_rows", "partition_bytes"])]
-        one_piece: bool,
-        /// Print `read <key> <bytes>` on stderr for every read from the source.
-        #[arg(long)]
-        trace: bool,
-        /// Replace DST if it exists (a container or an empty folder; an
-        /// HDF5 group), in one step once the copy is complete.
-        #[arg(long)]
-        force: bool,
-    },
+    Copy(CopyArgs),
     /// Run a SQL query (DataFusion; feature datafusion) over containers:
     /// `akbuf sql PATH... "QUERY"`. Each PATH is a table named after its
     /// folder or file (`data/events` is `events`); columns are the dotted
@@ -374,7 +382,8 @@ fn copy(array: &Array, dst: &Path, packed: bool, mut opts: WriteOptions) -> Resu
     result
 }
 
-/// `akbuf sql`'s arguments.
+/// `akbuf sql`'s arguments (read only with feature datafusion).
+#[cfg_attr(not(feature = "datafusion"), allow(dead_code))]
 struct SqlArgs<'a> {
     args: &'a [String],
     tables: &'a [String],
@@ -446,10 +455,7 @@ fn sql(a: &SqlArgs<'_>, confined: bool, out: &mut impl Write) -> Result<(), Erro
         }
     })?;
     let failed = |e: &dyn std::fmt::Display| Error::Argument(format!("query: {e}"));
-    let io = |e: std::io::Error| Error::Io {
-        context: "writing to stdout".into(),
-        io: Arc::new(e),
-    };
+    let io = stdout_error;
     match a.format {
         SqlFormat::Table => {
             let text = datafusion::arrow::util::pretty::pretty_format_batches(&batches)
@@ -870,6 +876,98 @@ fn info(array: &Array, json: bool, sliced: bool, out: &mut impl Write) -> std::i
     )
 }
 
+/// `akbuf show`: the (projected, sliced) array as JSON.
+fn show(a: ShowArgs, confined: bool, out: &mut impl Write) -> Result<(), Error> {
+    let ShowArgs {
+        at,
+        trace,
+        limit,
+        pretty,
+        device,
+    } = a;
+    let mut array = project(open(&at.path, trace, confined)?, &at.fields)?;
+    if let Some(device) = device.filter(|d| *d != Device::Cpu) {
+        array = round_trip(&at.path, &at.fields, &array.to_device(device)?)?;
+    }
+    let array = rows(select(array, &at.columns)?, at.rows)?;
+    // A selection shown whole (or its rows) is read as one batch:
+    // one round of requests for a remote container.
+    let selected = !at.fields.is_empty() || !at.columns.is_empty();
+    if selected && limit.is_none() && !is_batch_file(&at.path) {
+        array.prefetch(&[""])?;
+    }
+    let rows = 0..limit.unwrap_or(usize::MAX);
+    if pretty {
+        let mut p = Pretty::new(&mut *out);
+        array.write_json_rows(&mut p, rows)?;
+        p.flush().map_err(stdout_error)?;
+    } else {
+        array.write_json_rows(&mut *out, rows)?;
+    }
+    writeln!(out).map_err(stdout_error)
+}
+
+/// `akbuf copy`: the (projected, sliced, repartitioned) array written.
+fn copy_command(a: CopyArgs, confined: bool) -> Result<(), Error> {
+    let CopyArgs {
+        src,
+        dst,
+        packed,
+        byteorder,
+        form_key,
+        buffer_key,
+        id_start,
+        fields,
+        columns,
+        rows: row_range,
+        partition_rows,
+        partition_bytes,
+        one_piece,
+        trace,
+        force,
+    } = a;
+    let from_batches = is_batch_file(&src);
+    let one_piece =
+        one_piece || (from_batches && partition_rows.is_none() && partition_bytes.is_none());
+    let opts = WriteOptions::default()
+        .with_one_piece(one_piece)
+        .with_replace(force)
+        .with_form_key_template(&form_key)?
+        .with_buffer_key_template(&buffer_key)?
+        .with_id_start(id_start)
+        .with_byteorder(byteorder);
+    // Heap buffers beyond 64 MiB leave the cache (mapped ones cost
+    // no heap): a copy streams, it need not keep what it wrote.
+    let array = open_with_cache(&src, trace, confined, Cache::with_budget(64 << 20))?;
+    let mut array = rows(select(project(array, &fields)?, &columns)?, row_range)?;
+    // (Packing rows reads the original's buffers whole, not the
+    // slice's ranges: nothing to prefetch then.)
+    let packs_rows = packed && row_range.is_some();
+    // (An Arrow or Parquet file decodes a column per read anyway:
+    // prefetching it would only hold every partition at once.)
+    let selected = !fields.is_empty() || !columns.is_empty();
+    if selected && !packs_rows && !from_batches {
+        array.prefetch(&[""])?;
+    }
+    let size = match (partition_rows, partition_bytes) {
+        (Some(n), _) => Some(ChunkSize::Rows(n)),
+        (None, Some(b)) => Some(ChunkSize::Bytes(b)),
+        (None, None) => None,
+    };
+    if let Some(size) = size {
+        array = array.repartition(size)?;
+    }
+    copy(&array, &dst, packed, opts)
+}
+
+/// A failed write to stdout.
+fn stdout_error(e: std::io::Error) -> Error {
+    Error::Io {
+        context: "writing to stdout".into(),
+        io: Arc::new(e),
+    }
+}
+
 fn run(cli: Cli) -> Result<(), Error> {
     let confined = cli.confined;
     let stdout = std::io::stdout();
@@ -879,34 +977,7 @@ fn run(cli: Cli) -> Result<(), Error> {
         io: Arc::new(e),
     };
     match cli.command {
-        Command::Show {
-            at,
-            trace,
-            limit,
-            pretty,
-            device,
-        } => {
-            let mut array = project(open(&at.path, trace, confined)?, &at.fields)?;
-            if let Some(device) = device.filter(|d| *d != Device::Cpu) {
-                array = round_trip(&at.path, &at.fields, &array.to_device(device)?)?;
-            }
-            let array = rows(select(array, &at.columns)?, at.rows)?;
-            // A selection shown whole (or its rows) is read as one batch:
-            // one round of requests for a remote container.
-            let selected = !at.fields.is_empty() || !at.columns.is_empty();
-            if selected && limit.is_none() && !is_batch_file(&at.path) {
-                array.prefetch(&[""])?;
-            }
-            let rows = 0..limit.unwrap_or(usize::MAX);
-            if pretty {
-                let mut p = Pretty::new(&mut out);
-                array.write_json_rows(&mut p, rows)?;
-                p.flush().map_err(io)?;
-            } else {
-                array.write_json_rows(&mut out, rows)?;
-            }
-            writeln!(out).map_err(io)?;
-        }
+        Command::Show(a) => show(a, confined, &mut out)?,
         Command::Type { at } => {
             let array = open_at(&at, false, confined)?;
             writeln!(out, "{}", array.type_string()).map_err(io)?;
@@ -920,56 +991,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             array.validate()?;
             writeln!(out, "ok").map_err(io)?;
         }
-        Command::Copy {
-            src,
-            dst,
-            packed,
-            byteorder,
-            form_key,
-            buffer_key,
-            id_start,
-            fields,
-            columns,
-            rows: row_range,
-            partition_rows,
-            partition_bytes,
-            one_piece,
-            trace,
-            force,
-        } => {
-            let from_batches = is_batch_file(&src);
-            let one_piece = one_piece
-                || (from_batches && partition_rows.is_none() && partition_bytes.is_none());
-            let opts = WriteOptions::default()
-                .with_one_piece(one_piece)
-                .with_replace(force)
-                .with_form_key_template(&form_key)?
-                .with_buffer_key_template(&buffer_key)?
-                .with_id_start(id_start)
-                .with_byteorder(byteorder);
-            // Heap buffers beyond 64 MiB leave the cache (mapped ones cost
-            // no heap): a copy streams, it need not keep what it wrote.
-            let array = open_with_cache(&src, trace, confined, Cache::with_budget(64 << 20))?;
-            let mut array = rows(select(project(array, &fields)?, &columns)?, row_range)?;
-            // (Packing rows reads the original's buffers whole, not the
-            // slice's ranges: nothing to prefetch then.)
-            let packs_rows = packed && row_range.is_some();
-            // (An Arrow or Parquet file decodes a column per read anyway:
-            // prefetching it would only hold every partition at once.)
-            let selected = !fields.is_empty() || !columns.is_empty();
-            if selected && !packs_rows && !from_batches {
-                array.prefetch(&[""])?;
-            }
-            let size = match (partition_rows, partition_bytes) {
-                (Some(n), _) => Some(ChunkSize::Rows(n)),
-                (None, Some(b)) => Some(ChunkSize::Bytes(b)),
-                (None, None) => None,
-            };
-            if let Some(size) = size {
-                array = array.repartition(size)?;
-            }
-            copy(&array, &dst, packed, opts)?;
-        }
+        Command::Copy(a) => copy_command(a, confined)?,
         Command::Sql {
             args,
             tables,

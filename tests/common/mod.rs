@@ -97,3 +97,17 @@ impl<S: Source> Source for Counting<S> {
 pub fn counting_dir(dir: &std::path::Path) -> Counting<DirSource> {
     Counting::new(DirSource::new(dir))
 }
+
+/// The keys that reading `jets.pt` alone needs: the jets list's offsets
+/// and the pt leaf's data, of every partition.
+pub fn jets_pt_keys(array: &akbuf::Array) -> Vec<String> {
+    array
+        .buffers()
+        .into_iter()
+        .filter(|b| {
+            (b.field == "jets" && b.attribute == "offsets")
+                || (b.field == "jets.pt" && b.attribute == "data")
+        })
+        .map(|b| b.key)
+        .collect()
+}
