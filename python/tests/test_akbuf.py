@@ -103,6 +103,15 @@ def test_hdf5_groups_equal_the_directory_cases():
     assert len(groups) > 100
     for g in groups:
         same(akbuf.from_buffers(f"{path}:{g}", cache=akbuf.Cache()), eager(os.path.join(CASES, g)))
+    # partitioned arrays stored in HDF5 groups (awkward 1's keys, one dataset each)
+    path = os.path.join(FIXTURES, "hdf5", "partitioned.h5")
+    with h5py.File(path) as f:
+        groups = sorted(f.keys())
+    assert len(groups) >= 5
+    for g in groups:
+        c = akbuf.open(f"{path}:{g}", cache=akbuf.Cache())
+        assert isinstance(c.length, list)
+        same(akbuf.from_buffers(f"{path}:{g}", cache=akbuf.Cache()), eager(os.path.join(PARTITIONED, g.removesuffix("_array"))))
 
 
 def test_a_file_url_opens_as_its_path():
@@ -289,6 +298,8 @@ def test_buffers_are_numpy_arrays_over_akbufs_memory():
     again = c[keys["jets.pt"]["key"]]()
     assert isinstance(pt.base, akbuf.BufferView)
     assert pt.dtype == np.float32 and not pt.flags.writeable
+    with pytest.raises(ValueError):
+        pt.flags.writeable = True  # the bytes are a read-only map: numpy refuses
     assert pt.ctypes.data == pt.base.address == again.ctypes.data  # the same bytes, no copy
     assert pt.nbytes == pt.base.nbytes
     assert cache.stats()["reads"] == 2
