@@ -51,7 +51,8 @@ __all__ = [
 
 def from_buffers(path_or_url, *, cache=None, budget=None, storage_options=None,
                  confined=False, **kwargs):
-    """Opens ``path_or_url`` with :func:`open` and returns it as a lazy
+    """Opens ``path_or_url`` with :func:`open` (a container, or a list or
+    folder of containers as one dataset) and returns it as a lazy
     ``ak.Array`` (``ak.from_buffers`` over the container): nothing is read
     until a field's values are needed.
 
@@ -76,8 +77,10 @@ def from_buffers(path_or_url, *, cache=None, budget=None, storage_options=None,
         # an awkward 1 container of one partition may still name it
         key = c.buffer_key.replace("{partition}", str(c.partition_start))
         return _from_buffers(ak, form, length, c, key, kwargs)
+    # a dataset's containers may key the form differently: each partition
+    # is built with its own container's form
     parts = [
-        _from_buffers(ak, form, n, c,
+        _from_buffers(ak, ak.forms.from_dict(c.partition_form(i)) if c.is_dataset else form, n, c,
                       c.buffer_key.replace("{partition}", str(c.partition_start + i)), kwargs)
         for i, n in enumerate(length)
         if n > 0

@@ -276,24 +276,45 @@ fn error(py: Python<'_>, message: impl Into<String>) -> PyErr {
     }
 }
 
-/// An opened container: the array and what its buffer container serves.
+/// The keys a dataset's container serves: its containers may share keys
+/// (and key one form differently), so a key names the partition, the
+/// node's own form key and the attribute.
+const DATASET_KEY: &str = "part{partition}/{form_key}/{attribute}";
+
+/// An opened container (or dataset): the array and what its buffer
+/// container serves.
 struct Opened {
     array: Array,
-    metadata: Metadata,
+    /// The container's metadata; `None` for a dataset of containers.
+    metadata: Option<Metadata>,
     path: String,
-    /// Its buffers by key, listed on first use.
-    buffers: OnceLock<HashMap<String, LazyBuffer>>,
+    /// Its buffers by key, and the keys in order, listed on first use.
+    buffers: OnceLock<(HashMap<String, LazyBuffer>, Vec<String>)>,
 }
 
 impl Opened {
-    fn buffers(&self) -> &HashMap<String, LazyBuffer> {
+    /// The key a buffer is served under.
+    fn key_of(&self, b: &LazyBuffer) -> String {
+        let info = b.info();
+        match self.metadata {
+            Some(_) => info.key.clone(),
+            None => DATASET_KEY
+                .replace("{partition}", &info.partition.unwrap_or(0).to_string())
+                .replace("{form_key}", info.form_key.as_deref().unwrap_or(""))
+                .replace("{attribute}", info.attribute),
+        }
+    }
+
+    fn listed(&self) -> &(HashMap<String, LazyBuffer>, Vec<String>) {
         self.buffers.get_or_init(|| {
-            self.array
-                .lazy_buffers()
-                .into_iter()
-                .map(|b| (b.info().key.clone(), b))
-                .collect()
+            let all = self.array.lazy_buffers();
+            let keys: Vec<String> = all.iter().map(|b| self.key_of(b)).collect();
+            (keys.iter().cloned().zip(all).collect(), keys)
         })
+    }
+
+    fn buffers(&self) -> &HashMap<String, LazyBuffer> {
+        &self.listed().0
     }
 }
 
@@ -325,26 +346,50 @@ impl Container {
         py.import("json")?.call_method1("loads", (json,))
     }
 
-    /// The length: an int, or a list of the partitions' lengths.
+    /// The length: an int, or a list of the partitions' lengths (always a
+    /// list for a dataset).
     #[getter]
     fn length<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        match &self.opened.metadata.partitions {
-            Some(lengths) => Ok(PyList::new(py, lengths)?.into_any()),
-            None => Ok(self.opened.array.len().into_pyobject(py)?.into_any()),
+        match self.opened.metadata.as_ref().map(|m| &m.partitions) {
+            Some(None) => Ok(self.opened.array.len().into_pyobject(py)?.into_any()),
+            Some(Some(lengths)) => Ok(PyList::new(py, lengths)?.into_any()),
+            None => Ok(PyList::new(py, self.opened.array.partition_lengths())?.into_any()),
         }
     }
 
     /// The buffer-key template (`{form_key}-{attribute}`, with
-    /// `{partition}` for a partitioned container).
+    /// `{partition}` for a partitioned container or a dataset).
     #[getter]
     fn buffer_key(&self) -> String {
-        self.opened.metadata.buffer_key_template().to_string()
+        match &self.opened.metadata {
+            Some(m) => m.buffer_key_template().to_string(),
+            None => DATASET_KEY.to_string(),
+        }
     }
 
     /// The number of the first partition (`{partition}` in the keys).
     #[getter]
     fn partition_start(&self) -> usize {
-        self.opened.metadata.partition_start
+        self.opened
+            .metadata
+            .as_ref()
+            .map_or(0, |m| m.partition_start)
+    }
+
+    /// Whether this is a dataset of several containers (`open` of a list of
+    /// paths or of a folder of containers): build each partition with its
+    /// own form (`partition_form`), whose form keys its keys use.
+    #[getter]
+    fn is_dataset(&self) -> bool {
+        self.opened.metadata.is_none()
+    }
+
+    /// Partition `i`'s form, as a dict: its own container's (for a
+    /// dataset, the containers' forms agree but for their form keys).
+    fn partition_form<'py>(&self, py: Python<'py>, i: usize) -> PyResult<Bound<'py, PyAny>> {
+        let part = self.opened.array.partition(i).map_err(|e| to_py(py, e))?;
+        py.import("json")?
+            .call_method1("loads", (part.form().to_json(),))
     }
 
     /// The byte order of the arrays this container returns: always the
@@ -358,13 +403,14 @@ impl Container {
         }
     }
 
-    /// The byte order the container stores.
+    /// The byte order the container stores (`None` for a dataset, whose
+    /// containers each say).
     #[getter]
-    fn stored_byteorder(&self) -> &'static str {
-        match self.opened.metadata.byteorder {
+    fn stored_byteorder(&self) -> Option<&'static str> {
+        self.opened.metadata.as_ref().map(|m| match m.byteorder {
             akbuf::ByteOrder::Little => "<",
             akbuf::ByteOrder::Big => ">",
-        }
+        })
     }
 
     /// The path or URL it was opened from.
@@ -410,12 +456,7 @@ impl Container {
 
     /// The buffer keys, depth-first.
     fn keys(&self) -> Vec<String> {
-        self.opened
-            .array
-            .lazy_buffers()
-            .into_iter()
-            .map(|b| b.info().key.clone())
-            .collect()
+        self.opened.listed().1.clone()
     }
 
     /// Reads the buffer `key` now (the GIL released) and returns it as a
@@ -451,9 +492,11 @@ impl Container {
     /// attribute, stored_bytes, loaded, partition. Reads nothing.
     fn buffers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let list = PyList::empty(py);
-        for b in self.opened.array.buffers() {
+        for (key, b) in self.keys().into_iter().zip(self.opened.array.buffers()) {
             let d = PyDict::new(py);
-            d.set_item("key", b.key)?;
+            d.set_item("key", key)?;
+            d.set_item("stored_key", b.key)?;
+            d.set_item("form_key", b.form_key)?;
             d.set_item("field", b.field)?;
             d.set_item("dtype", b.dtype)?;
             d.set_item("node", b.node)?;
@@ -542,7 +585,9 @@ impl BufferView {
 }
 
 /// Opens a container (a directory, partitioned or not; with the features
-/// built, `FILE.h5[:GROUP]` and URLs) over a cache.
+/// built, `FILE.h5[:GROUP]` and URLs) over a cache; a list of containers or
+/// a folder of containers opens as one dataset, a partition per container
+/// partition.
 #[pyfunction]
 #[pyo3(signature = (path_or_url, *, cache = None, budget = None, storage_options = None, caching = true, confined = false))]
 fn open(
@@ -554,12 +599,31 @@ fn open(
     caching: bool,
     confined: bool,
 ) -> PyResult<Container> {
-    let path: String = match path_or_url.extract::<String>() {
-        Ok(p) => p,
-        Err(_) => path_or_url
-            .call_method0("__fspath__")
-            .and_then(|p| p.extract())
-            .map_err(|_| PyTypeError::new_err("path_or_url: a str or an os.PathLike"))?,
+    let as_path = |p: &Bound<'_, PyAny>| -> PyResult<String> {
+        match p.extract::<String>() {
+            Ok(p) => Ok(p),
+            Err(_) => p
+                .call_method0("__fspath__")
+                .and_then(|p| p.extract())
+                .map_err(|_| {
+                    PyTypeError::new_err("path_or_url: a str, an os.PathLike, or a list of them")
+                }),
+        }
+    };
+    let paths: Vec<String> = match as_path(path_or_url) {
+        Ok(p) => vec![p],
+        Err(e) => match path_or_url.cast::<PyList>() {
+            Ok(list) => list.iter().map(|p| as_path(&p)).collect::<PyResult<_>>()?,
+            Err(_) => match path_or_url.cast::<PyTuple>() {
+                Ok(t) => t.iter().map(|p| as_path(&p)).collect::<PyResult<_>>()?,
+                Err(_) => return Err(e),
+            },
+        },
+    };
+    // A list, or a local folder without metadata.json: a dataset.
+    let dataset = paths.len() != 1 || {
+        let p = std::path::Path::new(&paths[0]);
+        !akbuf::is_url(&paths[0]) && p.is_dir() && !p.join("metadata.json").exists()
     };
     let cache = match (cache, budget) {
         (Some(_), Some(_)) => {
@@ -587,12 +651,15 @@ fn open(
         options = options.with_fetch(fetch);
     }
     let (array, metadata) = py
-        .detach(|| akbuf::open_with_metadata(&path, options))
+        .detach(|| match dataset {
+            true => akbuf::open_dataset_with(&paths, options).map(|a| (a, None)),
+            false => akbuf::open_with_metadata(&paths[0], options).map(|(a, m)| (a, Some(m))),
+        })
         .map_err(|e| to_py(py, e))?;
     let opened = Arc::new(Opened {
         array,
         metadata,
-        path,
+        path: paths.join(", "),
         buffers: OnceLock::new(),
     });
     cache

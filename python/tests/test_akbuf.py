@@ -438,3 +438,38 @@ def test_a_url_reads_only_the_touched_objects_once(nginx):
     same(events, eager(EVENTS))
     with pytest.raises(akbuf.ReadError):
         akbuf.open(f"{url}/missing")
+
+
+# ---------------------------------------------------------------- datasets
+
+
+def test_a_folder_or_list_of_containers_is_one_dataset(tmp_path):
+    # two containers of one form, keyed differently (awkward's to_buffers with
+    # another form-key template), and a partitioned one (awkward 1's)
+    events = eager(EVENTS)
+    a, b = tmp_path / "folder" / "a", tmp_path / "folder" / "b"
+    for path, rows, form_key in [(a, slice(0, 400), "node{id}"), (b, slice(400, None), "k{id}")]:
+        form, length, buffers = ak.to_buffers(events[rows], form_key=form_key)
+        path.mkdir(parents=True)
+        for key, value in buffers.items():
+            np.asarray(value).tofile(path / key)
+        (path / "metadata.json").write_text(json.dumps({"form": form.to_dict(), "length": length}))
+    for spec in [str(tmp_path / "folder"), [str(a), str(b)]]:
+        cache = akbuf.Cache()
+        c = akbuf.open(spec, cache=cache)
+        assert c.is_dataset and c.length == [400, 600]
+        assert len(set(c.keys())) == len(c.keys())
+        got = akbuf.from_buffers(spec, cache=cache)
+        # ak.concatenate reads the offsets of the lists it joins (jets, muons)
+        assert len(cache.read_keys()) == 4 and all(k.endswith("-offsets") for k in cache.read_keys())
+        assert np.isclose(ak.sum(got.jets.pt), ak.sum(events.jets.pt))
+        assert cache.stats()["reads"] == 6  # and each container's pt
+        same(got, events)
+    # a partitioned container twice: the same keys in two containers
+    parted = os.path.join(PARTITIONED, "events_unequal")
+    want = eager(parted)
+    c = akbuf.open([parted, parted], cache=akbuf.Cache())
+    with open(os.path.join(parted, "metadata.json")) as f:
+        assert c.length == json.load(f)["length"] * 2
+    assert len(set(c.keys())) == len(c.keys()) == 2 * len(akbuf.open(parted).keys())
+    same(akbuf.from_buffers([parted, parted], cache=akbuf.Cache()), ak.concatenate([want, want]))

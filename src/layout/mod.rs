@@ -273,6 +273,9 @@ pub struct BufferInfo {
     pub node: String,
     /// The attribute (`data`, `offsets`, ...).
     pub attribute: &'static str,
+    /// The form key of the node that owns it (in its own container's form:
+    /// the containers of a dataset may key the same form differently).
+    pub form_key: Option<String>,
     /// Size stored in the source, if the source can tell without reading.
     pub stored_bytes: Option<u64>,
     /// Whether it has been read already.
@@ -339,6 +342,7 @@ impl Node {
                 dtype: b.dtype.name(),
                 node: self.info.path.to_string(),
                 attribute,
+                form_key: self.form.form_key().map(str::to_string),
                 stored_bytes: b.stored_size(),
                 loaded: b.is_loaded(),
                 partition: None,
