@@ -41,7 +41,16 @@ impl std::fmt::Debug for LazyBuffer {
 }
 
 impl LazyBuffer {
-    /// What the buffer is: key, field path, dtype, node, attribute, partition.
+    /// What the buffer is: key, field path, dtype, node, attribute, form
+    /// key, partition.
+    ///
+    /// ```
+    /// let events = akbuf::open(concat!(env!("CARGO_MANIFEST_DIR"), "/data/events"))?;
+    /// let first = &events.lazy_buffers()[0];
+    /// assert_eq!((first.info().key.as_str(), first.info().field.as_str()), ("node1-data", "run"));
+    /// assert_eq!(first.info().form_key.as_deref(), Some("node1"));
+    /// # Ok::<(), akbuf::Error>(())
+    /// ```
     pub fn info(&self) -> &BufferInfo {
         &self.info
     }
@@ -50,6 +59,15 @@ impl LazyBuffer {
     /// needs (computing that length may read the offsets or index above
     /// it), in native byte order, aligned for its dtype; shared with the
     /// cache and the array, zero copy where the stored bytes allow.
+    ///
+    /// ```
+    /// let events = akbuf::open(concat!(env!("CARGO_MANIFEST_DIR"), "/data/events"))?;
+    /// let run = &events.lazy_buffers()[0];
+    /// let bytes = run.get()?;
+    /// assert_eq!(bytes.len(), 1000 * 4); // 1,000 int32
+    /// assert_eq!(bytes.as_slice().as_ptr(), run.get()?.as_slice().as_ptr()); // read once, shared
+    /// # Ok::<(), akbuf::Error>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -61,12 +79,32 @@ impl LazyBuffer {
 
     /// Whether the bytes are materialized and alive (in the cache or held
     /// by anyone).
+    ///
+    /// ```
+    /// let events = akbuf::open(concat!(env!("CARGO_MANIFEST_DIR"), "/data/events"))?;
+    /// let run = &events.lazy_buffers()[0];
+    /// assert!(!run.is_loaded());
+    /// run.get()?;
+    /// assert!(run.is_loaded()); // the cache holds it
+    /// # Ok::<(), akbuf::Error>(())
+    /// ```
     pub fn is_loaded(&self) -> bool {
         self.buf.is_loaded()
     }
 
     /// Drops the buffer from the cache (see [`Array::release`]); returns
     /// whether the cache held it.
+    ///
+    /// ```
+    /// let events = akbuf::open(concat!(env!("CARGO_MANIFEST_DIR"), "/data/events"))?;
+    /// let run = &events.lazy_buffers()[0];
+    /// run.get()?;
+    /// assert!(run.release());
+    /// assert!(!run.is_loaded()); // no one else held it: its map is gone
+    /// run.get()?; // read again
+    /// assert_eq!(events.cache().stats().reads, 2);
+    /// # Ok::<(), akbuf::Error>(())
+    /// ```
     pub fn release(&self) -> bool {
         let loader = self.buf.loader();
         loader.cache.forget(loader.number, &self.buf.key) > 0
