@@ -186,6 +186,11 @@ impl Cache {
 
     /// Whether mapped bytes count against the budget (see
     /// [`Cache::counting_mapped`]).
+    ///
+    /// ```
+    /// assert!(!akbuf::Cache::new().counts_mapped());
+    /// assert!(akbuf::Cache::new().counting_mapped().counts_mapped());
+    /// ```
     pub fn counts_mapped(&self) -> bool {
         self.count_mapped
     }
