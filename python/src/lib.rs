@@ -492,17 +492,21 @@ impl Container {
     /// attribute, stored_bytes, loaded, partition. Reads nothing.
     fn buffers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let list = PyList::empty(py);
-        for (key, b) in self.keys().into_iter().zip(self.opened.array.buffers()) {
+        let (by_key, keys) = self.opened.listed();
+        for key in keys {
+            // (every listed key is in the map: both come from one listing)
+            let buffer = &by_key[key];
+            let b = buffer.info();
             let d = PyDict::new(py);
             d.set_item("key", key)?;
-            d.set_item("stored_key", b.key)?;
-            d.set_item("form_key", b.form_key)?;
-            d.set_item("field", b.field)?;
-            d.set_item("dtype", b.dtype)?;
-            d.set_item("node", b.node)?;
+            d.set_item("stored_key", &b.key)?;
+            d.set_item("form_key", &b.form_key)?;
+            d.set_item("field", &b.field)?;
+            d.set_item("dtype", &b.dtype)?;
+            d.set_item("node", &b.node)?;
             d.set_item("attribute", b.attribute)?;
             d.set_item("stored_bytes", b.stored_bytes)?;
-            d.set_item("loaded", b.loaded)?;
+            d.set_item("loaded", buffer.is_loaded())?;
             d.set_item("partition", b.partition)?;
             list.append(d)?;
         }

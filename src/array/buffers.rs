@@ -42,7 +42,8 @@ impl std::fmt::Debug for LazyBuffer {
 
 impl LazyBuffer {
     /// What the buffer is: key, field path, dtype, node, attribute, form
-    /// key, partition.
+    /// key, partition (its `loaded` is as when the handle was made:
+    /// [`LazyBuffer::is_loaded`] says now).
     ///
     /// ```
     /// let events = akbuf::open(concat!(env!("CARGO_MANIFEST_DIR"), "/data/events"))?;

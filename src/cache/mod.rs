@@ -310,13 +310,26 @@ impl Cache {
                     .collect(),
             };
             for k in ready {
-                if let Some(Slot::Ready(e)) = sh.store.remove(&k) {
-                    self.charge(&e.buf, false);
-                    sh.evicted.insert(k, e.buf.downgrade());
-                }
+                self.set_aside(sh, k);
             }
             sh.evicted.purge();
         }
+    }
+
+    /// Moves the ready entry under `k` out of a shard (whose write lock the
+    /// caller holds) into its evicted map, uncharged: still revivable while
+    /// anyone holds it. A loading slot, or none, is left alone. Returns
+    /// whether an entry moved.
+    fn set_aside(&self, sh: &mut Shard, k: K) -> bool {
+        if !matches!(sh.store.peek(&k), Some(Slot::Ready(_))) {
+            return false;
+        }
+        let Some(Slot::Ready(e)) = sh.store.remove(&k) else {
+            return false;
+        };
+        self.charge(&e.buf, false);
+        sh.evicted.insert(k, e.buf.downgrade());
+        true
     }
 
     /// Drops the entries of `key` read from source number `source`, in every
@@ -333,16 +346,14 @@ impl Cache {
             let mut guard = write(&shard.lock);
             let sh = &mut *guard;
             if !matches!(sh.store.peek(view), Some(Slot::Ready(_))) {
-                continue;
+                continue; // (no key allocated for the conversions not held)
             }
-            if let Some(Slot::Ready(e)) = sh.store.remove(view) {
-                self.charge(&e.buf, false);
-                let k = K {
-                    source,
-                    conv,
-                    key: Arc::from(key),
-                };
-                sh.evicted.insert(k, e.buf.downgrade());
+            let k = K {
+                source,
+                conv,
+                key: Arc::from(key),
+            };
+            if self.set_aside(sh, k) {
                 sh.evicted.purge();
                 dropped += 1;
             }
