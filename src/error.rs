@@ -227,6 +227,14 @@ pub enum Error {
         message: String,
     },
 
+    /// What the data holds that the other side cannot represent: an Arrow
+    /// or Parquet type with no awkward counterpart (decimals, maps,
+    /// intervals, list views, run-end encoding), strings that are not UTF-8
+    /// on their way to Arrow, what Parquet cannot store, an export not
+    /// written yet. About the data, not the call: the CLI exits 1.
+    #[error("cannot convert: {0}")]
+    Unsupported(String),
+
     /// A query engine (DataFusion, a Ballista cluster) failed: planning,
     /// executing, or reaching the cluster. The engine's error is the typed
     /// source.

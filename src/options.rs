@@ -360,7 +360,11 @@ pub struct Fetch {
     /// connection, a timeout) is retried, with exponential backoff from
     /// 50 ms up to 2 s (default 4).
     pub retries: usize,
-    /// The time limit of one request (default 30 s).
+    /// The time budget of one buffer read (default 30 s): it fails once
+    /// this long has passed without a byte from the server, whatever its
+    /// requests, retries and fallbacks; one request's own limit, and the
+    /// time its retries may take, are the same. The CLI's
+    /// `--request-timeout SECS` (or `AKBUF_REQUEST_TIMEOUT`) sets it.
     pub timeout: std::time::Duration,
     /// Store settings under object_store's names (`aws_endpoint`,
     /// `aws_access_key_id`, `aws_region`, `google_service_account`,
@@ -398,6 +402,19 @@ impl Fetch {
     #[must_use]
     pub fn with_config(mut self, key: &str, value: &str) -> Fetch {
         self.config.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// Sets the time budget of one buffer read (see [`Fetch::timeout`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let fetch = akbuf::Fetch::default().with_timeout(Duration::from_secs(5));
+    /// assert_eq!(fetch.timeout, Duration::from_secs(5));
+    /// ```
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: std::time::Duration) -> Fetch {
+        self.timeout = timeout;
         self
     }
 

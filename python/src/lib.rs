@@ -90,7 +90,23 @@ fn typestr(dtype: &str) -> Option<String> {
 #[derive(Default)]
 struct Shared {
     keys: Mutex<(Vec<String>, u64)>,
-    containers: Mutex<Vec<Weak<Opened>>>,
+    /// The containers, and the count past which the dropped ones are
+    /// pruned (twice the live ones after the last pruning): a cache's
+    /// memory does not grow with the number of `open`s.
+    containers: Mutex<(Vec<Weak<Opened>>, usize)>,
+}
+
+impl Shared {
+    /// Remembers a container opened over the cache (for `clear(field)`).
+    fn hold(&self, opened: &Arc<Opened>) {
+        let mut held = self.containers.lock();
+        let (list, limit) = &mut *held;
+        if list.len() >= *limit {
+            list.retain(|c| c.strong_count() > 0);
+            *limit = (2 * list.len()).max(64);
+        }
+        list.push(Arc::downgrade(opened));
+    }
 }
 
 /// A shared, thread-safe cache of buffers: every key is read once however
@@ -172,14 +188,14 @@ impl Cache {
         };
         let containers: Vec<Arc<Opened>> = {
             let mut held = self.shared.containers.lock();
-            held.retain(|c| c.strong_count() > 0);
-            held.iter().filter_map(Weak::upgrade).collect()
+            held.0.retain(|c| c.strong_count() > 0);
+            held.0.iter().filter_map(Weak::upgrade).collect()
         };
         let below = format!("{path}.");
         Some(py.detach(|| {
             containers
                 .iter()
-                .flat_map(|c| c.buffers().values())
+                .flat_map(|c| c.buffers().values().flatten())
                 .filter(|b| {
                     let f = &b.info().field;
                     path.is_empty() || *f == path || f.starts_with(&below)
@@ -288,8 +304,9 @@ struct Opened {
     /// The container's metadata; `None` for a dataset of containers.
     metadata: Option<Metadata>,
     path: String,
-    /// Its buffers by key, and the keys in order, listed on first use.
-    buffers: OnceLock<(HashMap<String, LazyBuffer>, Vec<String>)>,
+    /// Its buffers by key (the nodes that share a key, each), and the keys
+    /// in order, listed when opened.
+    buffers: OnceLock<(HashMap<String, Vec<LazyBuffer>>, Vec<String>)>,
 }
 
 impl Opened {
@@ -305,16 +322,52 @@ impl Opened {
         }
     }
 
-    fn listed(&self) -> &(HashMap<String, LazyBuffer>, Vec<String>) {
+    fn listed(&self) -> &(HashMap<String, Vec<LazyBuffer>>, Vec<String>) {
         self.buffers.get_or_init(|| {
-            let all = self.array.lazy_buffers();
-            let keys: Vec<String> = all.iter().map(|b| self.key_of(b)).collect();
-            (keys.iter().cloned().zip(all).collect(), keys)
+            let mut by_key: HashMap<String, Vec<LazyBuffer>> = HashMap::new();
+            let mut keys = Vec::new();
+            for b in self.array.lazy_buffers() {
+                let key = self.key_of(&b);
+                let group = by_key.entry(key.clone()).or_default();
+                if group.is_empty() {
+                    keys.push(key);
+                }
+                group.push(b);
+            }
+            (by_key, keys)
         })
     }
 
-    fn buffers(&self) -> &HashMap<String, LazyBuffer> {
+    fn buffers(&self) -> &HashMap<String, Vec<LazyBuffer>> {
         &self.listed().0
+    }
+
+    /// Refuses a container in which one key serves nodes of different
+    /// dtypes: awkward asks a buffer container by key alone, so one of the
+    /// nodes would get the other's bytes, typed (and byte-swapped) as the
+    /// other's. Nodes of one dtype that share a key are served the longest
+    /// of their buffers (each reads its own first elements).
+    fn check_shared_keys(&self) -> akbuf::Result<()> {
+        let (by_key, keys) = self.listed();
+        for key in keys {
+            let group = &by_key[key];
+            let first = group[0].info();
+            if let Some(other) = group[1..]
+                .iter()
+                .map(LazyBuffer::info)
+                .find(|o| o.dtype != first.dtype)
+            {
+                return Err(akbuf::Error::Layout {
+                    node: other.node.clone(),
+                    class: "buffer container",
+                    message: format!(
+                        "buffer key {key:?} serves {} ({}) and {} ({}): awkward would read one node's bytes as the other's; give every node its own key",
+                        first.node, first.dtype, other.node, other.dtype
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 }
 
@@ -329,10 +382,12 @@ struct Container {
 }
 
 impl Container {
-    fn buffer(&self, key: &str) -> PyResult<&LazyBuffer> {
+    /// The buffers served under `key` (one, unless nodes share it).
+    fn buffer(&self, key: &str) -> PyResult<&[LazyBuffer]> {
         self.opened
             .buffers()
             .get(key)
+            .map(Vec::as_slice)
             .ok_or_else(|| PyKeyError::new_err(key.to_string()))
     }
 }
@@ -461,9 +516,26 @@ impl Container {
 
     /// Reads the buffer `key` now (the GIL released) and returns it as a
     /// read-only NumPy array of its dtype over akbuf's memory, no copy.
+    /// Offsets, starts and stops, indexes and tags are checked first (once
+    /// per read: `LazyBuffer::get_checked`), so that awkward, which indexes
+    /// with them unchecked, never reads past a buffer; a bad one raises
+    /// `akbuf.Error` naming the key and the node.
     fn load<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Bound<'py, PyAny>> {
-        let b = self.buffer(key)?.clone();
-        let bytes = py.detach(|| b.get()).map_err(|e| to_py(py, e))?;
+        let group = self.buffer(key)?.to_vec();
+        let (b, bytes) = py
+            .detach(|| {
+                // Nodes of one dtype sharing the key: the longest serves all.
+                let mut best: Option<(usize, akbuf::Buffer)> = None;
+                for (i, b) in group.iter().enumerate() {
+                    let bytes = b.get_checked()?;
+                    if best.as_ref().is_none_or(|(_, x)| bytes.len() > x.len()) {
+                        best = Some((i, bytes));
+                    }
+                }
+                Ok(best.map(|(i, bytes)| (group[i].clone(), bytes)))
+            })
+            .map_err(|e| to_py(py, e))?
+            .ok_or_else(|| PyKeyError::new_err(key.to_string()))?;
         let info = b.info();
         let (ts, itemsize) = match typestr(&info.dtype) {
             Some(ts) => {
@@ -495,7 +567,7 @@ impl Container {
         let (by_key, keys) = self.opened.listed();
         for key in keys {
             // (every listed key is in the map: both come from one listing)
-            let buffer = &by_key[key];
+            let buffer = &by_key[key][0];
             let b = buffer.info();
             let d = PyDict::new(py);
             d.set_item("key", key)?;
@@ -666,12 +738,9 @@ fn open(
         path: paths.join(", "),
         buffers: OnceLock::new(),
     });
-    cache
-        .get()
-        .shared
-        .containers
-        .lock()
-        .push(Arc::downgrade(&opened));
+    py.detach(|| opened.check_shared_keys())
+        .map_err(|e| to_py(py, e))?;
+    cache.get().shared.hold(&opened);
     Ok(Container { opened, cache })
 }
 
@@ -699,6 +768,35 @@ fn features() -> Vec<&'static str> {
 #[pymodule]
 fn _akbuf(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
+    // The exception classes are made once per process: a module imported
+    // again (notebooks, test runners) exports the classes its errors are.
+    let (error, read_error) = match (ERROR.get(py), READ_ERROR.get(py)) {
+        (Some(e), Some(r)) => (e.bind(py).clone(), r.bind(py).clone()),
+        _ => {
+            let (e, r) = exception_classes(py)?;
+            let _ = ERROR.set(py, e.clone().unbind());
+            let _ = READ_ERROR.set(py, r.clone().unbind());
+            (
+                ERROR.get(py).map_or(e, |c| c.bind(py).clone()),
+                READ_ERROR.get(py).map_or(r, |c| c.bind(py).clone()),
+            )
+        }
+    };
+    m.add("Error", error)?;
+    m.add("ReadError", read_error)?;
+    m.add_class::<Cache>()?;
+    m.add_class::<Container>()?;
+    m.add_class::<Getter>()?;
+    m.add_class::<BufferView>()?;
+    m.add_class::<Prefetch>()?;
+    m.add_function(wrap_pyfunction!(open, m)?)?;
+    m.add_function(wrap_pyfunction!(default_cache, m)?)?;
+    m.add_function(wrap_pyfunction!(features, m)?)?;
+    Ok(())
+}
+
+/// `akbuf.Error` and `akbuf.ReadError`, made anew.
+fn exception_classes(py: Python<'_>) -> PyResult<(Bound<'_, PyType>, Bound<'_, PyType>)> {
     let ns = PyDict::new(py);
     ns.set_item("__name__", "akbuf")?;
     py.run(
@@ -712,18 +810,5 @@ fn _akbuf(m: &Bound<'_, PyModule>) -> PyResult<()> {
             .ok_or_else(|| PyValueError::new_err(format!("no class {name}")))?;
         Ok(class.cast_into::<PyType>()?)
     };
-    let (error, read_error) = (class("Error")?, class("ReadError")?);
-    let _ = ERROR.set(py, error.clone().unbind());
-    let _ = READ_ERROR.set(py, read_error.clone().unbind());
-    m.add("Error", error)?;
-    m.add("ReadError", read_error)?;
-    m.add_class::<Cache>()?;
-    m.add_class::<Container>()?;
-    m.add_class::<Getter>()?;
-    m.add_class::<BufferView>()?;
-    m.add_class::<Prefetch>()?;
-    m.add_function(wrap_pyfunction!(open, m)?)?;
-    m.add_function(wrap_pyfunction!(default_cache, m)?)?;
-    m.add_function(wrap_pyfunction!(features, m)?)?;
-    Ok(())
+    Ok((class("Error")?, class("ReadError")?))
 }

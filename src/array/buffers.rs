@@ -3,9 +3,12 @@
 
 use super::Array;
 use crate::buffer::Buffer;
+use crate::buffer::WeakBuffer;
 use crate::error::Result;
 use crate::layout::lazy::LazyBuf;
+use crate::layout::structural::Structural;
 use crate::layout::BufferInfo;
+use parking_lot::Mutex;
 use std::sync::Arc;
 
 /// One buffer of an array, read on first [`LazyBuffer::get`] through the
@@ -30,6 +33,10 @@ use std::sync::Arc;
 pub struct LazyBuffer {
     info: BufferInfo,
     buf: Arc<LazyBuf>,
+    /// What its values must satisfy (see [`LazyBuffer::get_checked`]).
+    rule: Structural,
+    /// The bytes last checked, while they live: checked once per read.
+    checked: Arc<Mutex<Option<WeakBuffer>>>,
 }
 
 impl std::fmt::Debug for LazyBuffer {
@@ -76,6 +83,52 @@ impl LazyBuffer {
     /// short, the source failing, each naming the key and the node.
     pub fn get(&self) -> Result<Buffer> {
         self.buf.get()
+    }
+
+    /// [`LazyBuffer::get`], its values checked for a reader that trusts
+    /// them (awkward's `from_buffers` indexes with them unchecked): a
+    /// `ListOffsetArray`'s offsets start at 0 or more and never decrease
+    /// (so no list ends past its content); a `ListArray`'s non-empty lists
+    /// have `0 ≤ start ≤ stop`; an `IndexedArray`'s index is never
+    /// negative; a `UnionArray`'s tags name a content and its index is
+    /// never negative (the starts and stops, the tags and index, are
+    /// checked together). Data and masks need no check. The check runs
+    /// once per read of the bytes: again only if the cache dropped them
+    /// and they were read anew.
+    ///
+    /// ```
+    /// use akbuf::{from_buffers, Buffer, Form, MemorySource, Options};
+    ///
+    /// let form = Form::from_json(r#"{"class": "ListOffsetArray", "offsets": "i64", "form_key": "node0",
+    ///     "content": {"class": "NumpyArray", "primitive": "uint8", "form_key": "node1"}}"#)?;
+    /// let source = MemorySource::new()
+    ///     .with("node0-offsets", Buffer::from_slice(&[0i64, 5, 2]))
+    ///     .with("node1-data", Buffer::from_slice(&[0u8; 2]));
+    /// let array = from_buffers(&form, 2, source, Options::default())?;
+    /// let offsets = &array.lazy_buffers()[0];
+    /// assert_eq!(offsets.get()?.len(), 24); // the bytes, as stored
+    /// let err = offsets.get_checked().unwrap_err(); // list 0 ends at 5 of 2
+    /// assert_eq!(err.key(), Some("node0-offsets"));
+    /// # Ok::<(), akbuf::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`LazyBuffer::get`]; [`crate::Error::InvalidData`] naming the key
+    /// and the node for values that break the rule.
+    pub fn get_checked(&self) -> Result<Buffer> {
+        let bytes = self.buf.get()?;
+        let same = |w: &WeakBuffer| {
+            w.upgrade().is_some_and(|c| {
+                c.as_slice().as_ptr() == bytes.as_slice().as_ptr() && c.len() == bytes.len()
+            })
+        };
+        if self.checked.lock().as_ref().is_some_and(same) {
+            return Ok(bytes);
+        }
+        self.rule.check(&self.buf, &self.buf.node)?;
+        *self.checked.lock() = Some(bytes.downgrade());
+        Ok(bytes)
     }
 
     /// Whether the bytes are materialized and alive (in the cache or held
@@ -128,11 +181,14 @@ impl Array {
     pub fn lazy_buffers(&self) -> Vec<LazyBuffer> {
         let mut out = Vec::new();
         let mut visit = |node: &crate::layout::Node, partition: Option<usize>| {
-            node.visit_buffers("", &mut |mut info, buf| {
+            node.visit_buffers("", &mut |mut info, buf, data| {
                 info.partition = partition;
+                let rule = data.structural(info.attribute);
                 out.push(LazyBuffer {
                     info,
                     buf: Arc::clone(buf),
+                    rule,
+                    checked: Arc::new(Mutex::new(None)),
                 });
             });
         };

@@ -175,11 +175,37 @@ fn write_elements(
     rows: std::ops::Range<usize>,
     out: &mut JsonOut<'_>,
 ) -> Result<()> {
+    if let Some(text) = view.chars(rows.clone()) {
+        crate::pyjson::write_bytes_as_str(&mut out.buf, text);
+        return out.flush();
+    }
     out.buf.push('[');
     let mut first = true;
     write_rows(view, rows, out, &mut first)?;
     out.buf.push(']');
     out.flush()
+}
+
+/// The characters of rows `rows` of a partitioned array of characters
+/// (see `View::chars`), partition after partition; `None` when it is not one.
+fn partitioned_chars(
+    form: &Form,
+    parts: &Parts,
+    rows: std::ops::Range<usize>,
+) -> Result<Option<Vec<u8>>> {
+    if form.array_parameter() != Some("char") {
+        return Ok(None);
+    }
+    let mut text = Vec::new();
+    for (i, local) in parts.overlapping(rows) {
+        let part = parts.get(i)?;
+        let view = View::new(&part.node)?;
+        match view.chars(local) {
+            Some(t) => text.extend_from_slice(t),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(text))
 }
 
 /// The elements `rows`, comma-separated, after `first` says whether any
@@ -522,6 +548,11 @@ impl Array {
     pub fn to_json(&self) -> Result<String> {
         let mut bytes = Vec::new();
         if let Some(p) = &self.parts {
+            if let Some(text) = partitioned_chars(self.form(), p, 0..p.len())? {
+                let mut s = String::new();
+                crate::pyjson::write_bytes_as_str(&mut s, &text);
+                return Ok(s);
+            }
             // Each partition within its own budget.
             bytes.push(b'[');
             let mut first = true;
@@ -565,6 +596,10 @@ impl Array {
     ) -> Result<()> {
         if let Some(p) = &self.parts {
             let mut out = JsonOut::new(&mut w, None);
+            if let Some(text) = partitioned_chars(self.form(), p, rows.clone())? {
+                crate::pyjson::write_bytes_as_str(&mut out.buf, &text);
+                return out.flush();
+            }
             out.buf.push('[');
             let mut first = true;
             // Only the partitions the rows reach are opened and read.
@@ -704,6 +739,71 @@ impl Array {
             None => self.node.collect_buffers(&mut out),
         }
         out
+    }
+
+    /// [`Array::buffers`], each with its stored size and whether it is
+    /// stored at all, asked of the sources where they cannot tell without
+    /// a request: a remote container answers with one batch of `HEAD`
+    /// requests (sizes it already learnt are not asked again), a local one
+    /// from its files. Reads no buffer. A size that stays unknown (a
+    /// failed request, a slice's or an Arrow column's buffer, known only
+    /// once read) has `present: None`; only a buffer the source says it
+    /// lacks has `present: Some(false)`.
+    ///
+    /// ```
+    /// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/events");
+    /// let events = akbuf::open(path)?;
+    /// let pt = events.field_path("jets.pt")?.stat_buffers();
+    /// assert_eq!(pt.len(), 2); // the jets offsets and the pt data
+    /// assert!(pt.iter().all(|b| b.present == Some(true) && b.stored_bytes.is_some()));
+    /// # Ok::<(), akbuf::Error>(())
+    /// ```
+    pub fn stat_buffers(&self) -> Vec<BufferInfo> {
+        let mut out: Vec<(BufferInfo, Arc<crate::layout::lazy::LazyBuf>)> = Vec::new();
+        let mut visit = |node: &crate::layout::Node, partition: Option<usize>| {
+            node.visit_buffers("", &mut |mut info, b, _| {
+                info.partition = partition;
+                out.push((info, Arc::clone(b)));
+            });
+        };
+        match &self.parts {
+            Some(p) => {
+                for (i, _) in p.overlapping(0..p.len()) {
+                    if let Ok(a) = p.get(i) {
+                        visit(&a.node, Some(i));
+                    }
+                }
+            }
+            None => visit(&self.node, None),
+        }
+        // One batch per source, for the buffers whose size is not known.
+        let mut batches: Vec<(Arc<Loader>, Vec<usize>)> = Vec::new();
+        let mut batch_of = std::collections::HashMap::new();
+        for (j, (info, b)) in out.iter().enumerate() {
+            if info.stored_bytes.is_some() {
+                continue;
+            }
+            let n = *batch_of
+                .entry(Arc::as_ptr(b.loader()) as usize)
+                .or_insert_with(|| {
+                    batches.push((Arc::clone(b.loader()), Vec::new()));
+                    batches.len() - 1
+                });
+            batches[n].1.push(j);
+        }
+        for (loader, mine) in batches {
+            let keys: Vec<&str> = mine.iter().map(|&j| &*out[j].1.key).collect();
+            let sizes = loader.source.stat_many(&keys);
+            for (&j, size) in mine.iter().zip(sizes) {
+                let info = &mut out[j].0;
+                match size {
+                    Ok(Some(n)) => (info.stored_bytes, info.present) = (Some(n), Some(true)),
+                    Ok(None) => info.present = Some(false),
+                    Err(_) => info.present = None,
+                }
+            }
+        }
+        out.into_iter().map(|(info, _)| info).collect()
     }
 
     /// For a `NumpyArray`: its data as `&[T]`, zero copy when the stored bytes

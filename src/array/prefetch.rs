@@ -15,14 +15,17 @@ use std::sync::Arc;
 impl Array {
     /// Reads every buffer that the fields at `paths` (dotted, as
     /// [`Array::field_path`]; `""` is the whole array) need, in every
-    /// partition, as one batch: buffers already held or being read by
-    /// another thread are skipped, the rest are asked of the source
-    /// together and put in the cache, each key read once. Touching those
-    /// fields afterwards reads nothing. Returns how many buffers were read.
+    /// partition, one batch per level of nesting: buffers already held or
+    /// being read by another thread are skipped, the rest are asked of the
+    /// source together and put in the cache, each key read once. Each
+    /// buffer is asked for only the bytes its node needs, as the lazy path
+    /// asks (a list's content once its offsets are in), never a whole
+    /// stored object that is larger. Touching those fields afterwards
+    /// reads nothing. Returns how many buffers were read.
     ///
-    /// For a remote container this is one round of parallel requests
-    /// instead of one round trip per buffer (a list's content waiting for
-    /// its offsets); for a local one it only maps the files early.
+    /// For a remote container this is one round of parallel requests per
+    /// level of nesting instead of one round trip per buffer; for a local
+    /// one it only maps the files early.
     ///
     /// ```
     /// use akbuf::{open_with, Cache, Options};
@@ -57,47 +60,72 @@ impl Array {
                 None => collect(&array.node, &mut seen, &mut bufs),
             }
         }
-        // Claim each key's loading slot first: a key held or in flight
-        // elsewhere is not asked for again.
-        let mut claimed = Vec::new();
-        for b in &bufs {
-            if b.is_loaded() || !b.is_cached() {
-                continue;
-            }
-            let loader = b.loader();
-            if let Some(lead) = loader.cache.claim(loader.number, &b.key, Conv::Raw) {
-                claimed.push((b, lead));
-            }
-        }
-        // One batch per loader (one per array, and per partitioned array).
+        // Rounds by level: a buffer is asked for once its need (count *
+        // itemsize) is known without a read, so that only the bytes its
+        // node uses are fetched, as the lazy path fetches them; a list's
+        // content waits for its offsets' round.
+        let mut pending: Vec<Arc<LazyBuf>> = bufs
+            .into_iter()
+            .filter(|b| b.is_cached() && !b.is_loaded())
+            .collect();
         let mut first_error = None;
         let mut read = 0;
-        while !claimed.is_empty() {
-            let loader = Arc::clone(claimed[0].0.loader());
-            let (mine, rest): (Vec<_>, Vec<_>) = claimed
-                .into_iter()
-                .partition(|(b, _)| Arc::ptr_eq(b.loader(), &loader));
-            claimed = rest;
-            let requests: Vec<(&str, Want)> =
-                mine.iter().map(|(b, _)| (&*b.key, Want::All)).collect();
-            let results = loader
-                .cache
-                .read_many(loader.number, &*loader.source, &requests);
-            for ((_, lead), result) in mine.into_iter().zip(results) {
-                match lead.finish(result) {
-                    Ok(Some(_)) => read += 1,
-                    Ok(None) => {}
-                    Err(e) => {
-                        first_error.get_or_insert(e);
-                    }
-                }
+        loop {
+            let (ready, rest): (Vec<_>, Vec<_>) =
+                pending.into_iter().partition(|b| b.count.ready());
+            pending = rest;
+            if ready.is_empty() {
+                break;
             }
+            read += round(&ready, &mut first_error);
         }
         match first_error {
             Some(e) => Err(e),
             None => Ok(read),
         }
     }
+}
+
+/// One round: the buffers' loading slots claimed (a key held or in flight
+/// elsewhere is not asked for again), one batch per loader of the bytes
+/// each node needs, each slot finished with its result. Returns how many
+/// were read; keeps the first error.
+fn round(ready: &[Arc<LazyBuf>], first_error: &mut Option<crate::Error>) -> usize {
+    let mut claimed = Vec::new();
+    for b in ready {
+        // A need that cannot be computed (bad offsets) is left for the
+        // lazy path, which reports it when the node is touched.
+        let Ok(need) = b.need() else { continue };
+        let loader = b.loader();
+        if let Some(lead) = loader.cache.claim(loader.number, &b.key, Conv::Raw) {
+            claimed.push((b, need, lead));
+        }
+    }
+    let mut read = 0;
+    while !claimed.is_empty() {
+        let loader = Arc::clone(claimed[0].0.loader());
+        let (mine, rest): (Vec<_>, Vec<_>) = claimed
+            .into_iter()
+            .partition(|(b, _, _)| Arc::ptr_eq(b.loader(), &loader));
+        claimed = rest;
+        let requests: Vec<(&str, Want)> = mine
+            .iter()
+            .map(|(b, need, _)| (&*b.key, Want::Prefix(*need)))
+            .collect();
+        let results = loader
+            .cache
+            .read_many(loader.number, &*loader.source, &requests);
+        for ((_, _, lead), result) in mine.into_iter().zip(results) {
+            match lead.finish(result) {
+                Ok(Some(_)) => read += 1,
+                Ok(None) => {}
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+    }
+    read
 }
 
 /// Every lazy buffer of the subtree at `node`, each key once.

@@ -192,7 +192,7 @@ fn bytes_of(b: &arrow_buffer::Buffer, offset: usize, len: usize, what: &str) -> 
     let end = offset.checked_add(len).filter(|&e| e <= b.len());
     match end {
         Some(_) => Ok(share(&b.slice_with_length(offset, len))),
-        None => Err(Error::Argument(format!(
+        None => Err(Error::Unsupported(format!(
             "arrow {what}: {len} bytes from {offset} asked of a buffer of {}",
             b.len()
         ))),
@@ -482,7 +482,7 @@ impl Import {
                 }
             }
             DataType::Map(..) => {
-                return Err(Error::Argument(
+                return Err(Error::Unsupported(
                     "arrow map arrays have no awkward equivalent (ak.from_arrow raises NotImplementedError)".into(),
                 ))
             }
@@ -490,7 +490,7 @@ impl Import {
             | DataType::Decimal64(..)
             | DataType::Decimal128(..)
             | DataType::Decimal256(..) => {
-                return Err(Error::Argument(
+                return Err(Error::Unsupported(
                     "arrow decimal arrays can't be converted into awkward arrays (numpy has no decimal type)".into(),
                 ))
             }
@@ -558,7 +558,9 @@ impl Import {
                 .iter()
                 .map(|&t| {
                     position(t).map(|p| p as i8).ok_or_else(|| {
-                        Error::Argument(format!("arrow union: type id {t} is not one of {ids:?}"))
+                        Error::Unsupported(format!(
+                            "arrow union: type id {t} is not one of {ids:?}"
+                        ))
                     })
                 })
                 .collect::<Result<Vec<i8>>>()?;
@@ -625,7 +627,7 @@ impl Import {
                     ..
                 } = other.clone().into_indexed_option(vlen)
                 else {
-                    return Err(Error::Argument(
+                    return Err(Error::Unsupported(
                         "arrow dictionary values of an unexpected layout".into(),
                     ));
                 };
@@ -701,7 +703,7 @@ fn dictionary_index(keys: &dyn ArrowArray) -> Result<(Buffer, &'static str)> {
         DataType::UInt32 => widen!(UInt32Type),
         DataType::UInt64 => widen!(UInt64Type),
         other => {
-            return Err(Error::Argument(format!(
+            return Err(Error::Unsupported(format!(
                 "arrow dictionary keys of type {other} are not integers"
             )))
         }
@@ -835,7 +837,7 @@ fn numpy(array: &dyn ArrowArray, dt: &DataType, params: Params) -> Result<Ak> {
         DataType::Timestamp(u, _) => (Primitive::Datetime64(unit(u)), false),
         DataType::Duration(u) => (Primitive::Timedelta64(unit(u)), false),
         other => {
-            return Err(Error::Argument(format!(
+            return Err(Error::Unsupported(format!(
                 "arrow type {other} has no awkward equivalent"
             )))
         }
@@ -844,7 +846,9 @@ fn numpy(array: &dyn ArrowArray, dt: &DataType, params: Params) -> Result<Ak> {
     let size = if widen { 4 } else { primitive.itemsize() };
     let (offset, len) = (data.offset() * size, data.len() * size);
     let Some(values) = data.buffers().first() else {
-        return Err(Error::Argument(format!("arrow {dt} array without values")));
+        return Err(Error::Unsupported(format!(
+            "arrow {dt} array without values"
+        )));
     };
     let bytes = bytes_of(values, offset, len, &dt.to_string())?;
     let data = if widen {
@@ -974,7 +978,7 @@ pub(crate) fn array_layout(
     let ext = field.and_then(ext_of);
     if let Some(f) = field {
         if !same_storage(f.data_type(), array.data_type()) {
-            return Err(Error::Argument(format!(
+            return Err(Error::Unsupported(format!(
                 "the field {:?} is of type {}, the array of type {}",
                 f.name(),
                 f.data_type(),

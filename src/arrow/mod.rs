@@ -131,7 +131,7 @@ impl Array {
     ///
     /// # Errors
     ///
-    /// [`Error::Argument`] for what awkward does not convert either (maps,
+    /// [`Error::Unsupported`] for what awkward does not convert either (maps,
     /// decimals, list views) or arrow data whose buffers are inconsistent.
     pub fn from_arrow(array: &dyn arrow_array::Array) -> Result<Array> {
         let ak = import::array_layout(import::Import::for_rows(array.len()), None, array)?;
@@ -220,7 +220,7 @@ impl Array {
             columns,
             &arrow_array::RecordBatchOptions::new().with_row_count(Some(rows)),
         )
-        .map_err(|e| Error::Argument(format!("cannot make a RecordBatch: {e}")))
+        .map_err(|e| Error::Unsupported(format!("cannot make a RecordBatch: {e}")))
     }
 
     /// The array as one arrow-rs array, as `ak.to_arrow(array)` makes it.
@@ -241,7 +241,7 @@ impl Array {
     ///
     /// # Errors
     ///
-    /// [`Error::Argument`] for what is not exported yet (see the module
+    /// [`Error::Unsupported`] for what is not exported yet (see the module
     /// docs) or what awkward refuses too (complex numbers, `float128`);
     /// read errors.
     pub fn to_arrow(&self, options: &ToArrowOptions) -> Result<ArrayRef> {
@@ -295,7 +295,7 @@ impl Array {
     /// As [`Array::to_arrow`].
     pub fn to_record_batch(&self, options: &ToArrowOptions) -> Result<RecordBatch> {
         let fail = |e: arrow_schema::ArrowError| {
-            Error::Argument(format!("cannot make a RecordBatch: {e}"))
+            Error::Unsupported(format!("cannot make a RecordBatch: {e}"))
         };
         if self.is_partitioned() {
             let mut parts = self.partitions()?;
@@ -402,6 +402,22 @@ fn is_empty(node: &Node) -> bool {
 }
 
 /// Adds the `"awkward"` extension metadata to a field.
+/// The error for bad values of `node`, naming the buffer they are in: its
+/// buffer `attribute` (offsets, index, starts), else its first buffer,
+/// else the buffer its length comes from; the node's path only when there
+/// is no buffer to name.
+fn blame(node: &Node, attribute: &str, message: impl Into<String>) -> Error {
+    let own = node.data.buffers();
+    let key = own
+        .iter()
+        .find(|(a, _)| *a == attribute)
+        .map(|(_, b)| b.key.to_string())
+        .or_else(|| own.first().map(|(_, b)| b.key.to_string()))
+        .or_else(|| node.len.origin().map(|o| o.key.to_string()))
+        .unwrap_or_else(|| node.info.path.to_string());
+    node.info.invalid(&key, message)
+}
+
 fn with_ext(field: Field, ext: Option<String>) -> Field {
     let Some(ext) = ext else { return field };
     let mut meta: HashMap<String, String> = field.metadata().clone();
@@ -525,7 +541,7 @@ fn shared(buf: Buffer) -> arrow_buffer::Buffer {
 
 fn build(builder: arrow_data::ArrayDataBuilder, node: &Node) -> Result<ArrayData> {
     builder.build().map_err(|e| {
-        Error::Argument(format!(
+        Error::Unsupported(format!(
             "{} at {} does not make a valid arrow array: {e}",
             node.info.class, node.info.path
         ))
@@ -542,8 +558,9 @@ fn convert(
 ) -> Result<Out> {
     let have = node.len.get()?;
     if length > have {
-        return Err(node.info.invalid(
-            &node.info.path,
+        return Err(blame(
+            node,
+            "",
             format!("{length} elements are needed of a node that has {have}"),
         ));
     }
@@ -582,7 +599,7 @@ fn primitive_type(p: Primitive, node: &Node) -> Result<DataType> {
             "us" => ArrowUnit::Microsecond,
             "ns" => ArrowUnit::Nanosecond,
             _ => {
-                return Err(Error::Argument(format!(
+                return Err(Error::Unsupported(format!(
                     "arrow has no time unit {u} (at {})",
                     node.info.path
                 )))
@@ -609,7 +626,7 @@ fn primitive_type(p: Primitive, node: &Node) -> Result<DataType> {
         Primitive::Datetime64(u) => DataType::Timestamp(unit(u)?, None),
         Primitive::Timedelta64(u) => DataType::Duration(unit(u)?),
         other => {
-            return Err(Error::Argument(format!(
+            return Err(Error::Unsupported(format!(
                 "arrow has no type for {} (at {}), as pyarrow has none",
                 other, node.info.path
             )))
@@ -687,15 +704,12 @@ fn inner_shaped(
         unreachable!("inner_shaped() is called for NumpyArray nodes")
     };
     if matches!(primitive, Primitive::Bool | Primitive::Datetime64(_)) {
-        return Err(Error::Argument(format!(
+        return Err(Error::Unsupported(format!(
             "to_arrow does not export booleans or dates with an inner shape yet (at {})",
             node.info.path
         )));
     }
-    let overflow = || {
-        node.info
-            .invalid(&node.info.path, "the inner shape overflows")
-    };
+    let overflow = || blame(node, "data", "the inner shape overflows");
     let total = inner_shape
         .iter()
         .try_fold(length, |a, &d| a.checked_mul(d))
@@ -793,7 +807,7 @@ fn gathered(
 ) -> Result<Out> {
     let have = content.len.get()?;
     if have == 0 && !index.is_empty() {
-        return Err(Error::Argument(format!(
+        return Err(Error::Unsupported(format!(
             "to_arrow does not export an index over an empty content yet (at {})",
             node.info.path
         )));
@@ -803,8 +817,9 @@ fn gathered(
         match usize::try_from(i) {
             Ok(i) if i < have => at.push(i),
             _ => {
-                return Err(node.info.invalid(
-                    &node.info.path,
+                return Err(blame(
+                    node,
+                    "index",
                     format!("index {i} is outside the content's {have} elements"),
                 ))
             }
@@ -915,7 +930,7 @@ fn indexed_option(
                 });
             }
         }
-        return Err(Error::Argument(format!(
+        return Err(Error::Unsupported(format!(
             "missing values over an empty {} cannot be exported (awkward cannot either) (at {})",
             content.info.class, node.info.path
         )));
@@ -957,7 +972,7 @@ fn union(
             .collect();
         let this_index: Vec<i64> = selected.iter().map(|&i| index_values[i]).collect();
         if this_index.iter().any(|&i| i < 0) {
-            return Err(node.info.invalid(&node.info.path, "a negative index"));
+            return Err(blame(node, "index", "a negative index"));
         }
         let mut gathered_content = None;
         let this_valid = match &outer {
@@ -970,7 +985,7 @@ fn union(
                     let mut v = vec![false; count];
                     for (j, &i) in this_index.iter().enumerate() {
                         let i = usize::try_from(i).ok().filter(|&i| i < count).ok_or_else(|| {
-                            Error::Argument(format!(
+                            Error::Unsupported(format!(
                                 "awkward cannot export this masked union either: index {i} of content {tag} is past its {count} uses (at {})",
                                 node.info.path
                             ))
@@ -984,10 +999,7 @@ fn union(
                         .iter()
                         .map(|&i| usize::try_from(i).ok().filter(|&i| i < have))
                         .collect::<Option<Vec<usize>>>()
-                        .ok_or_else(|| {
-                            node.info
-                                .invalid(&node.info.path, "an index past its content")
-                        })?;
+                        .ok_or_else(|| blame(node, "index", "an index past its content"))?;
                     gathered_content = Some(crate::pack::carry(content, at, None)?);
                     for (j, &i) in selected.iter().enumerate() {
                         index_values[i] = j as i64;
@@ -999,9 +1011,7 @@ fn union(
         let this_length = match (&gathered_content, this_index.iter().max()) {
             (Some(_), _) => this_index.len(),
             (None, Some(&m)) => {
-                usize::try_from(m)
-                    .map_err(|_| node.info.invalid(&node.info.path, "index overflow"))?
-                    + 1
+                usize::try_from(m).map_err(|_| blame(node, "index", "index overflow"))? + 1
             }
             (None, None) => 0,
         };
@@ -1025,16 +1035,13 @@ fn union(
         .iter()
         .map(|&i| i32::try_from(i))
         .collect::<std::result::Result<_, _>>()
-        .map_err(|_| {
-            node.info
-                .invalid(&node.info.path, "a union index past 32 bits")
-        })?;
+        .map_err(|_| blame(node, "index", "a union index past 32 bits"))?;
     let ids: Vec<i8> = (0..contents.len())
         .map(|t| i8::try_from(t).unwrap_or(i8::MAX))
         .collect();
     let ty = DataType::Union(
         arrow_schema::UnionFields::try_new(ids, fields)
-            .map_err(|e| Error::Argument(e.to_string()))?,
+            .map_err(|e| Error::Unsupported(e.to_string()))?,
         arrow_schema::UnionMode::Dense,
     );
     let builder = ArrayData::builder(ty)
@@ -1335,9 +1342,7 @@ fn lists(
     let first = wide.at(0);
     let last = wide.at(length);
     if first < 0 || last < first || !wide.ascending(length + 1) {
-        return Err(node
-            .info
-            .invalid(&node.info.path, "offsets decrease or are negative"));
+        return Err(blame(node, "offsets", "offsets decrease or are negative"));
     }
     // Missing lists that hold elements are emptied (arrow refuses them):
     // their content gathered, as awkward's ListArray with zeroed bounds.
@@ -1377,9 +1382,7 @@ fn lists(
     let nulls = mask.as_ref().and_then(|m| null_buffer(&m.valid));
     if is_string || is_bytes {
         let NodeData::Numpy { data, .. } = &content.data else {
-            return Err(node
-                .info
-                .invalid(&node.info.path, "a string's content is not a NumpyArray"));
+            return Err(blame(node, "", "a string's content is not a NumpyArray"));
         };
         let chars = if from == to {
             arrow_buffer::Buffer::from_vec(Vec::<u8>::new())
@@ -1446,9 +1449,7 @@ fn gathered_lists(
         if hi > lo {
             let n = usize::try_from(i128::from(hi) - i128::from(lo)).unwrap_or(usize::MAX);
             if at.len().saturating_add(n) > limit {
-                return Err(node.info.invalid(
-                    &node.info.path,
-                    format!(
+                return Err(blame(node, "starts", format!(
                         "its lists would gather more than {limit} entries (64 times the bytes of its buffers, plus a million)"
                     ),
                 ));
@@ -1456,8 +1457,9 @@ fn gathered_lists(
             let (lo, hi) = match (usize::try_from(lo), usize::try_from(hi)) {
                 (Ok(l), Ok(h)) if h <= have => (l, h),
                 _ => {
-                    return Err(node.info.invalid(
-                        &node.info.path,
+                    return Err(blame(
+                        node,
+                        "starts",
                         format!("list {i} ({lo}..{hi}) is outside the content's {have} elements"),
                     ))
                 }
@@ -1513,10 +1515,7 @@ fn regular(
         let values = (0..=length)
             .map(|i| i.checked_mul(*size).and_then(|o| i64::try_from(o).ok()))
             .collect::<Option<Vec<i64>>>()
-            .ok_or_else(|| {
-                node.info
-                    .invalid(&node.info.path, "length × size overflows")
-            })?;
+            .ok_or_else(|| blame(node, "", "length × size overflows"))?;
         let offsets = Offsets {
             values: Wide::Owned(values),
             kind: OffsetKind::I64,
@@ -1524,21 +1523,21 @@ fn regular(
         };
         return lists(node, content, offsets, mask, length, options);
     }
-    let n = length.checked_mul(*size).ok_or_else(|| {
-        node.info
-            .invalid(&node.info.path, "length × size overflows")
-    })?;
+    let n = length
+        .checked_mul(*size)
+        .ok_or_else(|| blame(node, "", "length × size overflows"))?;
     let nulls = mask.as_ref().and_then(|m| null_buffer(&m.valid));
     let width = i32::try_from(*size).map_err(|_| {
-        Error::Argument(format!(
+        Error::Unsupported(format!(
             "a RegularArray of size {size} is too wide for arrow (at {})",
             node.info.path
         ))
     })?;
     if array == Some("bytestring") {
         let NodeData::Numpy { data, .. } = &content.data else {
-            return Err(node.info.invalid(
-                &node.info.path,
+            return Err(blame(
+                node,
+                "",
                 "a bytestring's content is not a NumpyArray",
             ));
         };

@@ -27,6 +27,35 @@ struct Cli {
     /// serving untrusted data.
     #[arg(long, global = true)]
     confined: bool,
+    /// Remote containers: the time budget of one buffer read, in seconds
+    /// (default 30): it fails once this long passes without a byte from
+    /// the server, whatever its requests, retries and fallbacks.
+    #[arg(
+        long,
+        global = true,
+        value_name = "SECS",
+        env = "AKBUF_REQUEST_TIMEOUT",
+        value_parser = parse_seconds
+    )]
+    request_timeout: Option<std::time::Duration>,
+}
+
+/// How remote containers are fetched: set once from the command line.
+static FETCH: std::sync::OnceLock<akbuf::Fetch> = std::sync::OnceLock::new();
+
+/// The fetch settings of this run.
+fn fetch() -> akbuf::Fetch {
+    FETCH.get().cloned().unwrap_or_default()
+}
+
+/// A positive number of seconds.
+fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
+    s.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|t| *t > 0.0)
+        .and_then(|t| std::time::Duration::try_from_secs_f64(t).ok())
+        .ok_or_else(|| format!("{s:?} is not a positive number of seconds"))
 }
 
 /// A container and the fields to go into.
@@ -441,20 +470,44 @@ fn sql(a: &SqlArgs<'_>, confined: bool, out: &mut impl Write) -> Result<(), Erro
         ctx.register_table(name.as_str(), Arc::new(table))
             .map_err(|e| Error::Argument(format!("table {name}: {e}")))?;
     }
-    let batches = runtime.block_on(async {
-        let run = async { ctx.sql(query).await?.collect().await };
-        match timeout {
-            None => run.await.map_err(|e| akbuf_engine("query", e)),
-            Some(t) => match tokio::time::timeout(t, run).await {
-                Ok(r) => r.map_err(|e| akbuf_engine("query", e)),
-                Err(_) => Err(Error::Argument(format!(
+    // The query runs on the runtime's threads; this one only waits, so
+    // that the bound holds even while a scan's conversion keeps every
+    // worker busy, and a query past it is left behind (the runtime shut
+    // down without waiting for its threads), not waited for.
+    let (sent, answer) = std::sync::mpsc::channel();
+    let query = query.clone();
+    runtime.spawn(async move {
+        let got = async { ctx.sql(&query).await?.collect().await }.await;
+        let _ = sent.send(got);
+    });
+    let got = match timeout {
+        Some(t) => answer.recv_timeout(t).map_err(|e| match e {
+            std::sync::mpsc::RecvTimeoutError::Timeout => Some(t),
+            std::sync::mpsc::RecvTimeoutError::Disconnected => None,
+        }),
+        None => answer.recv().map_err(|_| None),
+    };
+    let batches = match got {
+        Ok(r) => r.map_err(|e| akbuf_engine("query", e))?,
+        Err(late) => {
+            runtime.shutdown_background();
+            let message = match late {
+                Some(t) => format!(
                     "the query did not finish in {} s (--timeout)",
                     t.as_secs_f64()
-                ))),
-            },
+                ),
+                None => "the query's task ended without an answer".to_string(),
+            };
+            return Err(Error::Engine {
+                context: "query".into(),
+                cause: Arc::new(std::io::Error::new(std::io::ErrorKind::TimedOut, message)),
+            });
         }
-    })?;
-    let failed = |e: &dyn std::fmt::Display| Error::Argument(format!("query: {e}"));
+    };
+    let failed = |e: &dyn std::fmt::Display| Error::Engine {
+        context: "printing the rows".into(),
+        cause: Arc::new(std::io::Error::other(e.to_string())),
+    };
     let io = stdout_error;
     match a.format {
         SqlFormat::Table => {
@@ -493,10 +546,13 @@ fn tokio_runtime(what: &str) -> Result<tokio::runtime::Runtime, Error> {
 /// An engine's error, unwrapped when it only carries one of akbuf's.
 #[cfg(feature = "datafusion")]
 fn akbuf_engine(context: &str, e: datafusion::error::DataFusionError) -> Error {
-    if let datafusion::error::DataFusionError::External(inner) = &e {
-        if let Some(a) = inner.downcast_ref::<Error>() {
+    // akbuf's own error, however deep the engine wrapped it.
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(c) = cause {
+        if let Some(a) = c.downcast_ref::<Error>() {
             return a.clone();
         }
+        cause = c.source();
     }
     Error::Engine {
         context: context.into(),
@@ -635,7 +691,7 @@ fn write_url(array: &Array, url: &str, opts: &WriteOptions) -> Result<(), Error>
             "--force cannot replace a remote container ({url}): an object store has no atomic rename"
         )));
     }
-    akbuf::write_url(array, url, opts, &akbuf::Fetch::default()).map(|_| ())
+    akbuf::write_url(array, url, opts, &fetch()).map(|_| ())
 }
 
 #[cfg(not(feature = "remote"))]
@@ -762,7 +818,8 @@ fn open(path: &Path, trace: bool, confined: bool) -> Result<Array, Error> {
         Options::default().confined()
     } else {
         Options::default()
-    };
+    }
+    .with_fetch(fetch());
     if !trace {
         // A private cache: the container's identity is never asked for.
         return open_any(path, options);
@@ -783,7 +840,9 @@ fn read_options(trace: bool, confined: bool, mut cache: Cache) -> Options {
             None => eprintln!("read {} failed", e.key),
         });
     }
-    let mut options = Options::default().with_cache(Arc::new(cache));
+    let mut options = Options::default()
+        .with_cache(Arc::new(cache))
+        .with_fetch(fetch());
     if confined {
         options = options.confined();
     }
@@ -801,18 +860,19 @@ fn open_any(path: &Path, options: Options) -> Result<Array, Error> {
 
 /// `info`: the length and each buffer once (key, dtype, stored bytes), as
 /// lines or as one JSON object (with field paths, nodes and attributes).
-fn info(array: &Array, json: bool, sliced: bool, out: &mut impl Write) -> std::io::Result<()> {
+/// Sizes a source cannot tell without asking (a remote store) are asked
+/// in one batch; a size still unknown (a slice's ranges, an Arrow column,
+/// a request that failed) is "unknown", never "missing".
+fn info(array: &Array, json: bool, out: &mut impl Write) -> std::io::Result<()> {
     let mut seen = std::collections::HashSet::new();
     let buffers: Vec<_> = array
-        .buffers()
+        .stat_buffers()
         .into_iter()
         .filter(|b| seen.insert(b.key.clone()))
         .collect();
     let total: u64 = buffers.iter().filter_map(|b| b.stored_bytes).sum();
-    // A slice's buffers are ranges: some sizes are known only once the
-    // offsets above them are read ("unknown"), none is missing.
-    let missing = buffers.iter().filter(|b| b.stored_bytes.is_none()).count();
-    let (missing, unknown) = if sliced { (0, missing) } else { (missing, 0) };
+    let missing = buffers.iter().filter(|b| b.present == Some(false)).count();
+    let unknown = buffers.iter().filter(|b| b.present.is_none()).count();
     // Per partition: its length and the bytes its buffers hold.
     let lengths = array.partition_lengths();
     let mut part_bytes = vec![0u64; lengths.len()];
@@ -828,17 +888,15 @@ fn info(array: &Array, json: bool, sliced: bool, out: &mut impl Write) -> std::i
                 serde_json::json!({
                     "key": b.key, "field": b.field, "node": b.node,
                     "attribute": b.attribute, "dtype": b.dtype, "bytes": b.stored_bytes,
-                    "partition": b.partition,
+                    "present": b.present, "partition": b.partition,
                 })
             })
             .collect();
         let mut doc = serde_json::json!({
             "length": array.len(), "type": array.type_string(), "buffers": list,
             "total_buffers": buffers.len(), "total_bytes": total, "missing": missing,
+            "unknown": unknown,
         });
-        if sliced {
-            doc["unknown"] = unknown.into();
-        }
         if array.is_partitioned() {
             doc["partitions"] = lengths
                 .iter()
@@ -856,18 +914,17 @@ fn info(array: &Array, json: bool, sliced: bool, out: &mut impl Write) -> std::i
         }
     }
     for b in &buffers {
-        match b.stored_bytes {
-            Some(n) => writeln!(out, "buffer {} {} {n}", b.key, b.dtype)?,
-            None if sliced => writeln!(out, "buffer {} {} unknown", b.key, b.dtype)?,
-            None => writeln!(out, "buffer {} {} missing", b.key, b.dtype)?,
+        match (b.stored_bytes, b.present) {
+            (Some(n), _) => writeln!(out, "buffer {} {} {n}", b.key, b.dtype)?,
+            (None, Some(false)) => writeln!(out, "buffer {} {} missing", b.key, b.dtype)?,
+            (None, _) => writeln!(out, "buffer {} {} unknown", b.key, b.dtype)?,
         }
     }
-    let missing = if missing > 0 {
-        format!(" ({missing} missing)")
-    } else if unknown > 0 {
-        format!(" ({unknown} unknown until read)")
-    } else {
-        String::new()
+    let missing = match (missing, unknown) {
+        (0, 0) => String::new(),
+        (m, 0) => format!(" ({m} missing)"),
+        (0, u) => format!(" ({u} unknown until read)"),
+        (m, u) => format!(" ({m} missing, {u} unknown until read)"),
     };
     writeln!(
         out,
@@ -970,6 +1027,9 @@ fn stdout_error(e: std::io::Error) -> Error {
 
 fn run(cli: Cli) -> Result<(), Error> {
     let confined = cli.confined;
+    if let Some(t) = cli.request_timeout {
+        let _ = FETCH.set(akbuf::Fetch::default().with_timeout(t));
+    }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let io = |e: std::io::Error| Error::Io {
@@ -1015,16 +1075,43 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Cluster { role } => cluster(role, confined)?,
         Command::Info { at, json } => {
             let array = open_at(&at, false, confined)?;
-            // A slice's sizes, and an Arrow or Parquet file's, are known
-            // only once read.
-            let unknown = at.rows.is_some() || is_batch_file(&at.path);
-            info(&array, json, unknown, &mut out).map_err(io)?;
+            info(&array, json, &mut out).map_err(io)?;
         }
     }
     out.flush().map_err(io)
 }
 
+/// The message of the last panic on any thread (see `quiet_panics`).
+static LAST_PANIC: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// Keeps a panic's report off the terminal: the library catches the
+/// panics a decoder below it may raise on damaged input (arrow-rs,
+/// parquet) and turns them into errors, and the one line akbuf prints for
+/// an error is all a user sees. The message is kept for the rare panic
+/// that is not caught. `RUST_BACKTRACE` set keeps Rust's own report.
+fn quiet_panics() {
+    if std::env::var_os("RUST_BACKTRACE").is_some() {
+        return;
+    }
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let text = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".to_string());
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        if let Ok(mut last) = LAST_PANIC.lock() {
+            *last = Some(format!("{text}{at}"));
+        }
+    }));
+}
+
 fn main() -> ExitCode {
+    quiet_panics();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -1033,7 +1120,18 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    match run(cli) {
+    let outcome = std::panic::catch_unwind(move || run(cli)).unwrap_or_else(|_| {
+        let what = LAST_PANIC
+            .lock()
+            .ok()
+            .and_then(|mut l| l.take())
+            .unwrap_or_else(|| "a panic".into());
+        Err(Error::Engine {
+            context: "internal error (a bug in akbuf or a library below it)".into(),
+            cause: Arc::new(std::io::Error::other(what)),
+        })
+    });
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(Error::Io { io, .. }) if io.kind() == std::io::ErrorKind::BrokenPipe => {
             ExitCode::SUCCESS

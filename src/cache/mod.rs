@@ -599,6 +599,18 @@ impl Cache {
         }
     }
 
+    /// Whether the entry of (source, key, conv) is ready, without
+    /// counting a hit or touching its place in the LRU order.
+    pub(crate) fn holds(&self, source: u64, key: &str, conv: Conv) -> bool {
+        let view = KeyRef(source, conv, key);
+        let view: &dyn KeyView = &view;
+        let Some(shard) = self.shards.of_if_made(view) else {
+            return false;
+        };
+        let sh = read(&shard.lock);
+        matches!(sh.store.peek(view), Some(Slot::Ready(_)))
+    }
+
     /// The cached buffer under (source, key, conv), if there is one; never
     /// reads, never builds a shard. Counted as a hit when found.
     pub(crate) fn peek(&self, source: u64, key: &str, conv: Conv) -> Option<Buffer> {
@@ -743,6 +755,9 @@ impl<S: Source> Source for CachedSource<S> {
     }
     fn size(&self, key: &str) -> Option<u64> {
         self.inner.size(key)
+    }
+    fn stat_many(&self, keys: &[&str]) -> Vec<Result<Option<u64>>> {
+        self.inner.stat_many(keys)
     }
     fn describe(&self) -> String {
         self.inner.describe()

@@ -135,7 +135,7 @@ fn write_into(array: &Array, tmp: &Path, options: &ToArrowOptions) -> Result<usi
     for batch in std::iter::once(Ok(first)).chain(rest) {
         let batch = batch?;
         if batch.schema() != schema {
-            return Err(Error::Argument(format!(
+            return Err(Error::Unsupported(format!(
                 "the rows from {rows} on make another Arrow schema than the rows before (a list's offsets narrowed in one batch and not in another?)"
             )));
         }

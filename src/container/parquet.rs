@@ -47,7 +47,7 @@ pub fn write_parquet(
 fn storable(t: &arrow_schema::DataType, name: &str) -> Result<()> {
     use arrow_schema::DataType as D;
     let refuse = |what: &str| {
-        Err(Error::Argument(format!(
+        Err(Error::Unsupported(format!(
             "column {name:?}: Parquet cannot hold {what} as such (ak.to_parquet refuses it too)"
         )))
     };
@@ -109,7 +109,7 @@ fn write_into(array: &Array, tmp: &Path, options: &ToArrowOptions) -> Result<usi
     for batch in std::iter::once(Ok(first)).chain(rest) {
         let batch = batch?;
         if batch.schema() != schema {
-            return Err(Error::Argument(format!(
+            return Err(Error::Unsupported(format!(
                 "the rows from {rows} on make another Arrow schema than the rows before"
             )));
         }

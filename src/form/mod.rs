@@ -21,6 +21,7 @@
 
 pub(crate) mod fast;
 pub(crate) mod json;
+mod merge;
 pub(crate) mod parse;
 mod primitive;
 mod typestr;

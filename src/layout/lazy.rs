@@ -124,6 +124,25 @@ impl Len {
         self.cell.get().copied()
     }
 
+    /// Whether the length can be computed without a read from a source:
+    /// it is known, or its rule needs only lengths that can be and buffers
+    /// the cache holds.
+    pub(crate) fn ready(&self) -> bool {
+        if self.cell.get().is_some() {
+            return true;
+        }
+        match &self.rule {
+            LenRule::Known => true,
+            LenRule::Mul(p, _) | LenRule::Plus1(p) | LenRule::Bits(p) => p.ready(),
+            LenRule::OffsetsLast(p, offsets) => p.ready() && offsets.held(),
+            LenRule::Stops(starts, stops) => starts.held() && stops.held(),
+            LenRule::IndexMax(index) => index.held(),
+            LenRule::UnionContent(lens, _) => {
+                lens.cell.get().is_some() || (lens.tags.held() && lens.index.held())
+            }
+        }
+    }
+
     /// The length, reading parent buffers if needed.
     pub(crate) fn get(&self) -> Result<usize> {
         self.cell.get_or_try_init(|| self.compute()).copied()
@@ -330,6 +349,17 @@ impl LazyBuf {
             cache_key,
             memo: Mutex::new(None),
         })
+    }
+
+    /// Whether its bytes can be had without a read: materialized and
+    /// alive, or the stored bytes are in the cache.
+    pub(crate) fn held(&self) -> bool {
+        self.is_loaded()
+            || (self.is_cached()
+                && self
+                    .loader
+                    .cache
+                    .holds(self.loader.number, &self.key, Conv::Raw))
     }
 
     /// Whether the buffer is materialized and alive (held by the cache or a user).

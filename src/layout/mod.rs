@@ -9,6 +9,7 @@
 mod build;
 pub(crate) mod lazy;
 mod project;
+pub(crate) mod structural;
 pub(crate) mod view;
 
 use crate::buffer::ByteOrder;
@@ -276,8 +277,15 @@ pub struct BufferInfo {
     /// The form key of the node that owns it (in its own container's form:
     /// the containers of a dataset may key the same form differently).
     pub form_key: Option<String>,
-    /// Size stored in the source, if the source can tell without reading.
+    /// Size stored in the source, if the source can tell without reading
+    /// (or, from [`crate::Array::stat_buffers`], once asked).
     pub stored_bytes: Option<u64>,
+    /// Whether the source stores it: `Some(true)` it does, `Some(false)`
+    /// it does not (a missing buffer), `None` not known without asking
+    /// the storage (a remote object not yet read: see
+    /// [`crate::Array::stat_buffers`]; a slice's or an Arrow column's
+    /// buffer, known once read).
+    pub present: Option<bool>,
     /// Whether it has been read already.
     pub loaded: bool,
     /// The partition it belongs to, for a partitioned array.
@@ -329,12 +337,16 @@ impl Node {
 
     /// Collects every buffer reachable from this node, depth-first.
     pub(crate) fn collect_buffers(&self, out: &mut Vec<BufferInfo>) {
-        self.visit_buffers("", &mut |info, _| out.push(info));
+        self.visit_buffers("", &mut |info, _, _| out.push(info));
     }
 
     /// Calls `f` with each buffer reachable from this node (at the field
     /// path `field`), depth-first: its description and the lazy buffer.
-    pub(crate) fn visit_buffers(&self, field: &str, f: &mut dyn FnMut(BufferInfo, &Arc<LazyBuf>)) {
+    pub(crate) fn visit_buffers(
+        &self,
+        field: &str,
+        f: &mut dyn FnMut(BufferInfo, &Arc<LazyBuf>, &NodeData),
+    ) {
         for (attribute, b) in self.data.buffers() {
             let info = BufferInfo {
                 key: b.key.to_string(),
@@ -344,10 +356,11 @@ impl Node {
                 attribute,
                 form_key: self.form.form_key().map(str::to_string),
                 stored_bytes: b.stored_size(),
+                present: b.stored_size().map(|_| true),
                 loaded: b.is_loaded(),
                 partition: None,
             };
-            f(info, b);
+            f(info, b, &self.data);
         }
         match &self.data {
             NodeData::Record { contents } => {

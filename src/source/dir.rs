@@ -170,6 +170,11 @@ impl Source for DirSource {
             .map(|m| m.len())
     }
 
+    fn stat_many(&self, keys: &[&str]) -> Vec<Result<Option<u64>>> {
+        // A file's size is its metadata: no file, no buffer.
+        keys.iter().map(|k| Ok(self.size(k))).collect()
+    }
+
     fn describe(&self) -> String {
         format!("dir:{}", self.root.display())
     }

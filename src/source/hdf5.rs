@@ -427,6 +427,15 @@ impl Source for Hdf5Source {
         byte_len(key, &ds).ok().map(|n| n as u64)
     }
 
+    fn stat_many(&self, keys: &[&str]) -> Vec<Result<Option<u64>>> {
+        keys.iter()
+            .map(|&k| match self.dataset(k)? {
+                Some(ds) => byte_len(k, &ds).map(|n| Some(n as u64)),
+                None => Ok(None),
+            })
+            .collect()
+    }
+
     fn describe(&self) -> String {
         format!("hdf5:{}:{}", self.path.display(), self.group_name)
     }

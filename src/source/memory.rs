@@ -92,6 +92,9 @@ impl Source for MemorySource {
     fn size(&self, key: &str) -> Option<u64> {
         self.buffers.get(key).map(|b| b.len() as u64)
     }
+    fn stat_many(&self, keys: &[&str]) -> Vec<Result<Option<u64>>> {
+        keys.iter().map(|k| Ok(self.size(k))).collect()
+    }
     fn describe(&self) -> String {
         format!("memory ({} buffers)", self.buffers.len())
     }

@@ -137,6 +137,34 @@ pub trait Source: Send + Sync {
         None
     }
 
+    /// The stored sizes of `keys`, asking the storage where
+    /// [`Source::size`] cannot tell without a request: `Ok(Some(n))` a
+    /// buffer of `n` bytes is stored, `Ok(None)` none is, `Err` the size is
+    /// not known (a source that learns sizes only by reading, or a request
+    /// that failed). A remote store asks them in one batch of `HEAD`
+    /// requests; the default answers from [`Source::size`] and calls
+    /// every other size unknown, never missing.
+    ///
+    /// ```
+    /// use akbuf::{Buffer, MemorySource, Source};
+    ///
+    /// let source = MemorySource::new().with("k", Buffer::from_slice(&[1u8, 2, 3]));
+    /// let got = source.stat_many(&["k", "nope"]);
+    /// assert_eq!(got[0].as_ref().unwrap(), &Some(3));
+    /// assert_eq!(got[1].as_ref().unwrap(), &None); // a map knows what it lacks
+    /// ```
+    fn stat_many(&self, keys: &[&str]) -> Vec<Result<Option<u64>>> {
+        keys.iter()
+            .map(|k| match self.size(k) {
+                Some(n) => Ok(Some(n)),
+                None => Err(crate::Error::read_failed(
+                    *k,
+                    "its size is not known before it is read",
+                )),
+            })
+            .collect()
+    }
+
     /// A short description for messages (`dir:/data/events`).
     fn describe(&self) -> String {
         String::from("source")
@@ -197,6 +225,9 @@ impl<S: Source + ?Sized> Source for Arc<S> {
     fn size(&self, key: &str) -> Option<u64> {
         (**self).size(key)
     }
+    fn stat_many(&self, keys: &[&str]) -> Vec<Result<Option<u64>>> {
+        (**self).stat_many(keys)
+    }
     fn describe(&self) -> String {
         (**self).describe()
     }
@@ -220,6 +251,9 @@ impl<S: Source + ?Sized> Source for Box<S> {
     }
     fn size(&self, key: &str) -> Option<u64> {
         (**self).size(key)
+    }
+    fn stat_many(&self, keys: &[&str]) -> Vec<Result<Option<u64>>> {
+        (**self).stat_many(keys)
     }
     fn describe(&self) -> String {
         (**self).describe()

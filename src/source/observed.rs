@@ -76,6 +76,9 @@ where
     fn size(&self, key: &str) -> Option<u64> {
         self.inner.size(key)
     }
+    fn stat_many(&self, keys: &[&str]) -> Vec<Result<Option<u64>>> {
+        self.inner.stat_many(keys)
+    }
     fn describe(&self) -> String {
         self.inner.describe()
     }

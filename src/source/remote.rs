@@ -128,18 +128,31 @@ impl Store {
         let url = format!("{}/{name}", self.url);
         let got = self.block(async {
             let r = self.store.get_opts(&loc, GetOptions::default()).await?;
-            if r.meta.size > limit {
-                return Ok(Err(r.meta.size));
+            if let Some(enc) = encoded(&r) {
+                return Ok(Err(format!(
+                    "sent with Content-Encoding {enc:?}, which akbuf did not ask for (it asks for identity)"
+                )));
             }
-            r.bytes().await.map(Ok)
+            if r.meta.size > limit {
+                return Ok(Err(format!(
+                    "{} bytes, more than the {limit} akbuf reads",
+                    r.meta.size
+                )));
+            }
+            let size = r.meta.size;
+            let bytes = r.bytes().await?;
+            if bytes.len() as u64 != size {
+                return Ok(Err(format!(
+                    "the body holds {} bytes where its head announced {size}",
+                    bytes.len()
+                )));
+            }
+            Ok(Ok(bytes))
         });
         match got {
             Ok(Ok(bytes)) => String::from_utf8(bytes.to_vec())
                 .map_err(|_| Error::container(&url, "not UTF-8 text")),
-            Ok(Err(size)) => Err(Error::container(
-                &url,
-                format!("{size} bytes, more than the {limit} akbuf reads"),
-            )),
+            Ok(Err(message)) => Err(Error::container(&url, message)),
             Err(object_store::Error::NotFound { .. }) => Err(Error::Container {
                 path: url,
                 message: "no such object".into(),
@@ -198,9 +211,17 @@ fn build_store(
             base: 2.0,
         },
         max_retries: fetch.retries,
-        retry_timeout: std::time::Duration::from_secs(60),
+        // Retries stop within the read's time budget (see `Watch`).
+        retry_timeout: fetch.timeout,
     };
+    // Bodies as stored: a gzip-encoded answer would be read as numbers.
+    let mut identity = object_store::HeaderMap::new();
+    identity.insert(
+        "accept-encoding",
+        object_store::HeaderValue::from_static("identity"),
+    );
     let mut client = ClientOptions::new()
+        .with_default_headers(identity)
         .with_timeout(fetch.timeout)
         .with_connect_timeout(std::time::Duration::from_secs(5))
         .with_pool_max_idle_per_host(64.max(fetch.parallel));
@@ -283,6 +304,17 @@ pub(crate) fn one_line(e: &dyn std::error::Error) -> String {
 /// kept, never asked twice. A missing object is a missing key (`Ok(None)`);
 /// transient failures are retried [`Fetch::retries`] times with backoff.
 ///
+/// Every response is checked before a byte of it is used: the status and
+/// `Content-Range` must answer the bytes asked for, the body must hold
+/// exactly those bytes, no `Content-Encoding` may have been applied (akbuf
+/// asks for `identity`), and every response for one object must come from
+/// the version its first response came from (the same ETag and version
+/// id, else the same size and `Last-Modified`): an object rewritten while
+/// it is read is an error naming the key, never two versions stitched
+/// together. A buffer read has one time budget, [`Fetch::timeout`]: it
+/// fails once that long has passed without a byte from the server,
+/// whatever its requests, retries and fallbacks.
+///
 /// ```
 /// use akbuf::{Fetch, RemoteSource, Source};
 ///
@@ -296,7 +328,8 @@ pub(crate) fn one_line(e: &dyn std::error::Error) -> String {
 /// ```
 pub struct RemoteSource {
     store: Store,
-    sizes: Mutex<HashMap<String, u64>>,
+    /// The version each object was first served at (its size included).
+    versions: Mutex<HashMap<String, Version>>,
 }
 
 impl std::fmt::Debug for RemoteSource {
@@ -305,6 +338,126 @@ impl std::fmt::Debug for RemoteSource {
             .field("url", &self.store.url)
             .finish()
     }
+}
+
+/// Which version of an object a response came from.
+#[derive(Clone, Debug, PartialEq)]
+struct Version {
+    e_tag: Option<String>,
+    /// The store's version id (S3's `x-amz-version-id`), if any.
+    version: Option<String>,
+    size: u64,
+    /// `Last-Modified` in seconds, 0 when the server sent none.
+    modified: i64,
+}
+
+impl Version {
+    fn of(meta: &object_store::ObjectMeta) -> Version {
+        Version {
+            e_tag: meta.e_tag.clone(),
+            version: meta.version.clone(),
+            size: meta.size,
+            modified: meta.last_modified.timestamp(),
+        }
+    }
+
+    /// Whether `other` is the same version: the same ETag and version id
+    /// where both have them, and always the same size and, where both
+    /// say, the same `Last-Modified`.
+    fn same(&self, other: &Version) -> bool {
+        let tags = match (&self.e_tag, &other.e_tag) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        };
+        let ids = match (&self.version, &other.version) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        };
+        let dates = self.modified == 0 || other.modified == 0 || self.modified == other.modified;
+        tags && ids && dates && self.size == other.size
+    }
+
+    fn describe(&self) -> String {
+        let mut s = format!("{} bytes", self.size);
+        if let Some(t) = &self.e_tag {
+            s.push_str(&format!(", ETag {t}"));
+        }
+        if let Some(v) = &self.version {
+            s.push_str(&format!(", version {v}"));
+        }
+        if self.modified != 0 {
+            s.push_str(&format!(", modified at {} s", self.modified));
+        }
+        s
+    }
+}
+
+/// A buffer read's time budget: it expires once `limit` has passed since
+/// the last sign of life from the server (an answer's head or a piece of
+/// a body), however many requests, retries and fallbacks the read makes.
+struct Watch {
+    start: std::time::Instant,
+    /// Nanoseconds from `start` to the last sign of life.
+    last: std::sync::atomic::AtomicU64,
+    limit: std::time::Duration,
+}
+
+impl Watch {
+    fn new(limit: std::time::Duration) -> Watch {
+        Watch {
+            start: std::time::Instant::now(),
+            last: std::sync::atomic::AtomicU64::new(0),
+            limit,
+        }
+    }
+
+    fn alive(&self) {
+        let now = u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.last
+            .fetch_max(now, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Ends once the budget is spent.
+    async fn expired(&self) {
+        loop {
+            let last = std::time::Duration::from_nanos(
+                self.last.load(std::sync::atomic::Ordering::Relaxed),
+            );
+            let idle = self.start.elapsed().saturating_sub(last);
+            if idle >= self.limit {
+                return;
+            }
+            tokio::time::sleep(self.limit - idle).await;
+        }
+    }
+}
+
+/// The `Content-Encoding` of an answer, unless none was applied.
+fn encoded(r: &object_store::GetResult) -> Option<String> {
+    let enc = r
+        .attributes
+        .get(&object_store::Attribute::ContentEncoding)?
+        .trim()
+        .to_string();
+    (!enc.is_empty() && !enc.eq_ignore_ascii_case("identity")).then_some(enc)
+}
+
+/// Whether a ranged request failed because the server would not answer a
+/// range (416 for an empty object or a range past the end, or a whole
+/// `200` to a ranged request): only then is another request worth it.
+fn range_refused(e: &object_store::Error) -> bool {
+    let mut cause: Option<&dyn std::error::Error> = Some(e);
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if text.contains("non-partial response")
+            || text.contains("416")
+            || text.contains("Range Not Satisfiable")
+        {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 impl RemoteSource {
@@ -355,7 +508,7 @@ impl RemoteSource {
     pub(crate) fn from_store(store: Store) -> RemoteSource {
         RemoteSource {
             store,
-            sizes: Mutex::new(HashMap::new()),
+            versions: Mutex::new(HashMap::new()),
         }
     }
 
@@ -399,16 +552,220 @@ impl RemoteSource {
         Ok(())
     }
 
-    fn learn(&self, key: &str, size: u64) {
-        self.sizes.lock().insert(key.to_string(), size);
+    /// The size of `key` as far as it is known.
+    fn known(&self, key: &str) -> Option<u64> {
+        self.versions.lock().get(key).map(|v| v.size)
+    }
+
+    /// Records the version `meta` describes as the one `key` is read at,
+    /// or checks that it is that version. Returns the object's size.
+    fn pin(&self, key: &str, meta: &object_store::ObjectMeta) -> Result<u64> {
+        let seen = Version::of(meta);
+        let mut versions = self.versions.lock();
+        match versions.get(key) {
+            Some(first) if !first.same(&seen) => Err(self.bad(
+                key,
+                format!(
+                    "the object changed while it was read: first {}, then {}; refusing to mix two versions",
+                    first.describe(),
+                    seen.describe()
+                ),
+            )),
+            Some(_) => Ok(seen.size),
+            None => {
+                versions.insert(key.to_string(), seen.clone());
+                Ok(seen.size)
+            }
+        }
+    }
+
+    /// Checks an answer's head against what was asked: no content
+    /// encoding, the version `key` is read at, and exactly the bytes
+    /// `asked` (the whole object when `None`; a range past the object's
+    /// end is clamped to it). Returns the bytes its body must hold.
+    fn check_head(
+        &self,
+        key: &str,
+        r: &object_store::GetResult,
+        asked: Option<&Range<u64>>,
+    ) -> Result<Range<u64>> {
+        if let Some(enc) = encoded(r) {
+            {
+                return Err(self.bad(
+                    key,
+                    format!(
+                        "the server sent it with Content-Encoding {enc:?}, which akbuf did not ask for (it asks for identity) and does not decode"
+                    ),
+                ));
+            }
+        }
+        let size = self.pin(key, &r.meta)?;
+        let expected = match asked {
+            Some(a) => a.start.min(size)..a.end.min(size),
+            None => 0..size,
+        };
+        if r.range != expected {
+            return Err(self.bad(
+                key,
+                format!(
+                    "asked for bytes {}..{} of {size}, the server answered bytes {}..{}",
+                    expected.start, expected.end, r.range.start, r.range.end
+                ),
+            ));
+        }
+        Ok(expected)
+    }
+
+    /// The error for a response that breaks the protocol.
+    fn bad(&self, key: &str, message: String) -> Error {
+        Error::Source {
+            key: key.to_string(),
+            message: format!("{}/{key}: {message}", self.store.url),
+            io: None,
+        }
     }
 
     fn error(&self, key: &str, e: object_store::Error) -> Error {
+        let text = one_line(&e);
+        if text.contains("timed out") {
+            // A request's own time limit is the read's budget.
+            return self.timed_out(key);
+        }
         Error::Source {
             key: key.to_string(),
             message: format!("{}/{key}: {}", self.store.url, one_line(&e)),
             io: Some(Arc::new(std::io::Error::other(e))),
         }
+    }
+
+    /// Runs one buffer read within its time budget.
+    async fn bounded<T>(
+        &self,
+        key: &str,
+        watch: &Watch,
+        read: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let read = std::pin::pin!(read);
+        let expired = std::pin::pin!(watch.expired());
+        match futures::future::select(read, expired).await {
+            futures::future::Either::Left((got, _)) => got,
+            futures::future::Either::Right(_) => Err(self.timed_out(key)),
+        }
+    }
+
+    /// The error for a read whose time budget ran out.
+    fn timed_out(&self, key: &str) -> Error {
+        Error::Source {
+            key: key.to_string(),
+            message: format!(
+                "{}/{key}: no answer from the server for {:?} (the request timeout: Fetch::timeout, --request-timeout, AKBUF_REQUEST_TIMEOUT)",
+                self.store.url, self.store.fetch.timeout
+            ),
+            io: Some(Arc::new(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "request timeout",
+            ))),
+        }
+    }
+
+    /// One ranged `GET` (a whole one when `range` is `None`), its head
+    /// checked.
+    async fn request(
+        &self,
+        key: &str,
+        range: Option<Range<u64>>,
+        watch: &Watch,
+    ) -> std::result::Result<(object_store::GetResult, Range<u64>), Fail> {
+        let options = GetOptions {
+            range: range.clone().map(GetRange::Bounded),
+            ..GetOptions::default()
+        };
+        let r = self
+            .store
+            .store
+            .get_opts(&self.store.location(key), options)
+            .await
+            .map_err(Fail::Store)?;
+        watch.alive();
+        let body = self
+            .check_head(key, &r, range.as_ref())
+            .map_err(Fail::Bad)?;
+        Ok((r, body))
+    }
+
+    /// The body of `r`: exactly `len` bytes, else an error.
+    async fn body(
+        &self,
+        key: &str,
+        r: object_store::GetResult,
+        len: u64,
+        watch: &Watch,
+    ) -> Result<Buffer> {
+        let len = usize::try_from(len)
+            .map_err(|_| Error::read_failed(key, format!("{len} bytes do not fit in memory")))?;
+        let mut stream = r.into_stream();
+        let mut chunks: Vec<bytes::Bytes> = Vec::new();
+        let mut got = 0usize;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| self.error(key, e))?;
+            watch.alive();
+            got = got.saturating_add(chunk.len());
+            if got > len {
+                return Err(self.long(key, len));
+            }
+            chunks.push(chunk);
+        }
+        if got < len {
+            return Err(self.bad(
+                key,
+                format!("the response ended after {got} of {len} bytes"),
+            ));
+        }
+        Ok(match chunks.len() {
+            0 => Buffer::from_vec(Vec::new()),
+            1 => Buffer::from_owner(chunks.pop().unwrap_or_default()),
+            _ => {
+                let mut all = Vec::with_capacity(len);
+                chunks.iter().for_each(|c| all.extend_from_slice(c));
+                Buffer::from_vec(all)
+            }
+        })
+    }
+
+    /// The error for a body longer than the bytes its head announced.
+    fn long(&self, key: &str, len: usize) -> Error {
+        self.bad(
+            key,
+            format!("the response body holds more than the {len} bytes its head announced"),
+        )
+    }
+
+    /// The body of `r` into `out`, which it must fill exactly.
+    async fn body_into(
+        &self,
+        key: &str,
+        r: object_store::GetResult,
+        out: &mut [u8],
+        watch: &Watch,
+    ) -> Result<()> {
+        let mut stream = r.into_stream();
+        let mut at = 0;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| self.error(key, e))?;
+            watch.alive();
+            if chunk.len() > out.len() - at {
+                return Err(self.long(key, out.len()));
+            }
+            out[at..at + chunk.len()].copy_from_slice(&chunk);
+            at += chunk.len();
+        }
+        if at < out.len() {
+            return Err(self.bad(
+                key,
+                format!("the response ended after {at} of {} bytes", out.len()),
+            ));
+        }
+        Ok(())
     }
 
     /// The parts of `range` a read splits into: `max_request` bytes each.
@@ -425,26 +782,35 @@ impl RemoteSource {
     }
 
     /// Bytes `range` of `key` into `dest` (exactly its length), in parallel
-    /// requests of at most `max_request` bytes.
+    /// requests of at most `max_request` bytes, each from the version the
+    /// key is read at.
     async fn fill(
         &self,
         key: &str,
         range: Range<u64>,
         dest: &mut [u8],
-    ) -> object_store::Result<()> {
-        let loc = self.store.location(key);
+        watch: &Watch,
+    ) -> Result<()> {
         let step = self.store.fetch.max_request.max(1);
-        let mut jobs: Vec<BoxFuture<'_, object_store::Result<()>>> = Vec::new();
+        let mut jobs: Vec<BoxFuture<'_, Result<()>>> = Vec::new();
         for (part, out) in self.parts(range).into_iter().zip(dest.chunks_mut(step)) {
-            let loc = &loc;
             jobs.push(
                 async move {
-                    let options = GetOptions {
-                        range: Some(GetRange::Bounded(part)),
-                        ..GetOptions::default()
-                    };
-                    let r = self.store.store.get_opts(loc, options).await?;
-                    copy_stream(r.into_stream(), out).await
+                    let (r, body) = self
+                        .request(key, Some(part), watch)
+                        .await
+                        .map_err(|f| f.into_error(self, key))?;
+                    if (body.end - body.start) as usize != out.len() {
+                        return Err(self.bad(
+                            key,
+                            format!(
+                                "the object ends at byte {} where {} bytes were expected",
+                                body.end,
+                                out.len()
+                            ),
+                        ));
+                    }
+                    self.body_into(key, r, out, watch).await
                 }
                 .boxed(),
             );
@@ -458,56 +824,54 @@ impl RemoteSource {
 
     /// The whole object: one ranged `GET` of its first `max_request`
     /// bytes, and for a larger object the rest in parallel parts.
-    async fn get_whole(&self, key: &str) -> Result<Option<Buffer>> {
+    async fn get_whole(&self, key: &str, watch: &Watch) -> Result<Option<Buffer>> {
         let step = self.store.fetch.max_request.max(1) as u64;
-        let known = self.sizes.lock().get(key).copied();
-        if let Some(size) = known.filter(|&s| s > step) {
-            return self.get_range(key, 0..size).await;
+        if let Some(size) = self.known(key).filter(|&s| s > step) {
+            return self.get_range(key, 0..size, watch).await;
         }
         // The first part by range: its answer tells the size, and a large
         // object's rest is then asked in parallel parts (a plain GET of a
         // large object cut short would have sent more than is kept).
-        let loc = self.store.location(key);
-        let first_part = GetOptions {
-            range: Some(GetRange::Bounded(0..step)),
-            ..GetOptions::default()
-        };
-        let r = match self.store.store.get_opts(&loc, first_part).await {
-            Ok(r) => r,
-            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        let (r, body) = match self.request(key, Some(0..step), watch).await {
+            Ok(got) => got,
+            Err(Fail::Store(object_store::Error::NotFound { .. })) => return Ok(None),
             // An empty object (416 from S3, a whole 200 from nginx), or a
-            // server without ranges: one plain GET.
-            Err(_) => match self.store.store.get_opts(&loc, GetOptions::default()).await {
-                Ok(r) => {
-                    self.learn(key, r.meta.size);
-                    let bytes = r.bytes().await.map_err(|e| self.error(key, e))?;
-                    return Ok(Some(Buffer::from_owner(bytes)));
-                }
-                Err(object_store::Error::NotFound { .. }) => return Ok(None),
-                Err(e) => return Err(self.error(key, e)),
-            },
+            // server without ranges: one plain GET. Nothing else is asked
+            // again: a failure already had its retries.
+            Err(Fail::Store(e)) if range_refused(&e) => {
+                return match self.request(key, None, watch).await {
+                    Ok((r, body)) => self.body(key, r, body.end, watch).await.map(Some),
+                    Err(Fail::Store(object_store::Error::NotFound { .. })) => Ok(None),
+                    Err(f) => Err(f.into_error(self, key)),
+                };
+            }
+            Err(f) => return Err(f.into_error(self, key)),
         };
         let size = r.meta.size;
-        self.learn(key, size);
         if size <= step {
-            let bytes = r.bytes().await.map_err(|e| self.error(key, e))?;
-            return Ok(Some(Buffer::from_owner(bytes)));
+            return self
+                .body(key, r, body.end - body.start, watch)
+                .await
+                .map(Some);
         }
         let total = usize::try_from(size)
             .map_err(|_| Error::read_failed(key, format!("{size} bytes do not fit in memory")))?;
         let mut dest = destination(total).map_err(|e| Error::read_io(key, e))?;
         let (head, tail) = dest.split_at_mut(step as usize);
-        let first = copy_stream(r.into_stream(), head);
-        let rest = self.fill(key, step..size, tail);
-        futures::future::try_join(first, rest)
-            .await
-            .map_err(|e| self.error(key, e))?;
+        let first = self.body_into(key, r, head, watch);
+        let rest = self.fill(key, step..size, tail, watch);
+        futures::future::try_join(first, rest).await?;
         Ok(Some(Buffer::with_residence(dest, Residence::Heap)))
     }
 
     /// Bytes `range` of the object (fewer if it ends first).
-    async fn get_range(&self, key: &str, range: Range<u64>) -> Result<Option<Buffer>> {
-        let known = self.sizes.lock().get(key).copied();
+    async fn get_range(
+        &self,
+        key: &str,
+        range: Range<u64>,
+        watch: &Watch,
+    ) -> Result<Option<Buffer>> {
+        let known = self.known(key);
         let range = match known {
             Some(size) => range.start.min(size)..range.end.min(size),
             None => range,
@@ -519,7 +883,8 @@ impl RemoteSource {
             }
             return match self.store.store.head(&self.store.location(key)).await {
                 Ok(meta) => {
-                    self.learn(key, meta.size);
+                    watch.alive();
+                    self.pin(key, &meta)?;
                     Ok(Some(Buffer::from_vec(Vec::new())))
                 }
                 Err(object_store::Error::NotFound { .. }) => Ok(None),
@@ -528,16 +893,19 @@ impl RemoteSource {
         }
         let step = self.store.fetch.max_request.max(1) as u64;
         if range.end - range.start <= step {
-            return self.get_span(key, range).await;
+            return self.get_span(key, range, watch).await;
         }
         let (first, size) = match known {
             Some(size) => (None, size),
             None => {
                 // The first part tells the size; the rest follows in parallel.
-                let Some(first) = self.get_span(key, range.start..range.start + step).await? else {
+                let Some(first) = self
+                    .get_span(key, range.start..range.start + step, watch)
+                    .await?
+                else {
                     return Ok(None);
                 };
-                match self.sizes.lock().get(key).copied() {
+                match self.known(key) {
                     Some(size) if size > range.start + step => (Some(first), size),
                     _ => return Ok(Some(first)),
                 }
@@ -547,59 +915,68 @@ impl RemoteSource {
         let len = usize::try_from(range.end - range.start)
             .map_err(|_| Error::read_failed(key, "the range does not fit in memory"))?;
         let mut dest = destination(len).map_err(|e| Error::read_io(key, e))?;
-        let rest = match &first {
+        match &first {
             Some(first) => {
                 dest[..first.len()].copy_from_slice(first.as_slice());
                 let done = first.len();
-                self.fill(key, range.start + done as u64..range.end, &mut dest[done..])
-                    .await
+                self.fill(
+                    key,
+                    range.start + done as u64..range.end,
+                    &mut dest[done..],
+                    watch,
+                )
+                .await?
             }
-            None => self.fill(key, range, &mut dest).await,
+            None => self.fill(key, range, &mut dest, watch).await?,
         };
-        match rest {
-            Ok(()) => Ok(Some(Buffer::with_residence(dest, Residence::Heap))),
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(self.error(key, e)),
-        }
+        Ok(Some(Buffer::with_residence(dest, Residence::Heap)))
     }
 
     /// Bytes `range` of the object by one ranged request (fewer if it ends
     /// first; none past its end).
-    async fn get_span(&self, key: &str, range: Range<u64>) -> Result<Option<Buffer>> {
-        let loc = self.store.location(key);
-        let options = GetOptions {
-            range: Some(GetRange::Bounded(range.clone())),
-            ..GetOptions::default()
-        };
-        match self.store.store.get_opts(&loc, options).await {
-            Ok(r) => {
-                self.learn(key, r.meta.size);
-                let bytes = r.bytes().await.map_err(|e| self.error(key, e))?;
-                Ok(Some(Buffer::from_owner(bytes)))
-            }
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => {
+    async fn get_span(
+        &self,
+        key: &str,
+        range: Range<u64>,
+        watch: &Watch,
+    ) -> Result<Option<Buffer>> {
+        match self.request(key, Some(range.clone()), watch).await {
+            Ok((r, body)) => self
+                .body(key, r, body.end - body.start, watch)
+                .await
+                .map(Some),
+            Err(Fail::Store(object_store::Error::NotFound { .. })) => Ok(None),
+            Err(Fail::Store(e)) if range_refused(&e) => {
                 // A range past the end: the buffer is shorter.
-                match self.store.store.head(&loc).await {
+                match self.store.store.head(&self.store.location(key)).await {
                     Ok(meta) if meta.size <= range.start => {
-                        self.learn(key, meta.size);
+                        watch.alive();
+                        self.pin(key, &meta)?;
                         Ok(Some(Buffer::from_vec(Vec::new())))
                     }
                     _ => Err(self.error(key, e)),
                 }
             }
+            Err(f) => Err(f.into_error(self, key)),
         }
     }
 
-    /// One request, as [`Want`] says.
+    /// One buffer read, as [`Want`] says, within its time budget.
     async fn get(&self, key: &str, want: &Want) -> Result<Option<Buffer>> {
-        match want {
-            Want::All => self.get_whole(key).await,
-            // Only the bytes a node needs: a stored object larger than its
-            // node's need (hostile or not) is never fetched past it.
-            Want::Prefix(n) => self.get_range(key, 0..*n as u64).await,
-            Want::Range(r) => self.get_range(key, r.start as u64..r.end as u64).await,
-        }
+        let watch = Watch::new(self.store.fetch.timeout);
+        let read = async {
+            match want {
+                Want::All => self.get_whole(key, &watch).await,
+                // Only the bytes a node needs: a stored object larger than its
+                // node's need (hostile or not) is never fetched past it.
+                Want::Prefix(n) => self.get_range(key, 0..*n as u64, &watch).await,
+                Want::Range(r) => {
+                    self.get_range(key, r.start as u64..r.end as u64, &watch)
+                        .await
+                }
+            }
+        };
+        self.bounded(key, &watch, read).await
     }
 
     /// Reads the requests together: whole reads and prefixes one request
@@ -614,8 +991,7 @@ impl RemoteSource {
                     let got = match job {
                         Job::One(r) => self.get(requests[*r].0, &requests[*r].1).await,
                         Job::Merged { key, range, .. } => {
-                            self.get_range(key, range.start as u64..range.end as u64)
-                                .await
+                            self.get(key, &Want::Range(range.clone())).await
                         }
                     };
                     (i, got)
@@ -648,6 +1024,54 @@ impl RemoteSource {
             .map(|o| o.unwrap_or_else(|| Err(Error::read_failed("?", "a request was lost"))))
             .collect()
     }
+
+    /// The stored sizes of `keys`: known ones at once, the others by
+    /// `HEAD` requests, [`Fetch::parallel`] at a time.
+    async fn stat(&self, keys: &[&str]) -> Vec<Result<Option<u64>>> {
+        let mut jobs: Vec<BoxFuture<'_, Result<Option<u64>>>> = Vec::new();
+        for &key in keys {
+            jobs.push(self.stat_one(key).boxed());
+        }
+        stream::iter(jobs)
+            .buffered(self.store.fetch.parallel.max(1))
+            .collect()
+            .await
+    }
+
+    /// The stored size of `key`: known, or asked by a `HEAD` request.
+    async fn stat_one(&self, key: &str) -> Result<Option<u64>> {
+        {
+            RemoteSource::check(key)?;
+            if let Some(n) = self.known(key) {
+                return Ok(Some(n));
+            }
+            let watch = Watch::new(self.store.fetch.timeout);
+            let head = async {
+                match self.store.store.head(&self.store.location(key)).await {
+                    Ok(meta) => self.pin(key, &meta).map(Some),
+                    Err(object_store::Error::NotFound { .. }) => Ok(None),
+                    Err(e) => Err(self.error(key, e)),
+                }
+            };
+            self.bounded(key, &watch, head).await
+        }
+    }
+}
+
+/// Why a request gave no usable answer: the store's error (retried
+/// already), or an answer that broke the protocol.
+enum Fail {
+    Store(object_store::Error),
+    Bad(Error),
+}
+
+impl Fail {
+    fn into_error(self, source: &RemoteSource, key: &str) -> Error {
+        match self {
+            Fail::Store(e) => source.error(key, e),
+            Fail::Bad(e) => e,
+        }
+    }
 }
 
 /// The memory a large read lands in: an anonymous map of its own (given
@@ -661,32 +1085,6 @@ fn destination(len: usize) -> std::io::Result<memmap2::MmapMut> {
         let _ = map.advise(memmap2::Advice::HugePage);
     }
     Ok(map)
-}
-
-/// Checks that a part was filled.
-fn short(got: usize, want: usize) -> object_store::Result<()> {
-    if got < want {
-        return Err(object_store::Error::Generic {
-            store: "akbuf",
-            source: format!("the response ended after {got} of {want} bytes").into(),
-        });
-    }
-    Ok(())
-}
-
-/// Copies a response body into `out`, which it must fill exactly.
-async fn copy_stream(
-    mut body: futures::stream::BoxStream<'static, object_store::Result<bytes::Bytes>>,
-    out: &mut [u8],
-) -> object_store::Result<()> {
-    let mut at = 0;
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk?;
-        let n = chunk.len().min(out.len() - at);
-        out[at..at + n].copy_from_slice(&chunk[..n]);
-        at += n;
-    }
-    short(at, out.len())
 }
 
 /// The bytes of `want` out of a merged response that starts at `base`. A
@@ -781,7 +1179,7 @@ pub(crate) fn plain_key(key: &str) -> bool {
 impl Source for RemoteSource {
     fn read(&self, key: &str) -> Result<Option<Buffer>> {
         RemoteSource::check(key)?;
-        self.store.block(self.get_whole(key))
+        self.store.block(self.get(key, &Want::All))
     }
 
     fn read_prefix(&self, key: &str, len: usize) -> Result<Option<Buffer>> {
@@ -791,8 +1189,7 @@ impl Source for RemoteSource {
 
     fn read_range(&self, key: &str, range: Range<usize>) -> Result<Option<Buffer>> {
         RemoteSource::check(key)?;
-        self.store
-            .block(self.get_range(key, range.start as u64..range.end as u64))
+        self.store.block(self.get(key, &Want::Range(range)))
     }
 
     fn read_many(&self, requests: &[(&str, Want)]) -> Vec<Result<Option<Buffer>>> {
@@ -815,7 +1212,11 @@ impl Source for RemoteSource {
     }
 
     fn size(&self, key: &str) -> Option<u64> {
-        self.sizes.lock().get(key).copied()
+        self.known(key)
+    }
+
+    fn stat_many(&self, keys: &[&str]) -> Vec<Result<Option<u64>>> {
+        self.store.block(self.stat(keys))
     }
 
     fn describe(&self) -> String {

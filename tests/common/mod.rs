@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod hostile;
 pub mod servers;
 
 use akbuf::{Buffer, DirSource, Result, Source};

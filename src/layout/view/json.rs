@@ -53,6 +53,22 @@ impl<'w> JsonOut<'w> {
 }
 
 impl View<'_> {
+    /// For awkward's array of characters standing alone (a `NumpyArray`
+    /// with `"__array__": "char"`, not the content of a string list):
+    /// the bytes of elements `rows`, which awkward's `to_list` gives as one
+    /// string (`"hey there"`), not a list; `None` for any other node.
+    pub(crate) fn chars(&self, rows: std::ops::Range<usize>) -> Option<&[u8]> {
+        match &self.kind {
+            ViewKind::Numpy { data, inner, .. }
+                if inner.is_empty() && self.node.form.array_parameter() == Some("char") =>
+            {
+                let end = rows.end.min(self.len).min(data.len());
+                Some(&data.as_slice()[rows.start.min(end)..end])
+            }
+            _ => None,
+        }
+    }
+
     fn nested_json(
         &self,
         data: &Buffer,

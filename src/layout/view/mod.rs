@@ -14,6 +14,7 @@ use crate::form::Primitive;
 use crate::value::{f16_to_f64, f80_to_f64, Value};
 
 mod json;
+mod unique;
 mod value;
 
 pub(crate) use json::JsonOut;
@@ -266,6 +267,15 @@ impl<'a> View<'a> {
             .unwrap_or_default()
     }
 
+    /// A problem of the node's structure, not of a buffer's values.
+    fn layout(&self, message: String) -> Error {
+        Error::Layout {
+            node: self.info().path.to_string(),
+            class: self.info().class,
+            message,
+        }
+    }
+
     fn bad(&self, attribute: &str, message: String) -> Error {
         self.info().invalid(&self.key(attribute), message)
     }
@@ -477,12 +487,42 @@ impl<'a> View<'a> {
                 for i in 0..self.len {
                     self.project(i, content.len)?;
                 }
+                let categorical = matches!(self.kind, ViewKind::Indexed { .. })
+                    && self.node.form.array_parameter() == Some("categorical");
+                if categorical && !content.unique_at(&(0..content.len).collect::<Vec<_>>())? {
+                    return Err(self.layout(
+                        "__array__ = \"categorical\" requires contents to be unique".into(),
+                    ));
+                }
                 content.validate()
             }
-            ViewKind::Record { contents, .. } => contents.iter().try_for_each(View::validate),
+            ViewKind::Record { contents, fields } => {
+                contents.iter().try_for_each(View::validate)?;
+                let mut seen = std::collections::HashSet::new();
+                match fields
+                    .iter()
+                    .flat_map(|f| f.iter())
+                    .find(|f| !seen.insert(*f))
+                {
+                    Some(twice) => Err(self.layout(format!("duplicate field {twice:?}"))),
+                    None => Ok(()),
+                }
+            }
             ViewKind::Union { contents, .. } => {
                 for i in 0..self.len {
                     self.select(i)?;
+                }
+                // No two contents may be mergeable (booleans and numbers
+                // apart), as ak.validity_error checks.
+                let forms: Vec<_> = contents.iter().map(|c| &c.node.form).collect();
+                for (i, a) in forms.iter().enumerate() {
+                    for (j, b) in forms[..i].iter().enumerate() {
+                        if a.mergeable(b) {
+                            return Err(
+                                self.layout(format!("content({i}) is mergeable with content({j})"))
+                            );
+                        }
+                    }
                 }
                 contents.iter().try_for_each(View::validate)
             }

@@ -1,0 +1,201 @@
+//! What a structural buffer (offsets, starts and stops, an index, tags)
+//! must satisfy before a reader that trusts it (awkward's `from_buffers`
+//! over akbuf's buffers) indexes with it: every list within its content,
+//! every index and tag within what it selects. akbuf's own views check
+//! each access; a buffer handed out whole is checked once, here, one rule
+//! per class.
+//!
+//! The contents' lengths are awkward's and akbuf's derived ones (the last
+//! offset, the largest stop of a non-empty list, the largest index plus
+//! one), so a list that ends past its content can only be one that ends
+//! past the last offset: the checks below are what remains.
+
+use super::lazy::{Index, LazyBuf, NodeInfo};
+use super::NodeData;
+use crate::error::Result;
+use std::sync::Arc;
+
+/// The rule a buffer's values obey, from its node's class.
+#[derive(Clone)]
+pub(crate) enum Structural {
+    /// Data and masks: any value is valid.
+    Free,
+    /// A `ListOffsetArray`'s offsets: the first ≥ 0, none decreasing.
+    Offsets,
+    /// A `ListArray`'s starts and stops (checked together): where a list
+    /// is not empty, `0 ≤ start ≤ stop`.
+    Bounds {
+        starts: Arc<LazyBuf>,
+        stops: Arc<LazyBuf>,
+    },
+    /// An `IndexedArray`'s index: every entry ≥ 0 (an option's may be
+    /// negative: missing).
+    Index,
+    /// A `UnionArray`'s tags and index (checked together): every tag
+    /// names a content, every index ≥ 0.
+    Union {
+        tags: Arc<LazyBuf>,
+        index: Arc<LazyBuf>,
+        contents: usize,
+    },
+}
+
+impl NodeData {
+    /// The rule of this node's buffer `attribute`.
+    pub(crate) fn structural(&self, attribute: &str) -> Structural {
+        match (self, attribute) {
+            (NodeData::ListOffset { .. }, "offsets") => Structural::Offsets,
+            (NodeData::List { starts, stops, .. }, _) => Structural::Bounds {
+                starts: Arc::clone(starts),
+                stops: Arc::clone(stops),
+            },
+            (NodeData::Indexed { .. }, "index") => Structural::Index,
+            (
+                NodeData::Union {
+                    tags,
+                    index,
+                    contents,
+                },
+                _,
+            ) => Structural::Union {
+                tags: Arc::clone(tags),
+                index: Arc::clone(index),
+                contents: contents.len(),
+            },
+            _ => Structural::Free,
+        }
+    }
+}
+
+/// The first position where `f` of a slice of `index` fails, by one typed
+/// pass (no per-value match).
+macro_rules! typed {
+    ($index:expr, $v:ident => $body:expr) => {
+        match $index {
+            Index::I8(b) => {
+                let $v = &b[..];
+                $body
+            }
+            Index::U8(b) => {
+                let $v = &b[..];
+                $body
+            }
+            Index::I32(b) => {
+                let $v = &b[..];
+                $body
+            }
+            Index::U32(b) => {
+                let $v = &b[..];
+                $body
+            }
+            Index::I64(b) => {
+                let $v = &b[..];
+                $body
+            }
+        }
+    };
+}
+
+impl Structural {
+    /// Checks the buffer `buf` of the node `node` by this rule, reading the
+    /// sibling it is checked with if any.
+    pub(crate) fn check(&self, buf: &LazyBuf, node: &NodeInfo) -> Result<()> {
+        match self {
+            Structural::Free => Ok(()),
+            Structural::Offsets => offsets(&buf.index()?, &buf.key, node),
+            Structural::Index => {
+                let index = buf.index()?;
+                let bad = typed!(&index, v => v.iter().position(|&i| (i as i64) < 0));
+                match bad {
+                    Some(i) => Err(node.invalid(
+                        &buf.key,
+                        format!("index[{i}] = {} is negative in an IndexedArray (only an option's index may be)", index.get(i)),
+                    )),
+                    None => Ok(()),
+                }
+            }
+            Structural::Bounds { starts, stops } => {
+                bounds(&starts.index()?, &stops.index()?, starts, stops, node)
+            }
+            Structural::Union {
+                tags,
+                index,
+                contents,
+            } => union(
+                &tags.index()?,
+                &index.index()?,
+                *contents,
+                tags,
+                index,
+                node,
+            ),
+        }
+    }
+}
+
+fn offsets(off: &Index, key: &str, node: &NodeInfo) -> Result<()> {
+    if off.len() == 0 {
+        return Ok(());
+    }
+    let first = off.get(0);
+    if first < 0 {
+        return Err(node.invalid(key, format!("offsets[0] = {first} is negative")));
+    }
+    let bad = typed!(off, v => v.windows(2).position(|w| w[0] > w[1]));
+    match bad {
+        Some(i) => Err(node.invalid(
+            key,
+            format!(
+                "offsets go backwards at {i}: offsets[{i}] = {} > offsets[{}] = {}, so list {i} would end past its content's length {}",
+                off.get(i),
+                i + 1,
+                off.get(i + 1),
+                off.get(off.len() - 1)
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+fn bounds(a: &Index, b: &Index, starts: &LazyBuf, stops: &LazyBuf, node: &NodeInfo) -> Result<()> {
+    for i in 0..a.len().min(b.len()) {
+        let (s, e) = (a.get(i), b.get(i));
+        if s == e {
+            continue;
+        }
+        if s < 0 {
+            return Err(node.invalid(&starts.key, format!("starts[{i}] = {s} is negative")));
+        }
+        if s > e {
+            return Err(node.invalid(
+                &stops.key,
+                format!("list {i}: starts[{i}] = {s} > stops[{i}] = {e}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn union(
+    t: &Index,
+    x: &Index,
+    contents: usize,
+    tags: &LazyBuf,
+    index: &LazyBuf,
+    node: &NodeInfo,
+) -> Result<()> {
+    let n = contents as i64;
+    if let Some(i) = typed!(t, v => v.iter().position(|&k| (k as i64) < 0 || (k as i64) >= n)) {
+        return Err(node.invalid(
+            &tags.key,
+            format!(
+                "tags[{i}] = {} names no content (there are {contents})",
+                t.get(i)
+            ),
+        ));
+    }
+    if let Some(i) = typed!(x, v => v.iter().position(|&k| (k as i64) < 0)) {
+        return Err(node.invalid(&index.key, format!("index[{i}] = {} is negative", x.get(i))));
+    }
+    Ok(())
+}
