@@ -52,13 +52,24 @@ fn every_fixture_matches_awkward() {
         );
         match array.to_json() {
             Ok(j) if j == want.json => {}
+            // Two fields of one name: Python keeps the last in its dict.
+            Ok(j) if name.contains("duplicate_fields") && same_json(&j, &want.json) => {}
             Ok(j) => failures.push(format!("{name}: json\n  got  {j}\n  want {}", want.json)),
             Err(e) => failures.push(format!("{name}: error {e}")),
         }
         failures.extend(source.reread(name));
-        if let Err(e) = array.validate() {
-            // Fixtures with unreachable or out-of-order data are still valid.
-            failures.push(format!("{name}: validate: {e}"));
+        // Valid exactly where ak.validity_error says so, for the same
+        // reason (the message's last part, without awkward's path).
+        match (array.validate(), want.validity.as_str()) {
+            (Ok(()), "") => {}
+            (Ok(()), theirs) => failures.push(format!("{name}: valid, but awkward: {theirs}")),
+            (Err(e), "") => failures.push(format!("{name}: validate: {e}")),
+            (Err(e), theirs) => {
+                let reason = theirs.rsplit(": ").next().unwrap_or(theirs);
+                if !e.to_string().contains(reason) {
+                    failures.push(format!("{name}: validate: {e}; awkward: {theirs}"));
+                }
+            }
         }
         // Validation re-uses what is already read.
         assert!(
@@ -84,7 +95,18 @@ fn element_access_and_iteration_agree_with_json() {
             .map(|v| v.unwrap().to_json())
             .collect();
         let joined = format!("[{}]", items.join(","));
-        assert_eq!(joined, expected(&dir).json, "{name}");
+        let want = expected(&dir).json;
+        match serde_json::from_str::<serde_json::Value>(&want) {
+            // An array of characters is one string; its elements, as
+            // awkward's, are the bytes.
+            Ok(serde_json::Value::String(text)) => {
+                let bytes: Vec<String> = text.bytes().map(|b| b.to_string()).collect();
+                assert_eq!(joined, format!("[{}]", bytes.join(",")), "{name}");
+            }
+            // Two fields of one name: Python keeps the last in its dict.
+            _ if name.contains("duplicate_fields") => assert!(same_json(&joined, &want), "{name}"),
+            _ => assert_eq!(joined, want, "{name}"),
+        }
         if !array.is_empty() {
             let last = array.len() - 1;
             assert_eq!(array.get(last).unwrap().to_json(), items[last], "{name}");
@@ -94,4 +116,10 @@ fn element_access_and_iteration_agree_with_json() {
             "{name}"
         );
     }
+}
+
+/// Equal as parsed JSON (a repeated object key keeps its last value).
+fn same_json(a: &str, b: &str) -> bool {
+    let parse = |s: &str| serde_json::from_str::<serde_json::Value>(s).ok();
+    parse(a).is_some_and(|x| Some(x) == parse(b))
 }

@@ -58,6 +58,9 @@ pub(crate) enum Ak {
         tags: Buffer,
         index: Buffer,
         contents: Vec<Ak>,
+        /// Each content's length (an arrow child may be longer than the
+        /// entries the union uses).
+        lengths: Vec<usize>,
         params: Params,
     },
     BitMasked {
@@ -349,18 +352,19 @@ impl Ak {
                 tags,
                 index,
                 contents,
+                lengths,
                 params: own,
             } => {
-                let counts = union_counts(&tags, &index, contents.len());
                 let contents = contents
                     .into_iter()
-                    .zip(counts)
-                    .map(|(c, n)| c.unmasked_simplified(None, n))
+                    .zip(&lengths)
+                    .map(|(c, &n)| c.unmasked_simplified(None, n))
                     .collect();
                 Ak::Union {
                     tags,
                     index,
                     contents,
+                    lengths,
                     params: merged(&own, &params),
                 }
             }
@@ -383,15 +387,100 @@ impl Ak {
     }
 }
 
-/// How many entries of each content a union uses (max index + 1).
-fn union_counts(tags: &Buffer, index: &Buffer, n: usize) -> Vec<usize> {
-    let mut counts = vec![0usize; n];
-    for (t, i) in tags.iter().zip(index_i64(index, "i64")) {
-        if let Some(c) = counts.get_mut(*t as usize) {
-            *c = (*c).max(i.max(-1).saturating_add(1) as usize);
+impl Ak {
+    /// Whether this node is option-type.
+    fn is_option(&self) -> bool {
+        matches!(
+            self,
+            Ak::IndexedOption { .. }
+                | Ak::BitMasked { .. }
+                | Ak::ByteMasked { .. }
+                | Ak::Unmasked { .. }
+        )
+    }
+
+    /// `BitMaskedArray.simplified(mask, union)`: a union cannot be under
+    /// an option, so the option goes into its contents (awkward's
+    /// `UnionArray._union_of_optionarrays`): a missing entry becomes one
+    /// past the end of the first option content (or the first content),
+    /// which gets an `IndexedOptionArray` with a missing entry there; the
+    /// other contents become options as `UnmaskedArray.simplified` makes
+    /// them. `self` must be a union.
+    fn union_of_options(self, bits: &Buffer, length: usize, params: Params) -> Ak {
+        let Ak::Union {
+            tags,
+            index,
+            contents,
+            lengths,
+            params: own,
+        } = self
+        else {
+            return self;
+        };
+        let valid = |i: usize| bits.get(i / 8).is_some_and(|b| b >> (i % 8) & 1 == 1);
+        let missing_tag = contents.iter().position(Ak::is_option).unwrap_or(0);
+        let old_index = index_i64(&index, "i64");
+        let mut next_tags = Vec::with_capacity(length);
+        let mut next_index = Vec::with_capacity(length);
+        for i in 0..length {
+            if valid(i) && i < tags.len() {
+                next_tags.push(tags[i] as i8);
+                next_index.push(old_index.get(i).copied().unwrap_or(0));
+            } else {
+                next_tags.push(missing_tag as i8);
+                next_index.push(lengths.get(missing_tag).copied().unwrap_or(0) as i64);
+            }
+        }
+        let contents = contents
+            .into_iter()
+            .zip(&lengths)
+            .enumerate()
+            .map(|(tag, (c, &n))| {
+                if tag != missing_tag {
+                    return c.unmasked_simplified(None, n);
+                }
+                // IndexedOptionArray.simplified(arange(n) + [-1], c).
+                match c.is_option() || matches!(c, Ak::Indexed { .. }) {
+                    true => match c.into_indexed_option(n) {
+                        Ak::IndexedOption {
+                            index,
+                            itype,
+                            content,
+                            params,
+                        } => {
+                            let mut composed = index_i64(&index, itype);
+                            composed.truncate(n);
+                            composed.push(-1);
+                            Ak::IndexedOption {
+                                index: i64s(composed.into_iter()),
+                                itype: "i64",
+                                content,
+                                params,
+                            }
+                        }
+                        other => other,
+                    },
+                    false => Ak::IndexedOption {
+                        index: i64s((0..n as i64).chain([-1])),
+                        itype: "i64",
+                        content: Box::new(c),
+                        params: None,
+                    },
+                }
+            })
+            .collect();
+        Ak::Union {
+            tags: Buffer::from_slice(&next_tags),
+            index: i64s(next_index.into_iter()),
+            contents,
+            lengths: lengths
+                .iter()
+                .enumerate()
+                .map(|(t, &n)| if t == missing_tag { n + 1 } else { n })
+                .collect(),
+            params: merged(&own, &params),
         }
     }
-    counts
 }
 
 impl Import {
@@ -526,6 +615,10 @@ impl Import {
         };
         let option = match bits {
             None => out.clone().unmasked_simplified(mask_params, length),
+            // A union's option goes into its contents.
+            Some(mask) if matches!(out, Ak::Union { .. }) => {
+                out.clone().union_of_options(&mask, length, mask_params)
+            }
             Some(mask) => Ak::BitMasked {
                 mask,
                 length,
@@ -575,10 +668,12 @@ impl Import {
             .iter()
             .map(|(id, f)| self.child(f, a.child(id).as_ref(), f.is_nullable()))
             .collect::<Result<Vec<_>>>()?;
+        let lengths = fields.iter().map(|(id, _)| a.child(id).len()).collect();
         Ok(Ak::Union {
             tags,
             index,
             contents,
+            lengths,
             params,
         })
     }

@@ -466,7 +466,19 @@ fn sql(a: &SqlArgs<'_>, confined: bool, out: &mut impl Write) -> Result<(), Erro
     };
     let options = read_options(a.trace, confined, Cache::new());
     for (name, path) in &named {
-        let table = akbuf::AkbufTable::open_paths(&[path], mode, options.clone())?;
+        let table =
+            akbuf::AkbufTable::open_paths(&[path], mode, options.clone()).map_err(|e| match e {
+                Error::Container {
+                    path,
+                    message,
+                    cause,
+                } => Error::Container {
+                    path: format!("{path} (table {name})"),
+                    message,
+                    cause,
+                },
+                other => other,
+            })?;
         ctx.register_table(name.as_str(), Arc::new(table))
             .map_err(|e| Error::Argument(format!("table {name}: {e}")))?;
     }
@@ -1090,7 +1102,7 @@ static LAST_PANIC: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None
 /// an error is all a user sees. The message is kept for the rare panic
 /// that is not caught. `RUST_BACKTRACE` set keeps Rust's own report.
 fn quiet_panics() {
-    if std::env::var_os("RUST_BACKTRACE").is_some() {
+    if std::env::var("RUST_BACKTRACE").is_ok_and(|v| !v.is_empty() && v != "0") {
         return;
     }
     std::panic::set_hook(Box::new(|info| {

@@ -95,7 +95,7 @@ fn decode(buf: &[u8]) -> Option<datafusion::common::Result<Value>> {
 }
 
 fn bad(message: String) -> DataFusionError {
-    DataFusionError::External(Box::new(Error::Argument(message)))
+    DataFusionError::External(Box::new(Error::Unsupported(message)))
 }
 
 /// The location of a table, or why it cannot travel.

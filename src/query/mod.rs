@@ -206,7 +206,14 @@ impl AkbufTable {
             mode,
         };
         let array = location.open(options)?;
-        let mut table = AkbufTable::new(array, mode)?;
+        let mut table = AkbufTable::new(array, mode).map_err(|e| match e {
+            Error::Unsupported(m) => Error::Container {
+                path: location.paths.join(", "),
+                message: m,
+                cause: None,
+            },
+            other => other,
+        })?;
         table.location = Some(Arc::new(location));
         Ok(table)
     }
@@ -252,9 +259,21 @@ impl AkbufTable {
     ///
     /// # Errors
     ///
-    /// [`Error::Argument`] for what Arrow cannot hold (as
+    /// [`Error::Unsupported`] for what Arrow cannot hold (as
     /// [`Array::to_arrow`]).
     pub fn new(array: Array, mode: SchemaMode) -> crate::Result<AkbufTable> {
+        // DataFusion counts rows (and a piece's range) in i64.
+        let n = array.len();
+        if i64::try_from(n).is_err() {
+            let lengths = array.partition_lengths();
+            let shown: Vec<String> = lengths.iter().take(4).map(usize::to_string).collect();
+            return Err(Error::Unsupported(format!(
+                "a table of {n} rows, more than the {} a query engine counts; the partition lengths [{}{}] cannot all be backed by stored buffers",
+                i64::MAX,
+                shown.join(", "),
+                if lengths.len() > 4 { ", ..." } else { "" }
+            )));
+        }
         let options = ToArrowOptions::default();
         let columns = match mode {
             SchemaMode::Flattened => leaf_names(&array)?,
@@ -570,7 +589,7 @@ struct AkbufOpener {
 impl FileOpener for AkbufOpener {
     fn open(&self, file: PartitionedFile) -> datafusion::common::Result<FileOpenFuture> {
         let Some(range) = &file.range else {
-            return Err(df_err(Error::Argument(format!(
+            return Err(df_err(Error::Unsupported(format!(
                 "an akbuf piece without rows: {}",
                 file.object_meta.location
             ))));
@@ -618,14 +637,14 @@ impl Piece {
     ) -> crate::Result<Piece> {
         let n = table.array.len();
         if rows.start > rows.end || rows.end > n {
-            return Err(Error::Argument(format!(
+            return Err(Error::Unsupported(format!(
                 "rows {}..{} of a table of {n} (the data changed since the query was planned?)",
                 rows.start, rows.end
             )));
         }
         let (part, start) = partition_of(&table.array, rows.start)?;
         if rows.end > start + part.len() {
-            return Err(Error::Argument(format!(
+            return Err(Error::Unsupported(format!(
                 "rows {}..{} cross the end of their partition (rows {start}..{})",
                 rows.start,
                 rows.end,
@@ -638,7 +657,7 @@ impl Piece {
             .map(|(&c, field)| {
                 let whole = table.columns[c].of(&part)?.to_arrow(&table.options)?;
                 if whole.data_type() != field.data_type() {
-                    return Err(Error::Argument(format!(
+                    return Err(Error::Unsupported(format!(
                         "column {:?}: rows {}..{} make {} where the table has {}",
                         field.name(),
                         rows.start,
@@ -669,7 +688,7 @@ impl Piece {
             values,
             &RecordBatchOptions::new().with_row_count(Some(rows.len())),
         )
-        .map_err(|e| Error::Argument(format!("cannot make a RecordBatch: {e}")))
+        .map_err(|e| Error::Unsupported(format!("cannot make a RecordBatch: {e}")))
     }
 }
 

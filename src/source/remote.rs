@@ -446,6 +446,10 @@ fn encoded(r: &object_store::GetResult) -> Option<String> {
 /// range (416 for an empty object or a range past the end, or a whole
 /// `200` to a ranged request): only then is another request worth it.
 fn range_refused(e: &object_store::Error) -> bool {
+    if matches!(e, object_store::Error::NotSupported { .. }) {
+        // The HTTP store's "Range request not supported".
+        return true;
+    }
     let mut cause: Option<&dyn std::error::Error> = Some(e);
     while let Some(c) = cause {
         let text = c.to_string();

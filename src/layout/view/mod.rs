@@ -487,8 +487,10 @@ impl<'a> View<'a> {
                 for i in 0..self.len {
                     self.project(i, content.len)?;
                 }
-                let categorical = matches!(self.kind, ViewKind::Indexed { .. })
-                    && self.node.form.array_parameter() == Some("categorical");
+                let categorical = matches!(
+                    self.kind,
+                    ViewKind::Indexed { .. } | ViewKind::IndexedOption { .. }
+                ) && self.node.form.array_parameter() == Some("categorical");
                 if categorical && !content.unique_at(&(0..content.len).collect::<Vec<_>>())? {
                     return Err(self.layout(
                         "__array__ = \"categorical\" requires contents to be unique".into(),
@@ -504,7 +506,8 @@ impl<'a> View<'a> {
                     .flat_map(|f| f.iter())
                     .find(|f| !seen.insert(*f))
                 {
-                    Some(twice) => Err(self.layout(format!("duplicate field {twice:?}"))),
+                    // (awkward's words: Python's repr of the name)
+                    Some(twice) => Err(self.layout(format!("duplicate field {}", py_repr(twice)))),
                     None => Ok(()),
                 }
             }
@@ -528,4 +531,32 @@ impl<'a> View<'a> {
             }
         }
     }
+}
+
+/// Python's `repr` of a string, as awkward's messages quote names.
+fn py_repr(s: &str) -> String {
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::from(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
 }
