@@ -137,6 +137,9 @@ impl IpcFile {
         let footer = arrow_ipc::root_as_footer(&data[footer_start..n - 10])
             .map_err(|e| arrow_err(path, "reading the footer", e))?;
         let fb_schema = footer.schema().ok_or_else(|| bad("no schema"))?;
+        if fb_schema.fields().is_none() {
+            return Err(bad("a schema without fields"));
+        }
         fb_schema
             .fields()
             .iter()
@@ -148,6 +151,7 @@ impl IpcFile {
         for block in footer.dictionaries().iter().flatten() {
             let len = block_len(block);
             let buf = block_bytes(path, &data, block.offset(), len)?;
+            check_message(path, "a dictionary batch", block, &buf)?;
             decoder
                 .read_dictionary(block, &buf)
                 .map_err(|e| arrow_err(path, "reading a dictionary", e))?;
@@ -283,8 +287,8 @@ fn check_field(f: arrow_ipc::Field<'_>, depth: usize) -> std::result::Result<(),
 /// decodes it (arrow-rs trusts it and panics on a buffer past the body):
 /// the message parses, and every buffer and every node lies within what
 /// the block holds. `buf` is the block: the message, then the body.
-fn check_message(path: &Path, i: usize, block: &arrow_ipc::Block, buf: &[u8]) -> Result<()> {
-    let bad = |m: String| Error::container(path.display(), format!("record batch {i}: {m}"));
+fn check_message(path: &Path, what: &str, block: &arrow_ipc::Block, buf: &[u8]) -> Result<()> {
+    let bad = |m: String| Error::container(path.display(), format!("{what}: {m}"));
     let meta_len = usize::try_from(block.metaDataLength())
         .map_err(|_| bad("a negative metadata length".into()))?;
     let body_len =
@@ -308,8 +312,13 @@ fn check_message(path: &Path, i: usize, block: &arrow_ipc::Block, buf: &[u8]) ->
         ))
     })?;
     let message = arrow_ipc::root_as_message(fb).map_err(|e| bad(format!("not a message: {e}")))?;
-    let Some(batch) = message.header_as_record_batch() else {
-        return Err(bad("the message is not a record batch".into()));
+    // A record batch, or a dictionary batch's record batch.
+    let batch = match message.header_as_record_batch() {
+        Some(b) => b,
+        None => message
+            .header_as_dictionary_batch()
+            .and_then(|d| d.data())
+            .ok_or_else(|| bad("the message is not a record batch".into()))?,
     };
     if batch.length() < 0 {
         return Err(bad(format!("a length of {}", batch.length())));
@@ -359,7 +368,7 @@ impl Batches for IpcFile {
         let block = &self.blocks[i];
         let buf = block_bytes(&self.path, &self.data, block.offset(), block_len(block))?;
         let fail = |e| arrow_err(&self.path, &format!("reading record batch {i}"), e);
-        check_message(&self.path, i, block, &buf)?;
+        check_message(&self.path, &format!("record batch {i}"), block, &buf)?;
         let batch = guarded(&self.path, &format!("record batch {i}"), || {
             self.decoder.read_record_batch(block, &buf).map_err(fail)
         })?
