@@ -93,12 +93,13 @@ impl Value {
         }
     }
 
-    /// A record's field by name.
+    /// A record's field by name (of a name given twice, the last, as
+    /// awkward's `to_list` keeps it).
     pub fn get(&self, field: &str) -> Option<&Value> {
         match self {
             Value::Record(names, values) => names
                 .iter()
-                .position(|n| n == field)
+                .rposition(|n| n == field)
                 .and_then(|i| values.get(i)),
             _ => None,
         }
@@ -137,7 +138,14 @@ impl Value {
             }
             Value::Record(names, values) => {
                 out.push('{');
-                for (i, (k, v)) in names.iter().zip(values).enumerate() {
+                // (where names repeat, the fields a Python dict keeps)
+                let order = dict_order(names);
+                let n = order.as_ref().map_or(names.len(), Vec::len);
+                for i in 0..n {
+                    let f = order.as_ref().map_or(i, |o| o[i]);
+                    let (Some(k), Some(v)) = (names.get(f), values.get(f)) else {
+                        continue;
+                    };
                     if i > 0 {
                         out.push(',');
                     }
@@ -261,4 +269,36 @@ mod tests {
         b[8..10].copy_from_slice(&16383u16.to_le_bytes());
         assert_eq!(f80_to_f64(&b), 1.5);
     }
+}
+
+/// For a record whose names repeat, the fields a Python dict keeps, in its
+/// order (awkward's `to_list`): each name where it first appears, with the
+/// value of its last appearance; `None` when no name repeats.
+pub(crate) fn dict_order(names: &[String]) -> Option<Vec<usize>> {
+    // Most records have few fields and no repeats: find that without
+    // allocating.
+    if names.len() <= 16
+        && names
+            .iter()
+            .enumerate()
+            .all(|(i, n)| !names[i + 1..].contains(n))
+    {
+        return None;
+    }
+    let mut seen = std::collections::HashMap::with_capacity(names.len());
+    let mut order: Vec<usize> = Vec::with_capacity(names.len());
+    let mut repeats = false;
+    for (i, n) in names.iter().enumerate() {
+        match seen.get(n.as_str()) {
+            Some(&slot) => {
+                order[slot] = i;
+                repeats = true;
+            }
+            None => {
+                seen.insert(n.as_str(), order.len());
+                order.push(i);
+            }
+        }
+    }
+    repeats.then_some(order)
 }

@@ -46,6 +46,9 @@ fn every_fixture_exports_as_awkward_does() {
     let mut special = 0;
     let mut not_yet = Vec::new();
     for (case, dir) in common::all_cases() {
+        if case.starts_with("invalid_") {
+            continue; // awkward calls them invalid: generate_arrow.py leaves them out
+        }
         let array = akbuf::open(&dir).unwrap();
         let ours = array.to_arrow_field("x", &ToArrowOptions::default());
         if let Some(why) = refused.get(&case) {
@@ -164,7 +167,7 @@ fn every_fixture_exports_as_awkward_does() {
     eprintln!("{equal} fixtures equal to awkward's to_arrow; not yet: {not_yet:?}");
     assert_eq!(not_yet, NOT_YET, "the cases not exported yet changed");
     assert!(equal >= 130, "only {equal} fixtures exported");
-    assert_eq!(special, 8, "categorical and empty cases compared");
+    assert_eq!(special, 9, "categorical and empty cases compared");
 }
 
 #[test]
@@ -288,6 +291,9 @@ fn arrow_select_concat(batches: &[RecordBatch]) -> RecordBatch {
 fn slices_export_the_rows_of_the_whole() {
     let mut checked = 0;
     for (case, dir) in common::all_cases() {
+        if case.starts_with("invalid_") {
+            continue; // awkward calls them invalid: generate_arrow.py leaves them out
+        }
         // datetime64[2D]: awkward hands its int64 bytes to date32 as they
         // are, so rows are not elements (a slice of the array starts 8
         // bytes in, a slice of the arrow array 4).
@@ -604,6 +610,9 @@ fn project_json(value: &serde_json::Value, path: &[&str]) -> serde_json::Value {
 fn leaves_and_the_flat_batch_hold_each_paths_values() {
     let mut checked = 0;
     for (case, dir) in common::all_cases() {
+        if case.starts_with("invalid_") {
+            continue; // awkward calls them invalid: generate_arrow.py leaves them out
+        }
         let array = akbuf::open(&dir).unwrap();
         // (Tuples are JSON arrays, which the projection here takes for lists.)
         let form = array.form().to_json();

@@ -28,6 +28,8 @@ fn show_type_and_form_print_what_awkward_does() {
         "strings",
         "bigendian",
         "custom_keys",
+        "chars_top",
+        "bytes_top",
         "numpy_float16",
         "deep_30",
     ] {

@@ -1100,9 +1100,10 @@ static LAST_PANIC: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None
 /// panics a decoder below it may raise on damaged input (arrow-rs,
 /// parquet) and turns them into errors, and the one line akbuf prints for
 /// an error is all a user sees. The message is kept for the rare panic
-/// that is not caught. `RUST_BACKTRACE` set keeps Rust's own report.
+/// that is not caught. `AKBUF_PANIC_REPORTS=1` keeps Rust's own report
+/// (with `RUST_BACKTRACE`, its backtrace), for debugging.
 fn quiet_panics() {
-    if std::env::var("RUST_BACKTRACE").is_ok_and(|v| !v.is_empty() && v != "0") {
+    if std::env::var("AKBUF_PANIC_REPORTS").is_ok_and(|v| v == "1") {
         return;
     }
     std::panic::set_hook(Box::new(|info| {

@@ -71,9 +71,45 @@ impl NodeData {
 /// closer (the exact position is searched only in a chunk that fails).
 const STEP: usize = 4096;
 
+/// From this many values on, a check runs on several threads.
+const PARALLEL_FROM: usize = 1 << 20;
+
+/// `find` over `v` in parts on the available cores when `v` is large (each
+/// part overlapping the next by `overlap` values), the first hit of all.
+fn split<T: Sync>(
+    v: &[T],
+    overlap: usize,
+    find: impl Fn(&[T]) -> Option<usize> + Sync,
+) -> Option<usize> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    if v.len() < PARALLEL_FROM || cores < 2 {
+        return find(v);
+    }
+    let step = v.len().div_ceil(cores);
+    std::thread::scope(|s| {
+        let parts: Vec<_> = (0..v.len())
+            .step_by(step)
+            .map(|start| {
+                let part = &v[start..(start + step + overlap).min(v.len())];
+                let find = &find;
+                s.spawn(move || find(part).map(|i| start + i))
+            })
+            .collect();
+        parts
+            .into_iter()
+            .filter_map(|p| p.join().ok().flatten())
+            .min()
+    })
+}
+
 /// The first `i` with `v[i] > v[i + 1]`: chunks checked by a pass the
-/// compiler vectorizes (no early exit inside a chunk).
-fn first_descent<T: PartialOrd + Copy>(v: &[T]) -> Option<usize> {
+/// compiler vectorizes (no early exit inside a chunk), large buffers on
+/// several threads.
+fn first_descent<T: PartialOrd + Copy + Sync>(v: &[T]) -> Option<usize> {
+    split(v, 1, descent)
+}
+
+fn descent<T: PartialOrd + Copy>(v: &[T]) -> Option<usize> {
     let mut start = 0;
     while start + 1 < v.len() {
         let end = (start + STEP + 1).min(v.len());
@@ -90,7 +126,11 @@ fn first_descent<T: PartialOrd + Copy>(v: &[T]) -> Option<usize> {
 }
 
 /// The first `i` with `bad(v[i])`, by vectorized chunks as above.
-fn first_bad<T: Copy>(v: &[T], bad: impl Fn(T) -> bool) -> Option<usize> {
+fn first_bad<T: Copy + Sync>(v: &[T], bad: impl Fn(T) -> bool + Sync) -> Option<usize> {
+    split(v, 0, |part| bad_in(part, &bad))
+}
+
+fn bad_in<T: Copy>(v: &[T], bad: &impl Fn(T) -> bool) -> Option<usize> {
     v.chunks(STEP).enumerate().find_map(|(k, chunk)| {
         if chunk.iter().fold(false, |any, &x| any | bad(x)) {
             chunk.iter().position(|&x| bad(x)).map(|p| k * STEP + p)

@@ -174,6 +174,9 @@ struct State {
     total: usize,
     outs: Vec<usize>,
     kids: Vec<State>,
+    /// A categorical node's content so far, by value: the position of each
+    /// value, so that the joined dictionary holds every value once.
+    dictionary: Option<std::collections::HashMap<String, i64>>,
 }
 
 impl State {
@@ -196,6 +199,7 @@ impl State {
             total: 0,
             outs,
             kids,
+            dictionary: None,
         }
     }
 }
@@ -256,7 +260,10 @@ impl Joiner<'_> {
             } => self.list(starts, stops, content, st, rows)?,
             NodeData::Indexed { index, content } | NodeData::IndexedOption { index, content } => {
                 let option = matches!(node.data, NodeData::IndexedOption { .. });
-                self.indexed(index, content, option, st, rows)?
+                match node.form.array_parameter() == Some("categorical") {
+                    true => self.categorical(index, content, option, st, rows)?,
+                    false => self.indexed(index, content, option, st, rows)?,
+                }
             }
             NodeData::ByteMasked { mask, content, .. } => {
                 let bytes = mask.get()?;
@@ -408,6 +415,75 @@ impl Joiner<'_> {
             order,
         )?;
         self.node(content, &mut st.kids[0], window)
+    }
+
+    /// A categorical node's rows: each partition has a dictionary of its
+    /// own (a Parquet row group's, an Arrow batch's), and the joined one
+    /// must hold every value once (awkward: "categorical requires contents
+    /// to be unique"), so a value already joined is pointed to, and only
+    /// new ones are appended, in the order they are first used.
+    fn categorical(
+        &mut self,
+        index: &LazyBuf,
+        content: &Node,
+        option: bool,
+        st: &mut State,
+        rows: Range<usize>,
+    ) -> Result<()> {
+        let idx = index_range(index, rows)?;
+        if !option && idx.iter().any(|&i| i < 0) {
+            return Err(index.node.invalid(&index.key, "a negative index"));
+        }
+        let view = crate::layout::view::View::new(content)?;
+        let base = st.kids[0].total as i64;
+        let dictionary = st.dictionary.get_or_insert_with(Default::default);
+        let mut local: std::collections::HashMap<usize, i64> = Default::default();
+        let mut fresh: Vec<usize> = Vec::new();
+        let mut joined = Vec::with_capacity(idx.len());
+        for &i in &idx {
+            let Ok(j) = usize::try_from(i) else {
+                joined.push(-1);
+                continue;
+            };
+            if j >= view.len {
+                return Err(index.node.invalid(
+                    &index.key,
+                    format!("index {j} past its content's {} entries", view.len),
+                ));
+            }
+            let at = match local.get(&j) {
+                Some(&at) => at,
+                None => {
+                    let mut key = view.json_of(j)?;
+                    if key == "-0.0" {
+                        key = "0.0".into(); // one value, as numpy's unique
+                    }
+                    let next = base + fresh.len() as i64;
+                    let at = *dictionary.entry(key).or_insert(next);
+                    if at == next {
+                        fresh.push(j);
+                    }
+                    local.insert(j, at);
+                    at
+                }
+            };
+            joined.push(at);
+        }
+        let order = self.order;
+        self.outs[st.outs[0]].put_index(joined.into_iter(), order)?;
+        // The new values, in runs of consecutive entries.
+        let mut k = 0;
+        while k < fresh.len() {
+            let start = fresh[k];
+            let mut end = start + 1;
+            while k + 1 < fresh.len() && fresh[k + 1] == end {
+                k += 1;
+                end += 1;
+            }
+            self.node(content, &mut st.kids[0], start..end)?;
+            k += 1;
+        }
+        Ok(())
     }
 
     fn union(

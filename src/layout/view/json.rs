@@ -53,6 +53,17 @@ impl<'w> JsonOut<'w> {
 }
 
 impl View<'_> {
+    /// Element `i` as JSON text, in memory (within the values-per-byte
+    /// budget): an element's identity by value.
+    pub(crate) fn json_of(&self, i: usize) -> Result<String> {
+        let mut bytes = Vec::new();
+        let mut out = JsonOut::new(&mut bytes, Some(Budget::of(self, "an element's JSON")));
+        self.write_json(i, &mut out)?;
+        out.flush()?;
+        // The writer only produces ASCII.
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
     /// For awkward's array of characters standing alone (a `NumpyArray`
     /// with `"__array__": "char"`, not the content of a string list):
     /// the bytes of elements `rows`, which awkward's `to_list` gives as one
@@ -169,18 +180,25 @@ impl View<'_> {
                     Ok(())
                 }
             },
-            ViewKind::Record { fields, contents } => {
+            ViewKind::Record {
+                fields,
+                contents,
+                order,
+            } => {
                 out.charge(1, self)?;
                 out.buf.push(if fields.is_some() { '{' } else { '[' });
-                for (k, c) in contents.iter().enumerate() {
-                    if k > 0 {
+                // (where names repeat, the fields a Python dict keeps)
+                let n = order.as_ref().map_or(contents.len(), |o| o.len());
+                for pos in 0..n {
+                    let k = order.as_ref().map_or(pos, |o| o[pos]);
+                    if pos > 0 {
                         out.buf.push(',');
                     }
                     if let Some(names) = fields {
                         crate::pyjson::write_str(&mut out.buf, &names[k]);
                         out.buf.push(':');
                     }
-                    c.write_json(i, out)?;
+                    contents[k].write_json(i, out)?;
                 }
                 out.buf.push(if fields.is_some() { '}' } else { ']' });
                 Ok(())

@@ -83,6 +83,9 @@ enum ViewKind<'a> {
     },
     Record {
         fields: Option<Arc<[String]>>,
+        /// Where names repeat: the fields JSON shows, in order (see
+        /// `value::dict_order`).
+        order: Option<Arc<[usize]>>,
         contents: Vec<View<'a>>,
     },
     Union {
@@ -229,6 +232,10 @@ impl<'a> View<'a> {
             },
             NodeData::Record { contents } => ViewKind::Record {
                 fields: contents.names().map(Arc::from),
+                order: contents
+                    .names()
+                    .and_then(|n| crate::value::dict_order(n))
+                    .map(Arc::from),
                 contents: contents
                     .iter()
                     .map(|c| View::new(c))
@@ -498,7 +505,9 @@ impl<'a> View<'a> {
                 }
                 content.validate()
             }
-            ViewKind::Record { contents, fields } => {
+            ViewKind::Record {
+                contents, fields, ..
+            } => {
                 contents.iter().try_for_each(View::validate)?;
                 let mut seen = std::collections::HashSet::new();
                 match fields

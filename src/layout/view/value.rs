@@ -156,7 +156,9 @@ impl View<'_> {
                     Ok(Value::Null)
                 }
             },
-            ViewKind::Record { fields, contents } => {
+            ViewKind::Record {
+                fields, contents, ..
+            } => {
                 budget.charge(1, self)?;
                 let values = contents
                     .iter()
