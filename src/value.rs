@@ -226,6 +226,38 @@ pub(crate) fn f80_to_f64(bytes: &[u8]) -> f64 {
     sign * v * 2f64.powi(e)
 }
 
+/// For a record whose names repeat, the fields a Python dict keeps, in its
+/// order (awkward's `to_list`): each name where it first appears, with the
+/// value of its last appearance; `None` when no name repeats.
+pub(crate) fn dict_order(names: &[String]) -> Option<Vec<usize>> {
+    // Most records have few fields and no repeats: find that without
+    // allocating.
+    if names.len() <= 16
+        && names
+            .iter()
+            .enumerate()
+            .all(|(i, n)| !names[i + 1..].contains(n))
+    {
+        return None;
+    }
+    let mut seen = std::collections::HashMap::with_capacity(names.len());
+    let mut order: Vec<usize> = Vec::with_capacity(names.len());
+    let mut repeats = false;
+    for (i, n) in names.iter().enumerate() {
+        match seen.get(n.as_str()) {
+            Some(&slot) => {
+                order[slot] = i;
+                repeats = true;
+            }
+            None => {
+                seen.insert(n.as_str(), order.len());
+                order.push(i);
+            }
+        }
+    }
+    repeats.then_some(order)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,36 +301,4 @@ mod tests {
         b[8..10].copy_from_slice(&16383u16.to_le_bytes());
         assert_eq!(f80_to_f64(&b), 1.5);
     }
-}
-
-/// For a record whose names repeat, the fields a Python dict keeps, in its
-/// order (awkward's `to_list`): each name where it first appears, with the
-/// value of its last appearance; `None` when no name repeats.
-pub(crate) fn dict_order(names: &[String]) -> Option<Vec<usize>> {
-    // Most records have few fields and no repeats: find that without
-    // allocating.
-    if names.len() <= 16
-        && names
-            .iter()
-            .enumerate()
-            .all(|(i, n)| !names[i + 1..].contains(n))
-    {
-        return None;
-    }
-    let mut seen = std::collections::HashMap::with_capacity(names.len());
-    let mut order: Vec<usize> = Vec::with_capacity(names.len());
-    let mut repeats = false;
-    for (i, n) in names.iter().enumerate() {
-        match seen.get(n.as_str()) {
-            Some(&slot) => {
-                order[slot] = i;
-                repeats = true;
-            }
-            None => {
-                seen.insert(n.as_str(), order.len());
-                order.push(i);
-            }
-        }
-    }
-    repeats.then_some(order)
 }

@@ -297,6 +297,10 @@ fn error(py: Python<'_>, message: impl Into<String>) -> PyErr {
 /// node's own form key and the attribute.
 const DATASET_KEY: &str = "part{partition}/{form_key}/{attribute}";
 
+/// A container's buffers by key (the nodes that share a key, each), and
+/// the keys in order.
+type Listing = (HashMap<String, Vec<LazyBuffer>>, Vec<String>);
+
 /// An opened container (or dataset): the array and what its buffer
 /// container serves.
 struct Opened {
@@ -306,7 +310,7 @@ struct Opened {
     path: String,
     /// Its buffers by key (the nodes that share a key, each), and the keys
     /// in order, listed when opened.
-    buffers: OnceLock<(HashMap<String, Vec<LazyBuffer>>, Vec<String>)>,
+    buffers: OnceLock<Listing>,
 }
 
 impl Opened {
@@ -322,7 +326,7 @@ impl Opened {
         }
     }
 
-    fn listed(&self) -> &(HashMap<String, Vec<LazyBuffer>>, Vec<String>) {
+    fn listed(&self) -> &Listing {
         self.buffers.get_or_init(|| {
             let mut by_key: HashMap<String, Vec<LazyBuffer>> = HashMap::new();
             let mut keys = Vec::new();

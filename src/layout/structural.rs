@@ -140,6 +140,22 @@ fn bad_in<T: Copy>(v: &[T], bad: &impl Fn(T) -> bool) -> Option<usize> {
     })
 }
 
+/// An index value of any index type, widened.
+trait Wide: Copy {
+    fn wide(self) -> i64;
+}
+
+macro_rules! wide {
+    ($($t:ty),*) => {$(
+        impl Wide for $t {
+            fn wide(self) -> i64 {
+                i64::from(self)
+            }
+        }
+    )*};
+}
+wide!(i8, u8, i32, u32, i64);
+
 /// An expression over the typed slice of `index` (one match, not one per
 /// value).
 macro_rules! typed {
@@ -178,7 +194,7 @@ impl Structural {
             Structural::Offsets => offsets(&buf.index()?, &buf.key, node),
             Structural::Index => {
                 let index = buf.index()?;
-                let bad = typed!(&index, v => first_bad(v, |i| (i as i64) < 0));
+                let bad = typed!(&index, v => first_bad(v, |i| i.wide() < 0));
                 match bad {
                     Some(i) => Err(node.invalid(
                         &buf.key,
@@ -260,7 +276,7 @@ fn union(
     node: &NodeInfo,
 ) -> Result<()> {
     let n = contents as i64;
-    if let Some(i) = typed!(t, v => first_bad(v, |k| (k as i64) < 0 || (k as i64) >= n)) {
+    if let Some(i) = typed!(t, v => first_bad(v, |k| k.wide() < 0 || k.wide() >= n)) {
         return Err(node.invalid(
             &tags.key,
             format!(
@@ -269,7 +285,7 @@ fn union(
             ),
         ));
     }
-    if let Some(i) = typed!(x, v => first_bad(v, |k| (k as i64) < 0)) {
+    if let Some(i) = typed!(x, v => first_bad(v, |k| k.wide() < 0)) {
         return Err(node.invalid(&index.key, format!("index[{i}] = {} is negative", x.get(i))));
     }
     Ok(())

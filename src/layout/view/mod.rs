@@ -234,7 +234,7 @@ impl<'a> View<'a> {
                 fields: contents.names().map(Arc::from),
                 order: contents
                     .names()
-                    .and_then(|n| crate::value::dict_order(n))
+                    .and_then(crate::value::dict_order)
                     .map(Arc::from),
                 contents: contents
                     .iter()
