@@ -174,6 +174,28 @@ fn errors_exit_1_with_one_line() {
 }
 
 #[test]
+fn what_a_container_holds_is_never_a_usage_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("events");
+    std::fs::create_dir(&dir).unwrap();
+    for e in std::fs::read_dir(case("events")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
+    }
+    let meta = std::fs::read_to_string(dir.join("metadata.json")).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&meta).unwrap();
+    v["buffer_key"] = "{form_key}-{attribute}-{bogus}".into();
+    std::fs::write(dir.join("metadata.json"), v.to_string()).unwrap();
+    let o = akbuf(&["show", dir.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("buffer_key"), "{}", stderr(&o));
+    // `--field ''` is a field named "", not the whole array.
+    let o = akbuf(&["show", case("events").to_str().unwrap(), "--field", ""]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no field"), "{}", stderr(&o));
+}
+
+#[test]
 fn usage_errors_exit_2() {
     assert_eq!(akbuf(&[]).status.code(), Some(2));
     assert_eq!(akbuf(&["show"]).status.code(), Some(2));

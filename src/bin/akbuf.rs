@@ -715,7 +715,12 @@ fn write_url(_: &Array, url: &str, _: &WriteOptions) -> Result<(), Error> {
 
 fn project(mut array: Array, fields: &[String]) -> Result<Array, Error> {
     for f in fields {
-        array = array.field_path(f)?;
+        // `--field ''` names a field called "" (an error where there is
+        // none), not the array itself.
+        array = match f.is_empty() {
+            true => array.field("")?,
+            false => array.field_path(f)?,
+        };
     }
     Ok(array)
 }

@@ -321,11 +321,17 @@ impl Metadata {
     ///
     /// # Errors
     ///
-    /// [`Error::Argument`] for a bad buffer-key template.
+    /// [`Error::Container`] for a bad buffer-key template (what a file
+    /// holds: bad data, not a bad argument).
     pub fn options(&self) -> Result<Options> {
         let mut o = Options::default().with_byteorder(self.byteorder);
         if self.buffer_key.is_some() || self.partitions.is_some() {
-            let key = BufferKey::template(self.buffer_key_template())?;
+            let key = BufferKey::template(self.buffer_key_template()).map_err(|e| match e {
+                Error::Argument(m) => {
+                    Error::container("metadata.json", format!("\"buffer_key\": {m}"))
+                }
+                other => other,
+            })?;
             // One array: `{partition}` is the first partition's number.
             o = o.with_buffer_key(match self.partitions {
                 Some(_) => key,
