@@ -106,8 +106,8 @@ pub use container::parquet::write_parquet;
 #[cfg(feature = "remote")]
 pub use container::remote::write_url;
 pub use container::{
-    is_url, open, open_with, open_with_metadata, read_metadata, Metadata, MAX_PARTITIONS,
-    METADATA_LIMIT, PARTITIONED_BUFFER_KEY,
+    file_format, is_url, open, open_with, open_with_metadata, read_metadata, Metadata,
+    MAX_PARTITIONS, METADATA_LIMIT, PARTITIONED_BUFFER_KEY,
 };
 #[cfg(feature = "cuda")]
 #[allow(deprecated)]

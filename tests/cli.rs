@@ -660,3 +660,38 @@ fn parquet_and_arrow_files_copy_into_one_container() {
         assert!(!stdout(&o).contains("missing"), "{}", stdout(&o));
     }
 }
+
+/// A file's format is told by its content, not its name: a Parquet file
+/// called `x.bin`, an Arrow IPC file called `x.dat`, an HDF5 file called
+/// `x.h5ad` with a group after `:` (as anndata names its files).
+#[test]
+#[cfg(all(feature = "parquet", feature = "hdf5"))]
+fn files_open_by_their_content_whatever_their_name() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tmp = tempfile::tempdir().unwrap();
+    for (from, to, group) in [
+        ("tests/fixtures/arrow/plain.parquet", "plain.bin", ""),
+        ("tests/fixtures/arrow/events.arrow", "events.dat", ""),
+        ("tests/fixtures/hdf5/cases.h5", "cases.h5ad", ":strings"),
+    ] {
+        let named = tmp.path().join(to);
+        std::fs::copy(root.join(from), &named).unwrap();
+        let original = format!("{}{group}", root.join(from).display());
+        let renamed = format!("{}{group}", named.display());
+        for cmd in ["type", "show"] {
+            let want = akbuf(&[cmd, &original]);
+            let got = akbuf(&[cmd, &renamed]);
+            assert!(got.status.success(), "{renamed}: {}", stderr(&got));
+            assert_eq!(stdout(&got), stdout(&want), "{renamed}");
+        }
+    }
+    // A group of a file that has none, and a file that is no container.
+    let o = akbuf(&[
+        "show",
+        &format!("{}:x", tmp.path().join("plain.bin").display()),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    std::fs::write(tmp.path().join("junk.h5"), b"not hdf5 at all").unwrap();
+    let o = akbuf(&["show", tmp.path().join("junk.h5").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+}

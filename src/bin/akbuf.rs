@@ -654,10 +654,10 @@ fn cluster(_: ClusterRole, _: bool) -> Result<(), Error> {
     ))
 }
 
-/// Whether a source is an Arrow IPC or Parquet file (read with feature `arrow`).
+/// Whether a source is an Arrow IPC or Parquet file (read with feature
+/// `arrow`), by its content.
 fn is_batch_file(path: &Path) -> bool {
-    let spec = path.to_string_lossy().to_ascii_lowercase();
-    !path.is_dir() && (is_arrow_file(&spec) || spec.ends_with(".parquet"))
+    matches!(akbuf::file_format(path), Some("arrow" | "parquet"))
 }
 
 /// Whether a destination names an Arrow IPC file.

@@ -973,7 +973,12 @@ impl Source for BatchSource {
 /// The source of an Arrow IPC or Parquet file (by its extension).
 pub(crate) fn batch_source(path: &Path) -> Result<BatchSource> {
     let lower = path.to_string_lossy().to_ascii_lowercase();
-    if lower.ends_with(".parquet") {
+    batch_source_of(path, lower.ends_with(".parquet"))
+}
+
+/// A Parquet (`parquet`) or Arrow IPC file's batches as a source.
+pub(crate) fn batch_source_of(path: &Path, parquet: bool) -> Result<BatchSource> {
+    if parquet {
         #[cfg(feature = "parquet")]
         return BatchSource::open(Box::new(ParquetFile::open(path)?));
         #[cfg(not(feature = "parquet"))]

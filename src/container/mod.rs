@@ -19,6 +19,7 @@ pub(crate) mod ipc;
 pub(crate) mod parquet;
 #[cfg(feature = "remote")]
 pub(crate) mod remote;
+pub(crate) mod sniff;
 
 /// The URL schemes of remote containers.
 const SCHEMES: &[&str] = &[
@@ -465,6 +466,12 @@ impl Stored {
             return Ok(Stored::Dir(source));
         }
         let spec = path.to_string_lossy();
+        // A file: its format by its content (the name is only a hint).
+        if let Some((file, group)) = sniff::existing_file(&spec) {
+            if let Some(kind) = sniff::sniff(&file) {
+                return Stored::of_kind(kind, &file, group, confined);
+            }
+        }
         #[cfg(feature = "arrow")]
         if arrow_file::is_arrow_path(&spec) {
             return Ok(Stored::Batches(arrow_file::batch_source(path)?));
@@ -497,6 +504,59 @@ impl Stored {
         Ok(Stored::Dir(DirSource::new(path)))
     }
 
+    /// The container in `file` (and its `group`), of a format told by its
+    /// content.
+    fn of_kind(
+        kind: sniff::Kind,
+        file: &Path,
+        group: Option<String>,
+        confined: bool,
+    ) -> Result<Stored> {
+        let named = || file.display().to_string();
+        match kind {
+            sniff::Kind::Hdf5 => {
+                #[cfg(feature = "hdf5")]
+                {
+                    let group = group.as_deref().unwrap_or(hdf5::DEFAULT_GROUP);
+                    let mut source = crate::source::Hdf5Source::open(file, group)?;
+                    if confined {
+                        source = source.confined();
+                    }
+                    Ok(Stored::Hdf5(source))
+                }
+                #[cfg(not(feature = "hdf5"))]
+                {
+                    let _ = (group, confined);
+                    Err(Error::container(
+                        named(),
+                        "an HDF5 file: this akbuf was built without the hdf5 feature",
+                    ))
+                }
+            }
+            sniff::Kind::Parquet | sniff::Kind::ArrowIpc => {
+                let _ = confined;
+                if let Some(g) = group {
+                    return Err(Error::container(
+                        named(),
+                        format!("an Arrow or Parquet file has no groups (\":{g}\")"),
+                    ));
+                }
+                #[cfg(feature = "arrow")]
+                {
+                    Ok(Stored::Batches(arrow_file::batch_source_of(
+                        file,
+                        kind == sniff::Kind::Parquet,
+                    )?))
+                }
+                #[cfg(not(feature = "arrow"))]
+                Err(Error::container(
+                    named(),
+                    "an Arrow or Parquet file: this akbuf was built without the arrow feature (parquet: the parquet feature)",
+                ))
+            }
+        }
+    }
+
     pub(crate) fn metadata(&self) -> Result<Metadata> {
         match self {
             Stored::Dir(s) => Metadata::read_dir_with(s.root(), s.is_confined()),
@@ -520,6 +580,30 @@ impl Stored {
             Stored::Remote(s) => metadata.open_with(s, options),
         }
     }
+}
+
+/// The format of the file a location names, told by its content (not its
+/// name): `"hdf5"` (`FILE:GROUP` too), `"parquet"` or `"arrow"` (Arrow
+/// IPC); `None` for a directory, a URL, or anything else.
+///
+/// ```
+/// let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/data/events");
+/// assert_eq!(akbuf::file_format(sample), None); // a directory container
+/// let plain = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/arrow/plain.parquet");
+/// let misnamed = std::env::temp_dir().join(format!("akbuf-doc-{}.bin", std::process::id()));
+/// std::fs::copy(plain, &misnamed)?;
+/// assert_eq!(akbuf::file_format(&misnamed), Some("parquet"));
+/// # std::fs::remove_file(&misnamed)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn file_format(path: impl AsRef<Path>) -> Option<&'static str> {
+    let spec = path.as_ref().to_string_lossy();
+    let (file, _) = sniff::existing_file(&spec)?;
+    Some(match sniff::sniff(&file)? {
+        sniff::Kind::Hdf5 => "hdf5",
+        sniff::Kind::Parquet => "parquet",
+        sniff::Kind::ArrowIpc => "arrow",
+    })
 }
 
 /// Opens a container lazily: reads its metadata, no buffer. `path` is a
