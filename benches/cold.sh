@@ -8,12 +8,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${1:?usage: bash benches/cold.sh DATA_DIR [REPS]}
 reps=${2:-7}
-cargo build --release --quiet -p akbuf-bench --example fresh
+cargo build --profile profiling --quiet -p akbuf-bench --example fresh
 rm -f /tmp/akbuf-cold-{akbuf,limit}
 for _ in $(seq "$reps"); do
     for who in W5 W5limit; do
         sync && echo 3 > /proc/sys/vm/drop_caches
-        target/release/examples/fresh "$data" "$who" | cut -d' ' -f1 >> "/tmp/akbuf-cold-$who"
+        target/profiling/examples/fresh "$data" "$who" | cut -d' ' -f1 >> "/tmp/akbuf-cold-$who"
     done
 done
 .venv/bin/python - <<'PY'

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${1:-/tmp/akbuf-bench-data}
 [ -f "$data/big/node0-data" ] || .venv/bin/python benches/data/generate.py "$data" big
-cargo build --release --quiet --bin akbuf
+cargo build --profile profiling --quiet --bin akbuf
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 cat /proc/cpuinfo | grep -m1 "model name" || true
@@ -15,7 +15,7 @@ ls -l "$data/big"
 for opts in "" "--byteorder >" "--packed" "--packed --byteorder >"; do
     for rep in 1 2 3; do
         rm -rf "$out/copy"
-        /usr/bin/time -f "akbuf copy $opts: max RSS %M KiB, %e s" target/release/akbuf copy "$data/big" "$out/copy" $opts
+        /usr/bin/time -f "akbuf copy $opts: max RSS %M KiB, %e s" target/profiling/akbuf copy "$data/big" "$out/copy" $opts
     done
 done
 for rep in 1 2 3; do

@@ -9,11 +9,11 @@ cd "$(dirname "$0")/.."
 data=${1:?usage: bash benches/fresh.sh DATA_DIR [REPS]}
 reps=${2:-21}
 py=.venv/bin/python
-cargo build --release --quiet -p akbuf-bench --example fresh
+cargo build --profile profiling --quiet -p akbuf-bench --example fresh
 for w in W1 W2 W4; do
     rm -f /tmp/akbuf-fresh-{rust,py}
     for _ in $(seq "$reps"); do
-        target/release/examples/fresh "$data" "$w" | cut -d' ' -f1 >> /tmp/akbuf-fresh-rust
+        target/profiling/examples/fresh "$data" "$w" | cut -d' ' -f1 >> /tmp/akbuf-fresh-rust
         $py benches/fresh_peer.py "$data" "$w" | cut -d' ' -f1 >> /tmp/akbuf-fresh-py
     done
     $py - "$w" <<'PY'

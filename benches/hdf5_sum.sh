@@ -27,12 +27,12 @@ with h5py.File(f"{d}/events.h5", "r") as src, h5py.File(f"{d}/events_gzip.h5", "
         g.attrs[k] = v
 PY
 fi
-cargo build --release -p akbuf-bench --features hdf5 --example hdf5_sum -q
+cargo build --profile profiling -p akbuf-bench --features hdf5 --example hdf5_sum -q
 ls -l "$data/events.h5" "$data/events_gzip.h5"
 for file in events.h5 events_gzip.h5; do
   echo "== $file: open + sum of jets.pt, $reps repetitions after 3 warm-ups, twice each, interleaved"
   for round in 1 2; do
-    target/release/examples/hdf5_sum "$data/$file" jets.pt "$reps"
+    target/profiling/examples/hdf5_sum "$data/$file" jets.pt "$reps"
     $py benches/hdf5_peer.py "$data/$file" jets.pt "$reps"
   done
 done

@@ -15,8 +15,8 @@ py=.venv/bin/python
 for need in events events.arrow wide big; do
   [ -e "$data/$need" ] || { echo "missing $data/$need: run $py benches/data/generate.py $data" >&2; exit 1; }
 done
-cargo build --release --quiet -p akbuf-bench --example workloads
+cargo build --profile profiling --quiet -p akbuf-bench --example workloads
 rm -f BENCHMARKS.json
-target/release/examples/workloads "$data"
+target/profiling/examples/workloads "$data"
 $py benches/workloads_peer.py "$data"
-for i in 1 2 3; do target/release/examples/workloads "$data" --w2-peak; done
+for i in 1 2 3; do target/profiling/examples/workloads "$data" --w2-peak; done

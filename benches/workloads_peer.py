@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The Python peers of the issue #7 workloads, on the same data as
-`cargo run --release --example workloads -- DATA_DIR`.
+`cargo run --profile profiling -p akbuf-bench --example workloads -- DATA_DIR`.
 
     .venv/bin/python benches/workloads_peer.py DATA_DIR
 

@@ -1,7 +1,7 @@
 //! Arrow export against arrow-rs reading an Arrow IPC file, and Parquet
 //! writing against awkward (feature `parquet`):
 //!
-//!     cargo run --release -p akbuf-bench --features parquet --example arrow_export -- DIR [REPS]
+//!     cargo run --profile profiling -p akbuf-bench --features parquet --example arrow_export -- DIR [REPS]
 //!
 //! DIR is a directory container with `jets` (a list of records of float32).
 //! One run, medians of REPS (default 7), page cache warm:

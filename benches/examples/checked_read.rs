@@ -2,7 +2,7 @@
 //! the Python bridge hands awkward) against reading it unchecked, side by
 //! side: the offsets of the `jets` and `muons` lists of one container.
 //!
-//!     cargo run --release -p akbuf-bench --example checked_read -- DIR [RUNS]
+//!     cargo run --profile profiling -p akbuf-bench --example checked_read -- DIR [RUNS]
 //!
 //! DIR is the events container of `benches/data/generate.py` (2,000,000
 //! events: two offsets buffers of 16 MB). Each run opens the container

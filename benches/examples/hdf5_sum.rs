@@ -3,7 +3,7 @@
 //! awkward + h5py on the same file).
 //!
 //! ```text
-//! cargo run --release --features hdf5 --example hdf5_sum -- FILE.h5[:GROUP] [FIELD.PATH] [REPS]
+//! cargo run --profile profiling --features hdf5 --example hdf5_sum -- FILE.h5[:GROUP] [FIELD.PATH] [REPS]
 //! ```
 //!
 //! Each repetition opens the group afresh (file, attributes, form), takes the

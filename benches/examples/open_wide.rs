@@ -1,6 +1,6 @@
 //! Opens a container and sums one float64 field, N times (a profiling aid).
 //!
-//!     cargo run --release --example open_wide -- DIR FIELD [N]
+//!     cargo run --profile profiling --example open_wide -- DIR FIELD [N]
 fn main() -> Result<(), akbuf::Error> {
     let args: Vec<String> = std::env::args().collect();
     let (dir, field) = (&args[1], &args[2]);

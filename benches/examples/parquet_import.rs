@@ -1,7 +1,7 @@
 //! Reading Parquet and Arrow IPC into a container (feature `parquet`),
 //! against awkward:
 //!
-//!     cargo run --release -p akbuf-bench --features parquet --example parquet_import -- DIR [FILE.parquet]
+//!     cargo run --profile profiling -p akbuf-bench --features parquet --example parquet_import -- DIR [FILE.parquet]
 //!
 //! DIR is a directory container (the 2,000,000-event `events`). FILE
 //! (default DIR.ak.parquet) is written once by `ak.to_parquet` (through

@@ -1,7 +1,7 @@
 //! Partitioned containers: opening many partitions, and summing a field
 //! partition by partition on one thread and on two.
 //!
-//!     cargo run --release -p akbuf-bench --example partitions -- DIR [PARTS ROWS]
+//!     cargo run --profile profiling -p akbuf-bench --example partitions -- DIR [PARTS ROWS]
 //!
 //! Writes into DIR (if it is not there yet) two containers:
 //! `DIR/open10k` (metadata.json only: 10,000 partitions of a record

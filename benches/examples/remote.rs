@@ -1,7 +1,7 @@
 //! Remote reads over HTTP (feature `remote`), side by side with awkward
 //! 2.14 over fsspec, on one nginx with a fixed delay added per request:
 //!
-//!     cargo run --release -p akbuf-bench --features remote --example remote -- DIR [DELAY_MS] [REPS]
+//!     cargo run --profile profiling -p akbuf-bench --features remote --example remote -- DIR [DELAY_MS] [REPS]
 //!
 //! DIR is a directory container with `jets.{pt,eta,phi}` (the sample
 //! `data/events`, or a generated one). nginx serves it; a proxy in this

@@ -2,7 +2,7 @@
 //! summed, with the bytes read from the source counted (`Observed`),
 //! against the bytes of the whole `jets` offsets and `pt` data.
 //!
-//!     cargo run --release -p akbuf-bench --example slice_read -- DIR
+//!     cargo run --profile profiling -p akbuf-bench --example slice_read -- DIR
 //!
 //! DIR is the events container of `benches/data/generate.py` (2,000,000
 //! events). Its peer, `benches/slice_peer.py DIR`, does the same with

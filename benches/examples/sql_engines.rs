@@ -2,7 +2,7 @@
 //! events as an Arrow IPC file (memory-mapped, zero copy) and over Parquet,
 //! then on a Ballista cluster of 1 and of 2 executors (feature `ballista`):
 //!
-//!     cargo run --release -p akbuf-bench --features ballista --example sql_engines -- DIR [REPS] [AKBUF_BIN]
+//!     cargo run --profile profiling -p akbuf-bench --features ballista --example sql_engines -- DIR [REPS] [AKBUF_BIN]
 //!
 //! DIR is a directory container (the 2,000,000-event `events` of
 //! benches/data/generate.py). The peers' files hold akbuf's flattened

@@ -2,7 +2,7 @@
 //! summing `pt` (`var * float32`) of a multi-GB container in steps of
 //! `ChunkSize::Bytes(STEP)`, against the same sum over the whole field.
 //!
-//!     cargo run --release -p akbuf-bench --example stream -- DIR [GB] [STEP_MB]
+//!     cargo run --profile profiling -p akbuf-bench --example stream -- DIR [GB] [STEP_MB]
 //!
 //! Writes DIR (if not there) piece by piece: a `ListOffsetArray` (int64
 //! offsets) of float32, about GB gigabytes (default 3), 3 values per list

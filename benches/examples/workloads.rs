@@ -3,8 +3,8 @@
 //!
 //! ```text
 //! .venv/bin/python benches/data/generate.py DATA_DIR      # events, wide, big, events.arrow
-//! cargo run --release --example workloads -- DATA_DIR      # table + BENCHMARKS.json
-//! cargo run --release --example workloads -- DATA_DIR --w2-peak
+//! cargo run --profile profiling --example workloads -- DATA_DIR      # table + BENCHMARKS.json
+//! cargo run --profile profiling --example workloads -- DATA_DIR --w2-peak
 //! .venv/bin/python benches/workloads_peer.py DATA_DIR     # awkward and pyarrow, merged in
 //! ```
 //!
