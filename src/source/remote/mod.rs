@@ -1,0 +1,523 @@
+//! Containers in object stores and behind HTTP (feature `remote`): a
+//! directory container stored as a prefix, `metadata.json` and one object
+//! per buffer key, read through the `object_store` crate.
+//!
+//! object_store is async; [`RemoteSource`] keeps the synchronous
+//! [`Source`] API by running its requests on a runtime of its own (two
+//! worker threads, made on first use and shared by every remote source) or
+//! on a caller's. Every read is one round trip or, for a read larger than
+//! [`Fetch::max_request`], parallel range requests of that size written
+//! into one allocation; [`Source::read_many`] issues a whole selection at
+//! once, [`Fetch::parallel`] requests in flight, nearby ranges of one
+//! object merged ([`Fetch::gap`]).
+
+mod answers;
+mod plan;
+mod store;
+
+use crate::buffer::{Buffer, Residence};
+use crate::error::{Error, Result};
+use crate::options::Fetch;
+use crate::source::{Source, Want};
+use answers::{range_refused, Fail, Version, Watch};
+use futures::future::{BoxFuture, FutureExt};
+use futures::stream::{self, StreamExt, TryStreamExt};
+use object_store::path::Path as StorePath;
+use object_store::{ObjectStore, ObjectStoreExt};
+use parking_lot::Mutex;
+use plan::{coalesce, cut, destination, Job};
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::Arc;
+pub(crate) use store::{one_line, put, Store};
+
+/// A directory container stored in an object store or behind HTTP, read
+/// through `object_store` (feature `remote`).
+///
+/// Reads are requests: a whole buffer is one `GET` (or, from
+/// [`Fetch::max_request`] bytes on, parallel range requests into one
+/// allocation), a range is a ranged `GET`; sizes learnt from responses are
+/// kept, never asked twice. A missing object is a missing key (`Ok(None)`);
+/// transient failures are retried [`Fetch::retries`] times with backoff.
+///
+/// Every response is checked before a byte of it is used: the status and
+/// `Content-Range` must answer the bytes asked for, the body must hold
+/// exactly those bytes, no `Content-Encoding` may have been applied (akbuf
+/// asks for `identity`), and every response for one object must come from
+/// the version its first response came from (the same ETag and version
+/// id, else the same size and `Last-Modified`): an object rewritten while
+/// it is read is an error naming the key, never two versions stitched
+/// together. A buffer read has one time budget, [`Fetch::timeout`]: it
+/// fails once that long has passed without a byte from the server,
+/// whatever its requests, retries and fallbacks.
+///
+/// ```
+/// use akbuf::{Fetch, RemoteSource, Source};
+///
+/// // A local folder through object_store's file store, as a URL.
+/// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/events");
+/// let source = RemoteSource::open(&format!("file://{path}"), &Fetch::default())?;
+/// assert_eq!(source.read("node10-offsets")?.unwrap().len(), 8008);
+/// assert_eq!(source.size("node10-offsets"), Some(8008)); // learnt, not asked
+/// assert!(source.read("no-such-key")?.is_none());
+/// # Ok::<(), akbuf::Error>(())
+/// ```
+pub struct RemoteSource {
+    store: Store,
+    /// The version each object was first served at (its size included).
+    versions: Mutex<HashMap<String, Version>>,
+}
+
+impl std::fmt::Debug for RemoteSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteSource")
+            .field("url", &self.store.url)
+            .finish()
+    }
+}
+
+impl RemoteSource {
+    /// The container at `url` (`s3://bucket/prefix`, `gs://…`, `az://…`,
+    /// `http(s)://host/path`, `file:///path`), with credentials and
+    /// endpoints from the environment (`AWS_*`, `GOOGLE_*`, `AZURE_*`) and
+    /// `fetch.config`. Makes no request.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Container`] naming the URL for a bad URL, an unknown store
+    /// or setting, or a store that cannot be configured.
+    pub fn open(url: &str, fetch: &Fetch) -> Result<RemoteSource> {
+        Store::open(url, fetch).map(RemoteSource::from_store)
+    }
+
+    /// A source over any object store (an in-memory one, a wrapped one):
+    /// the container's objects are under `prefix`; `url` names it in
+    /// messages.
+    ///
+    /// ```
+    /// use akbuf::{Fetch, RemoteSource, Source};
+    /// use object_store::{memory::InMemory, path::Path, ObjectStoreExt};
+    /// use std::sync::Arc;
+    ///
+    /// let store = Arc::new(InMemory::new());
+    /// let rt = tokio::runtime::Runtime::new()?;
+    /// rt.block_on(store.put(&Path::from("events/node1-data"), vec![1u8, 2, 3].into()))?;
+    /// let source = RemoteSource::with_store(store, "events", "memory:///events", &Fetch::default())?;
+    /// assert_eq!(source.read("node1-data")?.unwrap().as_slice(), &[1, 2, 3]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Container`] for a bad prefix.
+    pub fn with_store(
+        store: Arc<dyn ObjectStore>,
+        prefix: &str,
+        url: &str,
+        fetch: &Fetch,
+    ) -> Result<RemoteSource> {
+        let prefix = StorePath::parse(prefix.trim_matches('/'))
+            .map_err(|e| Error::container(url, format!("not a valid object path: {e}")))?;
+        Store::new(store, prefix, url, fetch).map(RemoteSource::from_store)
+    }
+
+    pub(crate) fn from_store(store: Store) -> RemoteSource {
+        RemoteSource {
+            store,
+            versions: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The container's URL (without a trailing `/`).
+    ///
+    /// ```
+    /// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/events/");
+    /// let source = akbuf::RemoteSource::open(&format!("file://{path}"), &Default::default())?;
+    /// assert!(source.url().ends_with("/data/events"));
+    /// # Ok::<(), akbuf::Error>(())
+    /// ```
+    pub fn url(&self) -> &str {
+        &self.store.url
+    }
+
+    /// The container's `metadata.json`, parsed.
+    pub(crate) fn metadata(&self) -> Result<crate::container::Metadata> {
+        let text = self
+            .store
+            .read_text("metadata.json", crate::container::METADATA_LIMIT)?;
+        crate::container::Metadata::from_json(&text).map_err(|e| match e {
+            Error::Container { message, .. } => {
+                Error::container(&self.store.url, format!("metadata.json: {message}"))
+            }
+            other => other,
+        })
+    }
+
+    /// Refuses a key that is not one plain object name under the prefix:
+    /// servers decode escapes and resolve `..` (nginx serves
+    /// `prefix/..%2Fx` as `x`), so a key with `/`, `\`, `%`, a control
+    /// character, or that is `.`, `..` or `metadata.json`, could name an
+    /// object outside the container.
+    fn check(key: &str) -> Result<()> {
+        if !plain_key(key) {
+            return Err(Error::read_failed(
+                key,
+                "a buffer key of a remote container must be a plain object name (no '/', '\\', '%' or control characters, not '.', '..' or metadata.json)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The size of `key` as far as it is known.
+    fn known(&self, key: &str) -> Option<u64> {
+        self.versions.lock().get(key).map(|v| v.size)
+    }
+    /// The parts of `range` a read splits into: `max_request` bytes each.
+    fn parts(&self, range: Range<u64>) -> Vec<Range<u64>> {
+        let step = self.store.fetch.max_request.max(1) as u64;
+        let mut out = Vec::new();
+        let mut at = range.start;
+        while at < range.end {
+            let end = range.end.min(at.saturating_add(step));
+            out.push(at..end);
+            at = end;
+        }
+        out
+    }
+
+    /// Bytes `range` of `key` into `dest` (exactly its length), in parallel
+    /// requests of at most `max_request` bytes, each from the version the
+    /// key is read at.
+    async fn fill(
+        &self,
+        key: &str,
+        range: Range<u64>,
+        dest: &mut [u8],
+        watch: &Watch,
+    ) -> Result<()> {
+        let step = self.store.fetch.max_request.max(1);
+        let mut jobs: Vec<BoxFuture<'_, Result<()>>> = Vec::new();
+        for (part, out) in self.parts(range).into_iter().zip(dest.chunks_mut(step)) {
+            jobs.push(
+                async move {
+                    let (r, body) = self
+                        .request(key, Some(part), watch)
+                        .await
+                        .map_err(|f| f.into_error(self, key))?;
+                    if (body.end - body.start) as usize != out.len() {
+                        return Err(self.bad(
+                            key,
+                            format!(
+                                "the object ends at byte {} where {} bytes were expected",
+                                body.end,
+                                out.len()
+                            ),
+                        ));
+                    }
+                    self.body_into(key, r, out, watch).await
+                }
+                .boxed(),
+            );
+        }
+        stream::iter(jobs)
+            .buffer_unordered(self.store.fetch.parallel.max(1))
+            .try_collect::<Vec<()>>()
+            .await
+            .map(drop)
+    }
+
+    /// The whole object: one ranged `GET` of its first `max_request`
+    /// bytes, and for a larger object the rest in parallel parts.
+    async fn get_whole(&self, key: &str, watch: &Watch) -> Result<Option<Buffer>> {
+        let step = self.store.fetch.max_request.max(1) as u64;
+        if let Some(size) = self.known(key).filter(|&s| s > step) {
+            return self.get_range(key, 0..size, watch).await;
+        }
+        // The first part by range: its answer tells the size, and a large
+        // object's rest is then asked in parallel parts (a plain GET of a
+        // large object cut short would have sent more than is kept).
+        let (r, body) = match self.request(key, Some(0..step), watch).await {
+            Ok(got) => got,
+            Err(Fail::Store(object_store::Error::NotFound { .. })) => return Ok(None),
+            // An empty object (416 from S3, a whole 200 from nginx), or a
+            // server without ranges: one plain GET. Nothing else is asked
+            // again: a failure already had its retries.
+            Err(Fail::Store(e)) if range_refused(&e) => {
+                return match self.request(key, None, watch).await {
+                    Ok((r, body)) => self.body(key, r, body.end, watch).await.map(Some),
+                    Err(Fail::Store(object_store::Error::NotFound { .. })) => Ok(None),
+                    Err(f) => Err(f.into_error(self, key)),
+                };
+            }
+            Err(f) => return Err(f.into_error(self, key)),
+        };
+        let size = r.meta.size;
+        if size <= step {
+            return self
+                .body(key, r, body.end - body.start, watch)
+                .await
+                .map(Some);
+        }
+        let total = usize::try_from(size)
+            .map_err(|_| Error::read_failed(key, format!("{size} bytes do not fit in memory")))?;
+        let mut dest = destination(total).map_err(|e| Error::read_io(key, e))?;
+        let (head, tail) = dest.split_at_mut(step as usize);
+        let first = self.body_into(key, r, head, watch);
+        let rest = self.fill(key, step..size, tail, watch);
+        futures::future::try_join(first, rest).await?;
+        Ok(Some(Buffer::with_residence(dest, Residence::Heap)))
+    }
+
+    /// Bytes `range` of the object (fewer if it ends first).
+    async fn get_range(
+        &self,
+        key: &str,
+        range: Range<u64>,
+        watch: &Watch,
+    ) -> Result<Option<Buffer>> {
+        let known = self.known(key);
+        let range = match known {
+            Some(size) => range.start.min(size)..range.end.min(size),
+            None => range,
+        };
+        if range.is_empty() {
+            // Whether the key exists still matters.
+            if known.is_some() {
+                return Ok(Some(Buffer::from_vec(Vec::new())));
+            }
+            return match self.store.store.head(&self.store.location(key)).await {
+                Ok(meta) => {
+                    watch.alive();
+                    self.pin(key, &meta)?;
+                    Ok(Some(Buffer::from_vec(Vec::new())))
+                }
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(self.error(key, e)),
+            };
+        }
+        let step = self.store.fetch.max_request.max(1) as u64;
+        if range.end - range.start <= step {
+            return self.get_span(key, range, watch).await;
+        }
+        let (first, size) = match known {
+            Some(size) => (None, size),
+            None => {
+                // The first part tells the size; the rest follows in parallel.
+                let Some(first) = self
+                    .get_span(key, range.start..range.start + step, watch)
+                    .await?
+                else {
+                    return Ok(None);
+                };
+                match self.known(key) {
+                    Some(size) if size > range.start + step => (Some(first), size),
+                    _ => return Ok(Some(first)),
+                }
+            }
+        };
+        let range = range.start..range.end.min(size);
+        let len = usize::try_from(range.end - range.start)
+            .map_err(|_| Error::read_failed(key, "the range does not fit in memory"))?;
+        let mut dest = destination(len).map_err(|e| Error::read_io(key, e))?;
+        match &first {
+            Some(first) => {
+                dest[..first.len()].copy_from_slice(first.as_slice());
+                let done = first.len();
+                self.fill(
+                    key,
+                    range.start + done as u64..range.end,
+                    &mut dest[done..],
+                    watch,
+                )
+                .await?
+            }
+            None => self.fill(key, range, &mut dest, watch).await?,
+        };
+        Ok(Some(Buffer::with_residence(dest, Residence::Heap)))
+    }
+
+    /// Bytes `range` of the object by one ranged request (fewer if it ends
+    /// first; none past its end).
+    async fn get_span(
+        &self,
+        key: &str,
+        range: Range<u64>,
+        watch: &Watch,
+    ) -> Result<Option<Buffer>> {
+        match self.request(key, Some(range.clone()), watch).await {
+            Ok((r, body)) => self
+                .body(key, r, body.end - body.start, watch)
+                .await
+                .map(Some),
+            Err(Fail::Store(object_store::Error::NotFound { .. })) => Ok(None),
+            Err(Fail::Store(e)) if range_refused(&e) => {
+                // A range past the end: the buffer is shorter.
+                match self.store.store.head(&self.store.location(key)).await {
+                    Ok(meta) if meta.size <= range.start => {
+                        watch.alive();
+                        self.pin(key, &meta)?;
+                        Ok(Some(Buffer::from_vec(Vec::new())))
+                    }
+                    _ => Err(self.error(key, e)),
+                }
+            }
+            Err(f) => Err(f.into_error(self, key)),
+        }
+    }
+
+    /// One buffer read, as [`Want`] says, within its time budget.
+    async fn get(&self, key: &str, want: &Want) -> Result<Option<Buffer>> {
+        let watch = Watch::new(self.store.fetch.timeout);
+        let read = async {
+            match want {
+                Want::All => self.get_whole(key, &watch).await,
+                // Only the bytes a node needs: a stored object larger than its
+                // node's need (hostile or not) is never fetched past it.
+                Want::Prefix(n) => self.get_range(key, 0..*n as u64, &watch).await,
+                Want::Range(r) => {
+                    self.get_range(key, r.start as u64..r.end as u64, &watch)
+                        .await
+                }
+            }
+        };
+        self.bounded(key, &watch, read).await
+    }
+
+    /// Reads the requests together: whole reads and prefixes one request
+    /// each; ranges of one object merged when closer than [`Fetch::gap`]
+    /// (up to [`Fetch::max_request`] a request) and cut apart again.
+    async fn get_many(&self, requests: &[(&str, Want)]) -> Vec<Result<Option<Buffer>>> {
+        let plan = coalesce(requests, &self.store.fetch);
+        let mut jobs: Vec<BoxFuture<'_, (usize, Result<Option<Buffer>>)>> = Vec::new();
+        for (i, job) in plan.iter().enumerate() {
+            jobs.push(
+                async move {
+                    let got = match job {
+                        Job::One(r) => self.get(requests[*r].0, &requests[*r].1).await,
+                        Job::Merged { key, range, .. } => {
+                            self.get(key, &Want::Range(range.clone())).await
+                        }
+                    };
+                    (i, got)
+                }
+                .boxed(),
+            );
+        }
+        let fetched: Vec<(usize, Result<Option<Buffer>>)> = stream::iter(jobs)
+            .buffer_unordered(self.store.fetch.parallel.max(1))
+            .collect()
+            .await;
+        let mut out: Vec<Option<Result<Option<Buffer>>>> = requests.iter().map(|_| None).collect();
+        for (i, got) in fetched {
+            match &plan[i] {
+                Job::One(r) => out[*r] = Some(got),
+                Job::Merged { range, members, .. } => {
+                    for &m in members {
+                        let Want::Range(want) = &requests[m].1 else {
+                            continue;
+                        };
+                        out[m] = Some(got.clone().and_then(|b| match b {
+                            Some(parent) => cut(&parent, range.start, want).map(Some),
+                            None => Ok(None),
+                        }));
+                    }
+                }
+            }
+        }
+        out.into_iter()
+            .map(|o| o.unwrap_or_else(|| Err(Error::read_failed("?", "a request was lost"))))
+            .collect()
+    }
+
+    /// The stored sizes of `keys`: known ones at once, the others by
+    /// `HEAD` requests, [`Fetch::parallel`] at a time.
+    async fn stat(&self, keys: &[&str]) -> Vec<Result<Option<u64>>> {
+        let mut jobs: Vec<BoxFuture<'_, Result<Option<u64>>>> = Vec::new();
+        for &key in keys {
+            jobs.push(self.stat_one(key).boxed());
+        }
+        stream::iter(jobs)
+            .buffered(self.store.fetch.parallel.max(1))
+            .collect()
+            .await
+    }
+
+    /// The stored size of `key`: known, or asked by a `HEAD` request.
+    async fn stat_one(&self, key: &str) -> Result<Option<u64>> {
+        {
+            RemoteSource::check(key)?;
+            if let Some(n) = self.known(key) {
+                return Ok(Some(n));
+            }
+            let watch = Watch::new(self.store.fetch.timeout);
+            let head = async {
+                match self.store.store.head(&self.store.location(key)).await {
+                    Ok(meta) => self.pin(key, &meta).map(Some),
+                    Err(object_store::Error::NotFound { .. }) => Ok(None),
+                    Err(e) => Err(self.error(key, e)),
+                }
+            };
+            self.bounded(key, &watch, head).await
+        }
+    }
+}
+
+/// Whether `key` is one plain object name (see [`RemoteSource::check`]).
+pub(crate) fn plain_key(key: &str) -> bool {
+    crate::source::dir::is_plain_file_name(key)
+        && key != "metadata.json"
+        && !key.contains('%')
+        && !key.chars().any(char::is_control)
+}
+
+impl Source for RemoteSource {
+    fn read(&self, key: &str) -> Result<Option<Buffer>> {
+        RemoteSource::check(key)?;
+        self.store.block(self.get(key, &Want::All))
+    }
+
+    fn read_prefix(&self, key: &str, len: usize) -> Result<Option<Buffer>> {
+        RemoteSource::check(key)?;
+        self.store.block(self.get(key, &Want::Prefix(len)))
+    }
+
+    fn read_range(&self, key: &str, range: Range<usize>) -> Result<Option<Buffer>> {
+        RemoteSource::check(key)?;
+        self.store.block(self.get(key, &Want::Range(range)))
+    }
+
+    fn read_many(&self, requests: &[(&str, Want)]) -> Vec<Result<Option<Buffer>>> {
+        // Refused keys answer alone; the rest go as one batch.
+        let ok: Vec<(&str, Want)> = requests
+            .iter()
+            .filter(|(k, _)| plain_key(k))
+            .cloned()
+            .collect();
+        let mut fetched = self.store.block(self.get_many(&ok)).into_iter();
+        requests
+            .iter()
+            .map(|(k, _)| match RemoteSource::check(k) {
+                Ok(()) => fetched
+                    .next()
+                    .unwrap_or_else(|| Err(Error::read_failed(*k, "a request was lost"))),
+                Err(e) => Err(e),
+            })
+            .collect()
+    }
+
+    fn size(&self, key: &str) -> Option<u64> {
+        self.known(key)
+    }
+
+    fn stat_many(&self, keys: &[&str]) -> Vec<Result<Option<u64>>> {
+        self.store.block(self.stat(keys))
+    }
+
+    fn describe(&self) -> String {
+        self.store.url.clone()
+    }
+
+    fn id(&self) -> Option<String> {
+        Some(self.store.url.clone())
+    }
+}
