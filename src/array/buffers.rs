@@ -126,7 +126,7 @@ impl LazyBuffer {
         if self.checked.lock().as_ref().is_some_and(same) {
             return Ok(bytes);
         }
-        self.rule.check(&self.buf, &self.buf.node)?;
+        self.rule.check(&self.buf)?;
         *self.checked.lock() = Some(bytes.downgrade());
         Ok(bytes)
     }
@@ -203,6 +203,56 @@ impl Array {
             None => visit(&self.node, None),
         }
         out
+    }
+
+    /// [`Array::buffers`], each with its stored size and whether it is
+    /// stored at all, asked of the sources where they cannot tell without
+    /// a request: a remote container answers with one batch of `HEAD`
+    /// requests (sizes it already learnt are not asked again), a local one
+    /// from its files. Reads no buffer. A size that stays unknown (a
+    /// failed request, a slice's or an Arrow column's buffer, known only
+    /// once read) has `present: None`; only a buffer the source says it
+    /// lacks has `present: Some(false)`.
+    ///
+    /// ```
+    /// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/events");
+    /// let events = akbuf::open(path)?;
+    /// let pt = events.field_path("jets.pt")?.stat_buffers();
+    /// assert_eq!(pt.len(), 2); // the jets offsets and the pt data
+    /// assert!(pt.iter().all(|b| b.present == Some(true) && b.stored_bytes.is_some()));
+    /// # Ok::<(), akbuf::Error>(())
+    /// ```
+    pub fn stat_buffers(&self) -> Vec<BufferInfo> {
+        let all = self.lazy_buffers();
+        // One batch per source, for the buffers whose size is not known.
+        let mut batches: Vec<(&Arc<crate::layout::lazy::Loader>, Vec<usize>)> = Vec::new();
+        let mut batch_of = std::collections::HashMap::new();
+        for (j, b) in all.iter().enumerate() {
+            if b.info.stored_bytes.is_some() {
+                continue;
+            }
+            let loader = b.buf.loader();
+            let n = *batch_of
+                .entry(Arc::as_ptr(loader) as usize)
+                .or_insert_with(|| {
+                    batches.push((loader, Vec::new()));
+                    batches.len() - 1
+                });
+            batches[n].1.push(j);
+        }
+        let mut infos: Vec<BufferInfo> = all.iter().map(|b| b.info.clone()).collect();
+        for (loader, mine) in batches {
+            let keys: Vec<&str> = mine.iter().map(|&j| &*all[j].buf.key).collect();
+            for (&j, size) in mine.iter().zip(loader.source.stat_many(&keys)) {
+                let info = &mut infos[j];
+                match size {
+                    Ok(Some(n)) => (info.stored_bytes, info.present) = (Some(n), Some(true)),
+                    Ok(None) => info.present = Some(false),
+                    Err(_) => info.present = None,
+                }
+            }
+        }
+        infos
     }
 
     /// Drops this array's buffers from its cache (for an array from

@@ -186,9 +186,10 @@ macro_rules! typed {
 }
 
 impl Structural {
-    /// Checks the buffer `buf` of the node `node` by this rule, reading the
-    /// sibling it is checked with if any.
-    pub(crate) fn check(&self, buf: &LazyBuf, node: &NodeInfo) -> Result<()> {
+    /// Checks the buffer `buf` by this rule (errors name it and its node),
+    /// reading the sibling it is checked with if any.
+    pub(crate) fn check(&self, buf: &LazyBuf) -> Result<()> {
+        let node = &buf.node;
         match self {
             Structural::Free => Ok(()),
             Structural::Offsets => offsets(&buf.index()?, &buf.key, node),

@@ -216,6 +216,16 @@ fn index_range(b: &LazyBuf, range: Range<usize>) -> Result<Vec<i64>> {
     Ok(range.map(|i| index.get(i)).collect())
 }
 
+/// An `IndexedArray`'s or `IndexedOptionArray`'s index, rows `range`
+/// (negative entries only for an option).
+fn node_index(b: &LazyBuf, range: Range<usize>, option: bool) -> Result<Vec<i64>> {
+    let idx = index_range(b, range)?;
+    if !option && idx.iter().any(|&i| i < 0) {
+        return Err(b.node.invalid(&b.key, "a negative index"));
+    }
+    Ok(idx)
+}
+
 /// The range a content's rows `[lo, hi)` make of a set of positions (none:
 /// an empty range).
 fn span(values: impl Iterator<Item = i64>) -> Range<usize> {
@@ -402,10 +412,7 @@ impl Joiner<'_> {
         st: &mut State,
         rows: Range<usize>,
     ) -> Result<()> {
-        let idx = index_range(index, rows)?;
-        if !option && idx.iter().any(|&i| i < 0) {
-            return Err(index.node.invalid(&index.key, "a negative index"));
-        }
+        let idx = node_index(index, rows, option)?;
         let window = span(idx.iter().copied());
         let base = st.kids[0].total as i64;
         let lo = window.start as i64;
@@ -430,10 +437,7 @@ impl Joiner<'_> {
         st: &mut State,
         rows: Range<usize>,
     ) -> Result<()> {
-        let idx = index_range(index, rows)?;
-        if !option && idx.iter().any(|&i| i < 0) {
-            return Err(index.node.invalid(&index.key, "a negative index"));
-        }
+        let idx = node_index(index, rows, option)?;
         let view = crate::layout::view::View::new(content)?;
         let base = st.kids[0].total as i64;
         let dictionary = st.dictionary.get_or_insert_with(Default::default);
@@ -454,10 +458,7 @@ impl Joiner<'_> {
             let at = match local.get(&j) {
                 Some(&at) => at,
                 None => {
-                    let mut key = view.json_of(j)?;
-                    if key == "-0.0" {
-                        key = "0.0".into(); // one value, as numpy's unique
-                    }
+                    let key = view.value_key(j)?;
                     let next = base + fresh.len() as i64;
                     let at = *dictionary.entry(key).or_insert(next);
                     if at == next {

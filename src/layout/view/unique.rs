@@ -7,7 +7,23 @@ use super::{StrKind, View, ViewKind};
 use crate::error::Result;
 use std::collections::HashSet;
 
+/// A value's JSON text as its identity: `-0.0` is `0.0` (every NaN is
+/// already one text), as numpy's `unique` compares.
+fn canonical(text: String) -> String {
+    if text == "-0.0" {
+        "0.0".into()
+    } else {
+        text
+    }
+}
+
 impl View<'_> {
+    /// Element `i`'s identity by value (its JSON text, see `canonical`):
+    /// what makes two entries of a categorical's content the same.
+    pub(crate) fn value_key(&self, i: usize) -> Result<String> {
+        self.json_of(i).map(canonical)
+    }
+
     /// Whether elements `at` (indexes into this view) are unique.
     pub(crate) fn unique_at(&self, at: &[usize]) -> Result<bool> {
         match &self.kind {
@@ -18,18 +34,14 @@ impl View<'_> {
                 stride,
                 ..
             } => {
-                // Every value the elements hold, by value (-0.0 is 0.0,
-                // every NaN one value, as numpy's unique).
+                // Every value the elements hold, by value.
                 let mut seen = HashSet::new();
                 for &i in at {
                     for k in 0..*stride {
                         let mut text = String::new();
                         self.scalar(data, *primitive, i * stride + k)
                             .write_json(&mut text);
-                        if text == "-0.0" {
-                            text = "0.0".into();
-                        }
-                        if !seen.insert(text) {
+                        if !seen.insert(canonical(text)) {
                             return Ok(false);
                         }
                     }
