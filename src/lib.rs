@@ -77,6 +77,7 @@ mod error;
 mod form;
 mod layout;
 mod lists;
+mod objstore;
 mod options;
 mod pack;
 mod pyjson;
@@ -85,6 +86,7 @@ mod query;
 mod sink;
 mod source;
 mod sys;
+mod url;
 mod value;
 mod write;
 
@@ -93,21 +95,21 @@ pub use array::{from_buffers, Array, ChunkSize, Chunks, Iter, LazyBuffer};
 pub use arrow::ToArrowOptions;
 pub use buffer::{Buffer, ByteOrder, Native, Residence, TypedBuffer, WeakBuffer};
 pub use cache::{Cache, CacheStats, CachedSource, Observer, ReadEvent};
+pub use container::arrow::is_arrow_path;
 #[cfg(feature = "arrow")]
-pub use container::arrow_file::is_arrow_path;
+pub use container::arrow::write_ipc::{write_arrow_ipc, IPC_BATCH_BYTES};
+#[cfg(feature = "parquet")]
+pub use container::arrow::write_parquet::write_parquet;
 pub use container::dataset::{open_dataset, open_dataset_with};
 pub use container::dir::write_dir;
+pub use container::hdf5::{is_hdf5_path, split_hdf5_path, DEFAULT_GROUP};
 #[cfg(feature = "hdf5")]
-pub use container::hdf5::{is_hdf5_path, open_hdf5, split_hdf5_path, write_hdf5, DEFAULT_GROUP};
-#[cfg(feature = "arrow")]
-pub use container::ipc::{write_arrow_ipc, IPC_BATCH_BYTES};
-#[cfg(feature = "parquet")]
-pub use container::parquet::write_parquet;
+pub use container::hdf5::{open_hdf5, write_hdf5};
 #[cfg(feature = "remote")]
 pub use container::remote::write_url;
 pub use container::{
-    file_format, is_url, open, open_with, open_with_metadata, read_metadata, Metadata,
-    MAX_PARTITIONS, METADATA_LIMIT, PARTITIONED_BUFFER_KEY,
+    file_format, open, open_locations, open_with, open_with_metadata, read_metadata, write_to,
+    Metadata, MAX_PARTITIONS, METADATA_LIMIT, PARTITIONED_BUFFER_KEY,
 };
 #[cfg(feature = "cuda")]
 #[allow(deprecated)]
@@ -119,7 +121,8 @@ pub use error::{Error, Result};
 pub use form::{Form, FormKind, IndexType, Parameters, Primitive, TimeUnit};
 pub use layout::BufferInfo;
 pub use lists::{Lists, ListsIter};
-pub use options::{BufferKey, Caching, CachingFn, Fetch, Options};
+pub use objstore::Fetch;
+pub use options::{BufferKey, Caching, CachingFn, Options};
 pub use pack::to_packed;
 #[cfg(feature = "ballista")]
 pub use query::cluster;
@@ -135,6 +138,7 @@ pub use source::Hdf5Source;
 #[cfg(feature = "remote")]
 pub use source::RemoteSource;
 pub use source::{DirSource, FnSource, MemorySource, Observed, Source, Want};
+pub use url::is_url;
 pub use value::Value;
 pub use write::{to_buffers, FormKey, ProgressFn, WriteOptions};
 

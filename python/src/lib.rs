@@ -700,11 +700,6 @@ fn open(
             },
         },
     };
-    // A list, or a local folder without metadata.json: a dataset.
-    let dataset = paths.len() != 1 || {
-        let p = std::path::Path::new(&paths[0]);
-        !akbuf::is_url(&paths[0]) && p.is_dir() && !p.join("metadata.json").exists()
-    };
     let cache = match (cache, budget) {
         (Some(_), Some(_)) => {
             return Err(PyValueError::new_err(
@@ -731,10 +726,9 @@ fn open(
         options = options.with_fetch(fetch);
     }
     let (array, metadata) = py
-        .detach(|| match dataset {
-            true => akbuf::open_dataset_with(&paths, options).map(|a| (a, None)),
-            false => akbuf::open_with_metadata(&paths[0], options).map(|(a, m)| (a, Some(m))),
-        })
+        // One door: a container gives its metadata; a folder of
+        // containers, or a list, is a dataset (none).
+        .detach(|| akbuf::open_locations(&paths, options))
         .map_err(|e| to_py(py, e))?;
     let opened = Arc::new(Opened {
         array,

@@ -4,8 +4,7 @@
 //! usage error.
 
 use akbuf::{
-    open_with, to_packed, write_dir, Array, ByteOrder, Cache, ChunkSize, Device, Error, Options,
-    ReadEvent, WriteOptions,
+    to_packed, Array, ByteOrder, Cache, ChunkSize, Device, Error, Options, ReadEvent, WriteOptions,
 };
 use clap::{Args, Parser, Subcommand};
 use std::io::{IsTerminal, Write};
@@ -378,28 +377,10 @@ fn copy(array: &Array, dst: &Path, packed: bool, mut opts: WriteOptions) -> Resu
         let bar = bar.clone();
         opts = opts.with_progress(move |n| bar.inc(n));
     }
-    let write = |a: &Array| -> Result<(), Error> {
-        let spec = dst.to_string_lossy();
-        if akbuf::is_url(&spec) {
-            return write_url(a, &spec, &opts);
-        }
-        if is_arrow_file(&spec) {
-            return write_arrow(a, dst);
-        }
-        if spec.to_ascii_lowercase().ends_with(".parquet") {
-            return write_parquet(a, dst);
-        }
-        #[cfg(feature = "hdf5")]
-        {
-            let spec = dst.to_string_lossy();
-            // An existing folder is a directory container, whatever its name.
-            if akbuf::is_hdf5_path(&spec) && !dst.is_dir() {
-                let (file, group) = akbuf::split_hdf5_path(&spec);
-                return akbuf::write_hdf5(a, file, group, &opts).map(|_| ());
-            }
-        }
-        write_dir(a, dst, &opts).map(|_| ())
-    };
+    let opts = opts.with_fetch(fetch());
+    // The destination's format is the library's decision (its content, or
+    // the name of what does not exist yet).
+    let write = |a: &Array| akbuf::write_to(a, dst, &opts).map(|_| ());
     let result = if packed {
         to_packed(array).and_then(|p| write(&p))
     } else {
@@ -660,59 +641,6 @@ fn is_batch_file(path: &Path) -> bool {
     matches!(akbuf::file_format(path), Some("arrow" | "parquet"))
 }
 
-/// Whether a destination names an Arrow IPC file.
-fn is_arrow_file(spec: &str) -> bool {
-    [".arrow", ".feather", ".ipc"]
-        .iter()
-        .any(|e| spec.to_ascii_lowercase().ends_with(e))
-}
-
-/// Writes an Arrow IPC file (feature `arrow`).
-#[cfg(feature = "arrow")]
-fn write_arrow(array: &Array, dst: &Path) -> Result<(), Error> {
-    akbuf::write_arrow_ipc(array, dst, &akbuf::ToArrowOptions::default()).map(|_| ())
-}
-
-#[cfg(not(feature = "arrow"))]
-fn write_arrow(_: &Array, dst: &Path) -> Result<(), Error> {
-    Err(Error::Argument(format!(
-        "{}: this akbuf was built without the arrow feature",
-        dst.display()
-    )))
-}
-
-/// Writes a Parquet file (feature `parquet`).
-#[cfg(feature = "parquet")]
-fn write_parquet(array: &Array, dst: &Path) -> Result<(), Error> {
-    akbuf::write_parquet(array, dst, &akbuf::ToArrowOptions::default()).map(|_| ())
-}
-
-#[cfg(not(feature = "parquet"))]
-fn write_parquet(_: &Array, dst: &Path) -> Result<(), Error> {
-    Err(Error::Argument(format!(
-        "{}: this akbuf was built without the parquet feature",
-        dst.display()
-    )))
-}
-
-/// Writes a container at a URL (feature `remote`).
-#[cfg(feature = "remote")]
-fn write_url(array: &Array, url: &str, opts: &WriteOptions) -> Result<(), Error> {
-    if opts.replace {
-        return Err(Error::Argument(format!(
-            "--force cannot replace a remote container ({url}): an object store has no atomic rename"
-        )));
-    }
-    akbuf::write_url(array, url, opts, &fetch()).map(|_| ())
-}
-
-#[cfg(not(feature = "remote"))]
-fn write_url(_: &Array, url: &str, _: &WriteOptions) -> Result<(), Error> {
-    Err(Error::Argument(format!(
-        "{url}: this akbuf was built without the remote feature"
-    )))
-}
-
 fn project(mut array: Array, fields: &[String]) -> Result<Array, Error> {
     for f in fields {
         // `--field ''` names a field called "" (an error where there is
@@ -867,12 +795,9 @@ fn read_options(trace: bool, confined: bool, mut cache: Cache) -> Options {
 }
 
 /// A container, or a folder of containers (a dataset: one array over all
-/// of them, in name order).
+/// of them, in name order), through the library's one door.
 fn open_any(path: &Path, options: Options) -> Result<Array, Error> {
-    if path.is_dir() && !path.join("metadata.json").exists() {
-        return akbuf::open_dataset_with([path], options);
-    }
-    open_with(path, options)
+    akbuf::open_locations([path], options).map(|(array, _)| array)
 }
 
 /// `info`: the length and each buffer once (key, dtype, stored bytes), as

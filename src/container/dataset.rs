@@ -1,7 +1,8 @@
 //! Datasets: many containers of one form as one array, concatenated
 //! lazily (each container a partition, or its partitions in turn).
 
-use super::open_with;
+use super::location::Location;
+use super::{open_with_metadata, registry};
 use crate::array::Array;
 use crate::error::{Error, Result};
 use crate::form::Form;
@@ -9,13 +10,20 @@ use crate::options::Options;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// The containers `paths` name: each path is a container (a directory
-/// with `metadata.json`, or with the `hdf5` feature `FILE.h5[:GROUP]`), or a
-/// folder of them, taken in name order.
+/// Whether `at` is a folder no format recognises (no `metadata.json`, no
+/// other format's marker): a folder of containers, as a dataset.
+pub(crate) fn is_folder_of_containers(at: &Location) -> bool {
+    matches!(at, Location::Dir(_)) && registry::recognised(at).is_none()
+}
+
+/// The containers `paths` name: each path is a container, or a folder of
+/// them (every entry a format recognises by its content: a folder with
+/// `metadata.json`, an HDF5, Parquet or Arrow IPC file), taken in name
+/// order; hidden entries are skipped.
 fn containers(paths: Vec<PathBuf>) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for path in paths {
-        if !path.is_dir() || path.join("metadata.json").exists() {
+        if !Location::parse(&path).is_ok_and(|at| is_folder_of_containers(&at)) {
             out.push(path);
             continue;
         }
@@ -25,10 +33,7 @@ fn containers(paths: Vec<PathBuf>) -> Result<Vec<PathBuf>> {
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| {
                 let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-                !name.starts_with('.')
-                    && (p.join("metadata.json").is_file()
-                        || cfg!(feature = "hdf5")
-                            && (name.ends_with(".h5") || name.ends_with(".hdf5")))
+                !name.starts_with('.') && registry::is_container(p)
             })
             .collect();
         found.sort();
@@ -104,7 +109,7 @@ pub fn open_dataset_with<P: AsRef<Path>>(
     let mut arrays: Vec<Array> = Vec::with_capacity(paths.len());
     let mut first: Option<(Form, String)> = None;
     for path in &paths {
-        let array = open_with(path, options.clone())?;
+        let (array, _) = open_with_metadata(path, options.clone())?;
         let form = shape(array.form());
         match &first {
             None => first = Some((form, array.type_string())),

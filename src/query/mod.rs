@@ -119,24 +119,14 @@ impl Location {
     /// Opens the array: one path is a container (or a folder of
     /// containers), several are one dataset.
     pub(crate) fn open(&self, options: Options) -> crate::Result<Array> {
-        match self.paths.as_slice() {
-            [one] => {
-                let path = std::path::Path::new(one);
-                let is_dataset = path.is_dir() && !path.join("metadata.json").exists();
-                match is_dataset {
-                    true => crate::open_dataset_with([path], options),
-                    false => crate::open_with(path, options),
-                }
-            }
-            many => crate::open_dataset_with(many.iter(), options),
-        }
+        crate::container::open_locations(&self.paths, options).map(|(array, _)| array)
     }
 }
 
 /// `path` made absolute (URLs as they are), so that another process in
 /// another folder opens the same data.
 fn absolute(path: &str) -> String {
-    if crate::is_url(path) {
+    if crate::url::is_url(path) {
         return path.to_string();
     }
     std::path::absolute(path)

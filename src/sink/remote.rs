@@ -3,11 +3,9 @@
 //! that a half-finished upload is never a readable container; a sink
 //! dropped before [`RemoteSink::commit`] deletes what it uploaded.
 
-use crate::container::Metadata;
 use crate::error::{Error, Result};
-use crate::options::Fetch;
+use crate::objstore::{one_line, put, Fetch, Store};
 use crate::sink::{written_twice, FillFn, Sink};
-use crate::source::remote::{one_line, put, Store};
 use futures::TryStreamExt;
 use object_store::{ObjectStoreExt, WriteMultipart};
 use std::collections::HashSet;
@@ -59,7 +57,7 @@ impl RemoteSink {
     pub fn create(url: &str, fetch: &Fetch) -> Result<RemoteSink> {
         if url.starts_with("file://") {
             // A local store needs its folder before it opens.
-            std::fs::create_dir_all(crate::container::file_url_path(url)?)
+            std::fs::create_dir_all(crate::url::file_url_path(url)?)
                 .map_err(|e| Error::container_io(url, "creating the folder", e))?;
         }
         let store = Store::open(url, fetch)?;
@@ -110,23 +108,23 @@ impl RemoteSink {
         &self.store.url
     }
 
-    /// Writes `metadata.json`, the last object: the container is readable
-    /// from now on (see the example on [`RemoteSink`]).
+    /// Writes one last object, `name` (a container's metadata), after
+    /// which the sink's objects stay: [`RemoteSink::commit`] with
+    /// `metadata.json` (see the example on [`RemoteSink`]).
     ///
     /// # Errors
     ///
     /// [`Error::Container`] when the upload fails; then every object this
     /// sink uploaded is deleted.
-    pub fn commit(mut self, metadata: &Metadata) -> Result<()> {
-        let text = metadata.to_json().into_bytes();
-        match self.store.block(put(&self.store, "metadata.json", text)) {
+    pub fn commit_with(mut self, name: &str, bytes: &[u8]) -> Result<()> {
+        match self.store.block(put(&self.store, name, bytes.to_vec())) {
             Ok(()) => {
                 self.committed = true;
                 Ok(())
             }
             Err(e) => Err(Error::container(
                 &self.store.url,
-                format!("writing metadata.json: {}", one_line(&e)),
+                format!("writing {name}: {}", one_line(&e)),
             )),
         }
     }

@@ -142,6 +142,9 @@ pub struct WriteOptions {
     /// concatenated, one length, keys without `part{N}-`), partition by
     /// partition through spools (default: one piece per partition).
     pub one_piece: bool,
+    /// How a remote destination is written to (its store's settings,
+    /// retries, time limits): [`crate::write_to`] a URL (feature `remote`).
+    pub fetch: crate::objstore::Fetch,
 }
 
 impl fmt::Debug for WriteOptions {
@@ -154,11 +157,26 @@ impl fmt::Debug for WriteOptions {
             .field("progress", &self.progress.is_some())
             .field("replace", &self.replace)
             .field("one_piece", &self.one_piece)
+            .field("fetch", &self.fetch)
             .finish()
     }
 }
 
 impl WriteOptions {
+    /// Sets how a remote destination is written to (see
+    /// [`WriteOptions::fetch`]).
+    ///
+    /// ```
+    /// let opts = akbuf::WriteOptions::default()
+    ///     .with_fetch(akbuf::Fetch::default().with_config("aws_region", "eu-west-1"));
+    /// assert_eq!(opts.fetch.config.len(), 1);
+    /// ```
+    #[must_use]
+    pub fn with_fetch(mut self, fetch: crate::objstore::Fetch) -> WriteOptions {
+        self.fetch = fetch;
+        self
+    }
+
     /// Sets the form-key template (`{id}`).
     ///
     /// # Errors

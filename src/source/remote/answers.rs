@@ -2,10 +2,10 @@
 //! encoding, its range, the object's version, its body's length), and a
 //! buffer read's one time budget.
 
-use super::store::one_line;
 use super::RemoteSource;
 use crate::buffer::Buffer;
 use crate::error::{Error, Result};
+use crate::objstore::{encoded, one_line};
 use futures::stream::StreamExt;
 use object_store::{GetOptions, GetRange};
 use std::future::Future;
@@ -102,16 +102,6 @@ impl Watch {
             tokio::time::sleep(self.limit - idle).await;
         }
     }
-}
-
-/// The `Content-Encoding` of an answer, unless none was applied.
-pub(super) fn encoded(r: &object_store::GetResult) -> Option<String> {
-    let enc = r
-        .attributes
-        .get(&object_store::Attribute::ContentEncoding)?
-        .trim()
-        .to_string();
-    (!enc.is_empty() && !enc.eq_ignore_ascii_case("identity")).then_some(enc)
 }
 
 /// Whether a ranged request failed because the server would not answer a

@@ -12,12 +12,11 @@
 //! object merged ([`Fetch::gap`]).
 
 mod answers;
-mod plan;
-mod store;
 
 use crate::buffer::{Buffer, Residence};
 use crate::error::{Error, Result};
-use crate::options::Fetch;
+use crate::objstore::plan::{coalesce, cut, destination, Job};
+use crate::objstore::{Fetch, Store};
 use crate::source::{Source, Want};
 use answers::{range_refused, Fail, Version, Watch};
 use futures::future::{BoxFuture, FutureExt};
@@ -25,11 +24,9 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use object_store::path::Path as StorePath;
 use object_store::{ObjectStore, ObjectStoreExt};
 use parking_lot::Mutex;
-use plan::{coalesce, cut, destination, Job};
 use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
-pub(crate) use store::{one_line, put, Store};
 
 /// A directory container stored in an object store or behind HTTP, read
 /// through `object_store` (feature `remote`).
@@ -140,17 +137,15 @@ impl RemoteSource {
         &self.store.url
     }
 
-    /// The container's `metadata.json`, parsed.
-    pub(crate) fn metadata(&self) -> Result<crate::container::Metadata> {
-        let text = self
-            .store
-            .read_text("metadata.json", crate::container::METADATA_LIMIT)?;
-        crate::container::Metadata::from_json(&text).map_err(|e| match e {
-            Error::Container { message, .. } => {
-                Error::container(&self.store.url, format!("metadata.json: {message}"))
-            }
-            other => other,
-        })
+    /// The whole object `name` under the prefix as UTF-8 text, refused
+    /// past `limit` bytes (a container's `metadata.json`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Container`] naming the URL when it cannot be read, is
+    /// larger than `limit` or is not UTF-8.
+    pub(crate) fn read_text(&self, name: &str, limit: u64) -> Result<String> {
+        self.store.read_text(name, limit)
     }
 
     /// Refuses a key that is not one plain object name under the prefix:

@@ -1,14 +1,17 @@
-//! HDF5 containers (feature `hdf5`), as Awkward's documentation writes them
+//! The HDF5 container's attributes and writes (feature `hdf5`), as Awkward's documentation writes them
 //! with h5py: a group (default `awkward`) with one dataset per buffer key,
 //! and the form and length as attributes of the group (`byteorder` and
 //! `buffer_key` too when they are not the defaults). The bytes go through
 //! [`Hdf5Source`] and [`Hdf5Sink`]; this module owns what the attributes
 //! mean and how `FILE.h5:GROUP` is spelled.
 
-use super::Metadata;
+use super::super::metadata::{
+    parse_length, recorded_template, written_metadata, Metadata, MAX_PARTITIONS,
+};
 use crate::array::Array;
 use crate::buffer::ByteOrder;
 use crate::error::Result;
+use crate::form::json::J;
 use crate::form::Form;
 use crate::sink::Hdf5Sink;
 use crate::source::hdf5::h5err;
@@ -16,35 +19,6 @@ use crate::source::Hdf5Source;
 use crate::write::WriteOptions;
 use hdf5_metno as h5;
 use std::path::Path;
-
-/// The group akbuf reads and writes when none is named.
-pub const DEFAULT_GROUP: &str = "awkward";
-
-/// Splits `FILE.h5:GROUP` into the file and the group (default
-/// [`DEFAULT_GROUP`]). A path without `:` after its last `/` names the file.
-///
-/// ```
-/// use akbuf::split_hdf5_path;
-/// assert_eq!(split_hdf5_path("data/x.h5:events"), ("data/x.h5", "events"));
-/// assert_eq!(split_hdf5_path("data/x.h5"), ("data/x.h5", "awkward"));
-/// assert_eq!(split_hdf5_path("x.h5:a/b"), ("x.h5", "a/b"));
-/// ```
-pub fn split_hdf5_path(spec: &str) -> (&str, &str) {
-    let file_end = spec
-        .find(".h5:")
-        .map(|i| i + 3)
-        .or_else(|| spec.find(".hdf5:").map(|i| i + 5));
-    match file_end {
-        Some(i) => (&spec[..i], &spec[i + 1..]),
-        None => (spec, DEFAULT_GROUP),
-    }
-}
-
-/// Whether a path names an HDF5 file (`.h5` or `.hdf5`, maybe with `:GROUP`).
-pub fn is_hdf5_path(spec: &str) -> bool {
-    let (file, _) = split_hdf5_path(spec);
-    file.ends_with(".h5") || file.ends_with(".hdf5")
-}
 
 /// Reads a string attribute (h5py writes `str` as variable-length UTF-8).
 fn string_attr(group: &h5::Group, name: &str) -> Option<std::result::Result<String, h5::Error>> {
@@ -60,13 +34,13 @@ fn string_attr(group: &h5::Group, name: &str) -> Option<std::result::Result<Stri
 }
 
 impl Hdf5Source {
-    /// Opens `FILE.h5` or `FILE.h5:GROUP` (see [`split_hdf5_path`]).
+    /// Opens `FILE.h5` or `FILE.h5:GROUP` (see [`crate::split_hdf5_path`]).
     ///
     /// # Errors
     ///
     /// As [`Hdf5Source::open`].
     pub fn open_spec(spec: &str) -> Result<Hdf5Source> {
-        let (file, group) = split_hdf5_path(spec);
+        let (file, group) = super::split_hdf5_path(spec);
         Hdf5Source::open(file, group)
     }
 
@@ -87,9 +61,9 @@ impl Hdf5Source {
         let (length, partitions) = match string_attr(self.group(), "length") {
             // A partitioned group: the lengths as a JSON list.
             Some(Ok(text)) if text.trim_start().starts_with('[') => {
-                let j: super::J<'_> = serde_json::from_str(&text)
+                let j: J<'_> = serde_json::from_str(&text)
                     .map_err(|e| bad(format!("attribute \"length\" is not JSON: {e}")))?;
-                super::parse_length(&j).map_err(|m| bad(format!("attribute {m}")))?
+                parse_length(&j).map_err(|m| bad(format!("attribute {m}")))?
             }
             Some(Ok(text)) => (
                 text.trim().parse::<usize>().map_err(|_| {
@@ -159,19 +133,18 @@ impl Hdf5Source {
             )));
         }
         if !attr.shape().is_empty() {
-            if attr.shape().len() > 1 || attr.size() > super::MAX_PARTITIONS {
+            if attr.shape().len() > 1 || attr.size() > MAX_PARTITIONS {
                 return Err(bad(format!(
                     "attribute \"length\" has shape {:?}: a list of at most {} partition lengths is expected",
                     attr.shape(),
-                    super::MAX_PARTITIONS
+                    MAX_PARTITIONS
                 )));
             }
             let lengths = attr
                 .read_raw::<i64>()
                 .map_err(|e| bad(format!("attribute \"length\": {e}")))?;
             let list = serde_json::Value::from(lengths);
-            return super::parse_length(&super::J::borrow(&list))
-                .map_err(|m| bad(format!("attribute {m}")));
+            return parse_length(&J::borrow(&list)).map_err(|m| bad(format!("attribute {m}")));
         }
         let n = attr
             .read_scalar::<i64>()
@@ -244,14 +217,14 @@ pub fn write_hdf5(
     group: &str,
     options: &WriteOptions,
 ) -> Result<Metadata> {
-    let template = super::recorded_template(options, "an HDF5 group")?;
+    let template = recorded_template(options, "an HDF5 group")?;
     let mut sink = if options.replace {
         Hdf5Sink::replace(path, group)?
     } else {
         Hdf5Sink::create(path, group)?
     };
     let (form, _) = crate::to_buffers(array, &mut sink, options)?;
-    let meta = super::written_metadata(form, array, options, template)?;
+    let meta = written_metadata(form, array, options, template)?;
     sink.finish(&meta)?;
     Ok(meta)
 }

@@ -1,14 +1,37 @@
-//! The directory container in an object store (feature `remote`): the
-//! same `metadata.json` and one object per buffer key under a prefix.
-//! Reading goes through [`RemoteSource`](crate::RemoteSource), writing
-//! through [`RemoteSink`](crate::RemoteSink) (`metadata.json` last).
+//! A remote container's `metadata.json`, read and committed (feature
+//! `remote`), and [`write_url`].
 
-use super::{recorded_template, written_metadata, Metadata};
+use super::super::metadata::{recorded_template, written_metadata, Metadata, METADATA_LIMIT};
 use crate::array::Array;
-use crate::error::Result;
-use crate::options::Fetch;
+use crate::error::{Error, Result};
+use crate::objstore::Fetch;
 use crate::sink::RemoteSink;
+use crate::source::RemoteSource;
 use crate::write::{to_buffers, WriteOptions};
+
+/// The container's `metadata.json`, parsed.
+pub(super) fn read_metadata(source: &RemoteSource) -> Result<Metadata> {
+    let text = source.read_text("metadata.json", METADATA_LIMIT)?;
+    Metadata::from_json(&text).map_err(|e| match e {
+        Error::Container { message, .. } => {
+            Error::container(source.url(), format!("metadata.json: {message}"))
+        }
+        other => other,
+    })
+}
+
+impl RemoteSink {
+    /// Writes `metadata.json`, the last object: the container is readable
+    /// from then on.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Container`] naming the URL when the store refuses it; the
+    /// objects already uploaded are then deleted.
+    pub fn commit(self, metadata: &Metadata) -> Result<()> {
+        self.commit_with("metadata.json", metadata.to_json().as_bytes())
+    }
+}
 
 /// Writes `array` as a directory container at `url` (`s3://bucket/prefix`,
 /// `gs://…`, `az://…`, `file:///…`): every buffer, then `metadata.json`,

@@ -1,9 +1,9 @@
 //! A batch of reads planned as requests: ranges of one object merged
 //! (`coalesce`) and cut apart again (`cut`); the memory a large read lands in.
 
+use super::Fetch;
 use crate::buffer::Buffer;
 use crate::error::Result;
-use crate::options::Fetch;
 use crate::source::Want;
 use std::collections::HashMap;
 use std::ops::Range;
@@ -11,7 +11,7 @@ use std::ops::Range;
 /// The memory a large read lands in: an anonymous map of its own (given
 /// back at drop), in huge pages where the kernel offers them (a 1 GiB
 /// read then takes 512 page faults instead of 262,144).
-pub(super) fn destination(len: usize) -> std::io::Result<memmap2::MmapMut> {
+pub(crate) fn destination(len: usize) -> std::io::Result<memmap2::MmapMut> {
     let map = memmap2::MmapMut::map_anon(len)?;
     #[cfg(target_os = "linux")]
     {
@@ -25,7 +25,7 @@ pub(super) fn destination(len: usize) -> std::io::Result<memmap2::MmapMut> {
 /// piece under half of the response is copied out, so that a small buffer
 /// never keeps a large response alive uncounted; a larger one shares it,
 /// holding at most twice the bytes a budget charges it for.
-pub(super) fn cut(parent: &Buffer, base: usize, want: &Range<usize>) -> Result<Buffer> {
+pub(crate) fn cut(parent: &Buffer, base: usize, want: &Range<usize>) -> Result<Buffer> {
     let start = (want.start - base).min(parent.len());
     let stop = (want.end - base).clamp(start, parent.len());
     let piece = parent.slice(start, stop - start)?;
@@ -37,7 +37,7 @@ pub(super) fn cut(parent: &Buffer, base: usize, want: &Range<usize>) -> Result<B
 
 /// One request of a batch.
 #[derive(Debug, PartialEq)]
-pub(super) enum Job<'a> {
+pub(crate) enum Job<'a> {
     /// Request `r` of the batch, alone.
     One(usize),
     /// One ranged request of `key` covering the ranges of `members`.
@@ -52,7 +52,7 @@ pub(super) enum Job<'a> {
 /// sorted and merged while the gap to the next is at most `fetch.gap` and
 /// the merged request at most `fetch.max_request` (a single range larger
 /// than that is still one job, split into parts when fetched).
-pub(super) fn coalesce<'a>(requests: &[(&'a str, Want)], fetch: &Fetch) -> Vec<Job<'a>> {
+pub(crate) fn coalesce<'a>(requests: &[(&'a str, Want)], fetch: &Fetch) -> Vec<Job<'a>> {
     let mut jobs = Vec::new();
     let mut ranges: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, (key, want)) in requests.iter().enumerate() {

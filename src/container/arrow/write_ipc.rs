@@ -46,15 +46,42 @@ pub fn write_arrow_ipc(
     path: impl AsRef<Path>,
     options: &ToArrowOptions,
 ) -> Result<usize> {
-    atomic(path.as_ref(), |tmp| write_into(array, tmp, options))
+    write(array, path.as_ref(), options, false)
+}
+
+/// [`write_arrow_ipc`], replacing a file at `path` when `replace`.
+pub(crate) fn write(
+    array: &Array,
+    path: &Path,
+    options: &ToArrowOptions,
+    replace: bool,
+) -> Result<usize> {
+    atomic(path, replace, |tmp| write_into(array, tmp, options))
 }
 
 /// Runs `write` into a temporary file beside `path`, then renames it into
-/// place, never over an existing file; on error nothing is left.
-pub(crate) fn atomic(path: &Path, write: impl FnOnce(&Path) -> Result<usize>) -> Result<usize> {
+/// place: never over anything unless `replace`, and then only over a
+/// regular file (atomically: a reader sees the old file or the new one).
+/// On error nothing is left and `path` is as it was.
+pub(crate) fn atomic(
+    path: &Path,
+    replace: bool,
+    write: impl FnOnce(&Path) -> Result<usize>,
+) -> Result<usize> {
     let bad = |m: String| Error::container(path.display(), m);
-    if path.exists() {
-        return Err(bad("exists; akbuf never replaces a file".into()));
+    match std::fs::symlink_metadata(path) {
+        Err(_) => {}
+        Ok(m) if replace && m.file_type().is_file() => {}
+        Ok(_) if replace => {
+            return Err(bad(
+                "exists and is not a file; refusing to replace it".into()
+            ))
+        }
+        Ok(_) => {
+            return Err(bad(
+                "exists; akbuf replaces a file only when asked (--force)".into(),
+            ))
+        }
     }
     let name = path
         .file_name()
@@ -68,7 +95,11 @@ pub(crate) fn atomic(path: &Path, write: impl FnOnce(&Path) -> Result<usize>) ->
     let tmp = dir.join(format!(".{name}.akbuf-{}", std::process::id()));
     let result = write(&tmp);
     let result = result.and_then(|rows| {
-        crate::sys::rename_noreplace(&tmp, path).map_err(|e| {
+        let renamed = match replace {
+            true => std::fs::rename(&tmp, path),
+            false => crate::sys::rename_noreplace(&tmp, path),
+        };
+        renamed.map_err(|e| {
             Error::container_io(path.display(), "renaming the finished file into place", e)
         })?;
         let _ = crate::sys::sync_dir(&dir);

@@ -4,12 +4,56 @@
 //! and [`DirSink`] (a temporary folder renamed into place); this module owns
 //! `metadata.json`.
 
-use super::{recorded_template, written_metadata, Metadata, METADATA_LIMIT};
+use super::location::Location;
+use super::metadata::{recorded_template, written_metadata, Metadata, METADATA_LIMIT};
+use super::registry::{Format, Probe};
 use crate::array::Array;
 use crate::error::{Error, Result};
+use crate::options::Options;
 use crate::sink::DirSink;
+use crate::source::DirSource;
 use crate::write::{to_buffers, WriteOptions};
 use std::path::Path;
+
+/// The directory container: a folder with `metadata.json`.
+pub(crate) struct Directory;
+
+/// The one [`Directory`].
+pub(crate) static DIRECTORY: Directory = Directory;
+
+impl Format for Directory {
+    fn name(&self) -> &'static str {
+        "directory"
+    }
+
+    fn recognises(&self, probe: &mut Probe<'_>) -> bool {
+        matches!(probe.location(), Location::Dir(d) if d.join("metadata.json").exists())
+    }
+
+    fn open(&self, at: &Location, options: Options) -> Result<(Array, Metadata)> {
+        let dir = local(at);
+        let metadata = Metadata::read_dir_with(dir, options.confined)?;
+        let mut source = DirSource::new(dir);
+        if options.confined {
+            source = source.confined();
+        }
+        let array = metadata.open_with(source, options)?;
+        Ok((array, metadata))
+    }
+
+    fn metadata(&self, at: &Location, options: Options) -> Result<Metadata> {
+        Metadata::read_dir_with(local(at), options.confined)
+    }
+
+    fn write(&self, array: &Array, at: &Location, options: &WriteOptions) -> Result<Metadata> {
+        write_dir(array, local(at), options)
+    }
+}
+
+/// The folder of a local location (a URL is the remote format's).
+fn local(at: &Location) -> &Path {
+    at.path().unwrap_or(Path::new(""))
+}
 
 /// Reads a regular file as UTF-8 text, refusing one over `limit` bytes.
 fn read_capped(path: &Path, limit: u64, no_follow: bool) -> std::io::Result<String> {

@@ -4,7 +4,7 @@
 //! `ak.from_parquet` restores the awkward type), one row group per step of
 //! rows, zstd-compressed as `ak.to_parquet` does by default.
 
-use super::ipc::{atomic, pieces};
+use super::write_ipc::{atomic, pieces};
 use crate::array::Array;
 use crate::arrow::ToArrowOptions;
 use crate::error::{Error, Result};
@@ -36,8 +36,17 @@ pub fn write_parquet(
     path: impl AsRef<Path>,
     options: &ToArrowOptions,
 ) -> Result<usize> {
-    let path = path.as_ref();
-    atomic(path, |tmp| write_into(array, tmp, options))
+    write(array, path.as_ref(), options, false)
+}
+
+/// [`write_parquet`], replacing a file at `path` when `replace`.
+pub(crate) fn write(
+    array: &Array,
+    path: &Path,
+    options: &ToArrowOptions,
+    replace: bool,
+) -> Result<usize> {
+    atomic(path, replace, |tmp| write_into(array, tmp, options))
 }
 
 /// Refuses what Parquet cannot hold as the same type (pyarrow, and so

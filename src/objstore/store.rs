@@ -2,9 +2,8 @@
 //! (made once per bucket or host and settings, its retries, time limits and
 //! `Accept-Encoding: identity`), the runtime requests run on, and uploads.
 
-use super::answers::encoded;
+use super::Fetch;
 use crate::error::{Error, Result};
-use crate::options::Fetch;
 use object_store::path::Path as StorePath;
 use object_store::{GetOptions, ObjectStore, ObjectStoreExt, ObjectStoreScheme, PutPayload};
 use once_cell::sync::OnceCell;
@@ -287,4 +286,14 @@ pub(crate) async fn put(store: &Store, key: &str, bytes: Vec<u8>) -> object_stor
         .put(&store.location(key), PutPayload::from(bytes))
         .await
         .map(drop)
+}
+
+/// The `Content-Encoding` of an answer, unless none was applied.
+pub(crate) fn encoded(r: &object_store::GetResult) -> Option<String> {
+    let enc = r
+        .attributes
+        .get(&object_store::Attribute::ContentEncoding)?
+        .trim()
+        .to_string();
+    (!enc.is_empty() && !enc.eq_ignore_ascii_case("identity")).then_some(enc)
 }
