@@ -116,7 +116,9 @@ pub use container::{
 pub use device::set_upload_mode;
 pub use device::Device;
 #[cfg(feature = "cuda")]
-pub use device::{cuda_available, DeviceBuffer, DeviceNative, UploadMode, STAGED_MIN};
+pub use device::{
+    cuda_available, DeviceBuffer, DeviceCache, DeviceNative, DeviceStats, UploadMode, STAGED_MIN,
+};
 pub use error::{Error, Result};
 pub use form::{Form, FormKind, IndexType, Parameters, Primitive, TimeUnit};
 pub use layout::BufferInfo;

@@ -145,6 +145,7 @@ mod gpu {
             return skip("eight_threads_one_upload_per_key", &why);
         }
         let cache = Arc::new(Cache::new());
+        let copies = Arc::new(akbuf::DeviceCache::new());
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/data/events");
         let meta = Metadata::read_dir(dir).unwrap();
         let events = meta
@@ -153,7 +154,7 @@ mod gpu {
                 Options::default().with_cache(Arc::clone(&cache)),
             )
             .unwrap()
-            .to_device(Device::Cuda(0))
+            .to_device_with(Device::Cuda(0), Arc::clone(&copies))
             .unwrap();
         let barrier = Arc::new(Barrier::new(8));
         let handles: Vec<_> = (0..8)
@@ -178,9 +179,9 @@ mod gpu {
             lens[0],
             (host.len() + 1, host.flat_values::<f32>().unwrap().len())
         );
-        let s = cache.stats();
-        assert_eq!((s.reads, s.uploads), (2, 2), "{s:?}");
-        assert_eq!(s.device_hits + s.device_waits, 14);
+        let (s, d) = (cache.stats(), copies.stats());
+        assert_eq!((s.reads, d.uploads), (2, 2), "{s:?} {d:?}");
+        assert_eq!(d.hits + d.waits, 14);
         // The copies come back with the host's values.
         let pt = events
             .field("jets")

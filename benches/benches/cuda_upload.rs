@@ -9,7 +9,7 @@
 //!
 //! On a machine without CUDA it prints why and exits successfully.
 
-use akbuf::{Cache, Device, DirSource, Metadata, Options, UploadMode};
+use akbuf::{Cache, Device, DeviceCache, DirSource, Metadata, Options, UploadMode};
 use cudarc::driver::{CudaContext, CudaSlice, DriverError};
 use std::sync::Arc;
 use std::time::Instant;
@@ -96,10 +96,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let mut secs = Vec::new();
             for _ in 0..REPS + 1 {
                 // A fresh cache each time: a first touch, host pages warm.
-                let cache = Arc::new(Cache::new().with_upload_mode(mode));
+                let cache = Arc::new(Cache::new());
+                let copies = Arc::new(DeviceCache::new().with_upload_mode(mode));
                 let a = meta
                     .open_with(DirSource::new(&dir), Options::default().with_cache(cache))?
-                    .to_device(Device::Cuda(0))?;
+                    .to_device_with(Device::Cuda(0), copies)?;
                 let t = Instant::now();
                 let d = a.device_values()?;
                 secs.push(t.elapsed().as_secs_f64());

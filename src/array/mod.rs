@@ -670,7 +670,7 @@ impl Array {
         match &self.placement {
             Placement::Host => go(&self.node),
             #[cfg(feature = "cuda")]
-            Placement::Cuda(_) => self.device_buffers().map(drop),
+            Placement::Cuda(..) => self.device_buffers().map(drop),
         }
     }
 
@@ -683,8 +683,10 @@ impl Array {
     /// The same array, with its buffers materializing on `device` on first
     /// touch: each read once into the host cache (converted there once if it
     /// is big-endian or misaligned), then uploaded once per (key, device)
-    /// through the cache's device copies, with the host cache's single
-    /// flight and a budget of its own ([`Cache::with_device_budget`]).
+    /// into a new [`crate::DeviceCache`] shared by everything taken from
+    /// this array (fields, slices, partitions), with the host cache's
+    /// single flight; [`Array::to_device_with`] gives the device cache (a
+    /// budget, an upload mode, copies shared between arrays).
     /// Host access ([`Array::values`], JSON, ...) works as before. Reads and
     /// uploads nothing yet.
     ///
@@ -707,13 +709,46 @@ impl Array {
     /// [`Error::Device`] when the device cannot be used: the crate was built
     /// without the `cuda` feature, there is no CUDA driver, or no such device.
     pub fn to_device(&self, device: Device) -> Result<Array> {
-        Ok(Array {
+        #[cfg(feature = "cuda")]
+        let placement = Placement::open(device, None)?;
+        #[cfg(not(feature = "cuda"))]
+        let placement = Placement::open(device)?;
+        Ok(self.placed_at(placement))
+    }
+
+    /// [`Array::to_device`], keeping the copies in `copies` (feature
+    /// `cuda`): arrays given one device cache upload each buffer once
+    /// between them, within its budget and in its upload mode.
+    ///
+    /// ```
+    /// use akbuf::{open, Device, DeviceCache};
+    /// use std::sync::Arc;
+    ///
+    /// let events = open(concat!(env!("CARGO_MANIFEST_DIR"), "/data/events"))?;
+    /// let copies = Arc::new(DeviceCache::new().with_budget(1 << 30));
+    /// if let Ok(on_gpu) = events.to_device_with(Device::Cuda(0), Arc::clone(&copies)) {
+    ///     on_gpu.field("met")?.device_values()?;
+    ///     assert_eq!(copies.stats().uploads, 1);
+    /// }
+    /// # Ok::<(), akbuf::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Array::to_device`].
+    #[cfg(feature = "cuda")]
+    pub fn to_device_with(&self, device: Device, copies: Arc<crate::DeviceCache>) -> Result<Array> {
+        Ok(self.placed_at(Placement::open(device, Some(copies))?))
+    }
+
+    fn placed_at(&self, placement: Placement) -> Array {
+        Array {
             node: Arc::clone(&self.node),
             loader: Arc::clone(&self.loader),
-            placement: Placement::open(device)?,
+            placement,
             parts: self.parts.clone(),
             origin: self.origin.clone(),
-        })
+        }
     }
 
     /// Where this array's buffers materialize (see [`Array::to_device`]).
@@ -899,9 +934,9 @@ impl Array {
 /// Device buffers (feature `cuda`).
 #[cfg(feature = "cuda")]
 impl Array {
-    fn gpu(&self) -> Result<&Arc<crate::device::cuda::Gpu>> {
+    fn gpu(&self) -> Result<(&Arc<crate::device::cuda::Gpu>, &crate::DeviceCache)> {
         match &self.placement {
-            Placement::Cuda(g) => Ok(g),
+            Placement::Cuda(g, copies) => Ok((g, copies)),
             Placement::Host => Err(Error::Device {
                 device: Device::Cpu.to_string(),
                 message: "this array is on the host: call to_device(Device::Cuda(n)) first".into(),
@@ -911,7 +946,7 @@ impl Array {
 
     fn upload(&self, b: &Arc<crate::layout::lazy::LazyBuf>) -> Result<crate::DeviceBuffer> {
         use crate::device::copies::CopyKey;
-        let gpu = self.gpu()?;
+        let (gpu, copies) = self.gpu()?;
         let key = CopyKey {
             source: self.loader.number,
             key: Arc::clone(&b.key),
@@ -923,10 +958,7 @@ impl Array {
             crate::layout::lazy::DType::Prim(p) => native_name(p),
         };
         crate::device::cuda::device_buffer(
-            (
-                self.loader.cache.device_copies(),
-                self.loader.cache.upload_mode(),
-            ),
+            copies,
             gpu,
             key,
             || b.get(),

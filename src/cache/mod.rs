@@ -74,12 +74,6 @@ pub struct Cache {
     observer: Option<Observer>,
     sources: Mutex<(HashMap<String, u64, key::KeyHash>, u64)>,
     evict_cursor: AtomicUsize,
-    device_budget: Option<u64>,
-    #[cfg(feature = "cuda")]
-    upload_mode: Option<crate::UploadMode>,
-    /// Device copies, made on first upload.
-    #[cfg(feature = "cuda")]
-    device: OnceBox<crate::device::cuda::CudaCopies>,
 }
 
 impl fmt::Debug for Cache {
@@ -147,11 +141,6 @@ impl Cache {
             observer: None,
             sources: Mutex::new((HashMap::default(), 0)),
             evict_cursor: AtomicUsize::new(0),
-            device_budget: None,
-            #[cfg(feature = "cuda")]
-            upload_mode: None,
-            #[cfg(feature = "cuda")]
-            device: OnceBox::new(),
         }
     }
 
@@ -205,57 +194,6 @@ impl Cache {
         self
     }
 
-    /// Sets a budget on the bytes of device copies (all devices together),
-    /// past which the least recently used copies leave the cache; a copy
-    /// still held elsewhere stays valid. Unbounded by default.
-    ///
-    /// ```
-    /// use akbuf::Cache;
-    ///
-    /// let cache = Cache::new().with_device_budget(8 << 30);
-    /// assert_eq!(cache.device_budget(), Some(8 << 30));
-    /// ```
-    #[must_use]
-    pub fn with_device_budget(mut self, bytes: u64) -> Cache {
-        self.device_budget = Some(bytes);
-        self
-    }
-
-    /// The device byte budget, if any.
-    pub fn device_budget(&self) -> Option<u64> {
-        self.device_budget
-    }
-
-    /// Chooses how arrays reading through this cache copy host bytes to a
-    /// device (feature `cuda`; default [`crate::UploadMode::Auto`]).
-    ///
-    /// ```
-    /// use akbuf::{Cache, UploadMode};
-    ///
-    /// let cache = Cache::new().with_upload_mode(UploadMode::Staged);
-    /// assert_eq!(cache.upload_mode(), UploadMode::Staged);
-    /// ```
-    #[cfg(feature = "cuda")]
-    #[must_use]
-    pub fn with_upload_mode(mut self, mode: crate::UploadMode) -> Cache {
-        self.upload_mode = Some(mode);
-        self
-    }
-
-    /// How arrays reading through this cache copy host bytes to a device.
-    #[cfg(feature = "cuda")]
-    pub fn upload_mode(&self) -> crate::UploadMode {
-        self.upload_mode
-            .unwrap_or_else(crate::device::cuda::default_upload_mode)
-    }
-
-    /// The device copies, made on first use.
-    #[cfg(feature = "cuda")]
-    pub(crate) fn device_copies(&self) -> &crate::device::cuda::CudaCopies {
-        self.device
-            .get_or_init(|| Box::new(crate::device::copies::Copies::new(self.device_budget)))
-    }
-
     /// The heap byte budget, if any.
     pub fn budget(&self) -> Option<u64> {
         self.budget
@@ -264,8 +202,7 @@ impl Cache {
     /// A snapshot of the counters.
     pub fn stats(&self) -> CacheStats {
         let c = &self.counters;
-        #[cfg_attr(not(feature = "cuda"), allow(unused_mut))]
-        let mut stats = CacheStats {
+        CacheStats {
             reads: c.reads.load(Relaxed),
             bytes_read: c.bytes_read.load(Relaxed),
             failed_reads: c.failed_reads.load(Relaxed),
@@ -276,19 +213,7 @@ impl Cache {
             heap_bytes: c.heap_bytes.load(Relaxed),
             mapped_bytes: c.mapped_bytes.load(Relaxed),
             entries: c.entries.load(Relaxed),
-            ..CacheStats::default()
-        };
-        #[cfg(feature = "cuda")]
-        if let Some(d) = self.device.get() {
-            let d = &d.counters;
-            stats.uploads = d.uploads.load(Relaxed);
-            stats.upload_bytes = d.upload_bytes.load(Relaxed);
-            stats.device_hits = d.hits.load(Relaxed);
-            stats.device_waits = d.waits.load(Relaxed);
-            stats.device_evictions = d.evictions.load(Relaxed);
-            stats.device_bytes = d.resident_bytes.load(Relaxed);
         }
-        stats
     }
 
     /// Drops every entry. Buffers still held elsewhere stay valid and are

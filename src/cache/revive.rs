@@ -1,6 +1,6 @@
-//! What the host cache and the device-copies cache share: entries dropped
-//! for the budget but still held elsewhere come back without a read (or an
-//! upload) while alive, and a leader that unwinds clears its flight.
+//! Revival: entries dropped for the budget but still held elsewhere come
+//! back without a read while alive. Generic over the entry's handle, for
+//! any cache built on these parts.
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
@@ -89,34 +89,5 @@ impl<K: Hash + Eq, H: Handle, S: BuildHasher + Default> Evicted<K, H, S> {
     /// Drops every handle no one holds.
     pub(crate) fn purge(&mut self) {
         self.map.retain(|_, h| h.alive());
-    }
-}
-
-/// Runs `cleanup` if dropped before [`OnUnwind::disarm`]: a leader that
-/// panics clears its flight and wakes its waiters.
-#[cfg_attr(not(feature = "cuda"), allow(dead_code))]
-pub(crate) struct OnUnwind<F: FnMut()> {
-    cleanup: Option<F>,
-}
-
-#[cfg_attr(not(feature = "cuda"), allow(dead_code))]
-impl<F: FnMut()> OnUnwind<F> {
-    pub(crate) fn new(cleanup: F) -> OnUnwind<F> {
-        OnUnwind {
-            cleanup: Some(cleanup),
-        }
-    }
-
-    /// The leader finished: nothing to clean up.
-    pub(crate) fn disarm(mut self) {
-        self.cleanup = None;
-    }
-}
-
-impl<F: FnMut()> Drop for OnUnwind<F> {
-    fn drop(&mut self) {
-        if let Some(f) = &mut self.cleanup {
-            f();
-        }
     }
 }

@@ -48,18 +48,6 @@ pub struct CacheStats {
     pub mapped_bytes: u64,
     /// Entries held now.
     pub entries: u64,
-    /// Uploads to devices (feature `cuda`; see [`crate::Array::to_device`]).
-    pub uploads: u64,
-    /// Bytes those uploads copied.
-    pub upload_bytes: u64,
-    /// Requests for a device copy served from the cache.
-    pub device_hits: u64,
-    /// Requests for a device copy that joined an upload in flight.
-    pub device_waits: u64,
-    /// Device copies dropped to respect the device budget.
-    pub device_evictions: u64,
-    /// Device bytes held by the cache now.
-    pub device_bytes: u64,
 }
 
 /// A counter padded to 64 bytes, so that neighbours do not share its cache

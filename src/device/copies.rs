@@ -12,7 +12,7 @@
 //! `cudarc` device slices in it.
 
 use crate::cache::flight::Flight;
-use crate::cache::revive::{Evicted, OnUnwind};
+use crate::cache::revive::Evicted;
 use crate::cache::sync::{lock, Mutex};
 use crate::error::{Error, Result};
 use std::collections::hash_map::RandomState;
@@ -29,6 +29,33 @@ pub(crate) struct CopyKey {
     pub(crate) key: Arc<str>,
     pub(crate) ordinal: usize,
     pub(crate) swapped: bool,
+}
+
+/// Runs `cleanup` if dropped before [`OnUnwind::disarm`]: a leader that
+/// panics clears its flight and wakes its waiters.
+pub(crate) struct OnUnwind<F: FnMut()> {
+    cleanup: Option<F>,
+}
+
+impl<F: FnMut()> OnUnwind<F> {
+    pub(crate) fn new(cleanup: F) -> OnUnwind<F> {
+        OnUnwind {
+            cleanup: Some(cleanup),
+        }
+    }
+
+    /// The leader finished: nothing to clean up.
+    pub(crate) fn disarm(mut self) {
+        self.cleanup = None;
+    }
+}
+
+impl<F: FnMut()> Drop for OnUnwind<F> {
+    fn drop(&mut self) {
+        if let Some(f) = &mut self.cleanup {
+            f();
+        }
+    }
 }
 
 type Outcome<X> = Result<Arc<X>>;

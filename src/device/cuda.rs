@@ -5,7 +5,7 @@
 //! library without touching cudarc's loader and catches a panic from the
 //! driver's initialization.
 
-use super::copies::{Copies, CopyKey};
+use super::copies::CopyKey;
 use super::Device;
 use crate::buffer::{Buffer, Native};
 use crate::error::{Error, Result};
@@ -97,12 +97,12 @@ const STAGE: usize = 8 << 20;
 
 static MODE: AtomicU8 = AtomicU8::new(0);
 
-/// Sets how uploads copy host bytes for caches that do not say
-/// ([`crate::Cache::with_upload_mode`] chooses per cache; the default is
-/// [`UploadMode::Auto`]).
+/// Sets how uploads copy host bytes for device caches that do not say
+/// ([`crate::DeviceCache::with_upload_mode`] chooses per cache; the
+/// default is [`UploadMode::Auto`]).
 #[deprecated(
     since = "0.1.0",
-    note = "choose per cache with Cache::with_upload_mode"
+    note = "choose per device cache with DeviceCache::with_upload_mode"
 )]
 pub fn set_upload_mode(mode: UploadMode) {
     MODE.store(
@@ -253,9 +253,6 @@ pub(crate) struct DeviceBytes {
     len: usize,
 }
 
-/// The copies cache of CUDA buffers.
-pub(crate) type CudaCopies = Copies<DeviceBytes>;
-
 /// One buffer on a CUDA device, with its element type: what a kernel takes.
 ///
 /// Made by [`crate::Array::device_values`], [`crate::Array::device_offsets`]
@@ -370,15 +367,16 @@ impl DeviceBuffer {
 }
 
 /// Uploads `host` (the buffer `key` as the array reads it) once per device
-/// through `copies`.
+/// through `cache`.
 pub(crate) fn device_buffer(
-    (copies, mode): (&CudaCopies, UploadMode),
+    cache: &super::DeviceCache,
     gpu: &Arc<Gpu>,
     key: CopyKey,
     host: impl FnOnce() -> Result<Buffer>,
     (dtype, itemsize, native): (String, usize, &'static str),
 ) -> Result<DeviceBuffer> {
-    let bytes = copies.get_or_upload(&key, || {
+    let mode = cache.upload_mode();
+    let bytes = cache.copies.get_or_upload(&key, || {
         let b = host()?;
         let slice = gpu.upload(b.as_slice(), mode)?;
         Ok((

@@ -2,10 +2,13 @@
 //!
 //! [`crate::Array::to_device`] gives an array whose buffers, on first touch,
 //! come through the shared host cache (read once, byte-swapped or aligned
-//! once if need be) and are then uploaded once per (key, device), with the
-//! same single flight and budget rules as the host cache
-//! ([`crate::Cache::with_device_budget`]).
+//! once if need be) and are then uploaded once per (key, device) through a
+//! `DeviceCache` (`cache.rs`: the copies' own budget, upload mode and
+//! counters; `copies.rs` their single flight, generic so that its rules are
+//! tested without a GPU).
 
+#[cfg(feature = "cuda")]
+mod cache;
 #[cfg(any(test, feature = "cuda"))]
 pub(crate) mod copies;
 #[cfg(feature = "cuda")]
@@ -15,6 +18,8 @@ use crate::error::{Error, Result};
 use std::fmt;
 use std::str::FromStr;
 
+#[cfg(feature = "cuda")]
+pub use cache::{DeviceCache, DeviceStats};
 #[cfg(feature = "cuda")]
 #[allow(deprecated)]
 pub use cuda::set_upload_mode;
@@ -77,18 +82,34 @@ impl FromStr for Device {
 pub(crate) enum Placement {
     #[default]
     Host,
+    /// The device, and the cache of the copies made there.
     #[cfg(feature = "cuda")]
-    Cuda(std::sync::Arc<cuda::Gpu>),
+    Cuda(std::sync::Arc<cuda::Gpu>, std::sync::Arc<DeviceCache>),
 }
 
 impl Placement {
     /// Opens `device`: the host always; a CUDA device only with the `cuda`
-    /// feature, a driver and a device of that ordinal.
+    /// feature, a driver and a device of that ordinal, its copies kept in
+    /// `copies` (a new device cache if `None`).
+    #[cfg(feature = "cuda")]
+    pub(crate) fn open(
+        device: Device,
+        copies: Option<std::sync::Arc<DeviceCache>>,
+    ) -> Result<Placement> {
+        match device {
+            Device::Cpu => Ok(Placement::Host),
+            Device::Cuda(n) => Ok(Placement::Cuda(
+                cuda::Gpu::open(n)?,
+                copies.unwrap_or_default(),
+            )),
+        }
+    }
+
+    /// Opens `device`: the host; no CUDA device without the `cuda` feature.
+    #[cfg(not(feature = "cuda"))]
     pub(crate) fn open(device: Device) -> Result<Placement> {
         match device {
             Device::Cpu => Ok(Placement::Host),
-            #[cfg(feature = "cuda")]
-            Device::Cuda(n) => cuda::Gpu::open(n).map(Placement::Cuda),
             #[cfg(not(feature = "cuda"))]
             Device::Cuda(_) => Err(Error::Device {
                 device: device.to_string(),
@@ -101,7 +122,7 @@ impl Placement {
         match self {
             Placement::Host => Device::Cpu,
             #[cfg(feature = "cuda")]
-            Placement::Cuda(g) => Device::Cuda(g.ordinal),
+            Placement::Cuda(g, _) => Device::Cuda(g.ordinal),
         }
     }
 }
