@@ -737,7 +737,7 @@ impl Array {
     ///
     /// As [`Array::to_device`].
     #[cfg(feature = "cuda")]
-    pub fn to_device_with(&self, device: Device, copies: Arc<crate::DeviceCache>) -> Result<Array> {
+    pub fn to_device_with(&self, device: Device, copies: Arc<crate::device::DeviceCache>) -> Result<Array> {
         Ok(self.placed_at(Placement::open(device, Some(copies))?))
     }
 
@@ -934,7 +934,7 @@ impl Array {
 /// Device buffers (feature `cuda`).
 #[cfg(feature = "cuda")]
 impl Array {
-    fn gpu(&self) -> Result<(&Arc<crate::device::cuda::Gpu>, &crate::DeviceCache)> {
+    fn gpu(&self) -> Result<(&Arc<crate::device::cuda::Gpu>, &crate::device::DeviceCache)> {
         match &self.placement {
             Placement::Cuda(g, copies) => Ok((g, copies)),
             Placement::Host => Err(Error::Device {
@@ -944,7 +944,7 @@ impl Array {
         }
     }
 
-    fn upload(&self, b: &Arc<crate::layout::lazy::LazyBuf>) -> Result<crate::DeviceBuffer> {
+    fn upload(&self, b: &Arc<crate::layout::lazy::LazyBuf>) -> Result<crate::device::cuda::DeviceBuffer> {
         use crate::device::copies::CopyKey;
         let (gpu, copies) = self.gpu()?;
         let key = CopyKey {
@@ -973,7 +973,7 @@ impl Array {
     ///
     /// [`Error::Device`] if the array is on the host or the upload fails;
     /// [`Error::TypeMismatch`] if this is not a `NumpyArray`; read errors.
-    pub fn device_values(&self) -> Result<crate::DeviceBuffer> {
+    pub fn device_values(&self) -> Result<crate::device::cuda::DeviceBuffer> {
         match &self.node.data {
             NodeData::Numpy { data, .. } => self.upload(data),
             _ => Err(self.mismatch("device values")),
@@ -985,7 +985,7 @@ impl Array {
     /// # Errors
     ///
     /// As [`Array::device_values`].
-    pub fn device_offsets(&self) -> Result<crate::DeviceBuffer> {
+    pub fn device_offsets(&self) -> Result<crate::device::cuda::DeviceBuffer> {
         match &self.node.data {
             NodeData::ListOffset { offsets, .. } => self.upload(offsets),
             _ => Err(self.mismatch("device offsets")),
@@ -998,8 +998,8 @@ impl Array {
     /// # Errors
     ///
     /// As [`Array::device_values`].
-    pub fn device_buffers(&self) -> Result<Vec<crate::DeviceBuffer>> {
-        fn go(a: &Array, n: &Node, out: &mut Vec<crate::DeviceBuffer>) -> Result<()> {
+    pub fn device_buffers(&self) -> Result<Vec<crate::device::cuda::DeviceBuffer>> {
+        fn go(a: &Array, n: &Node, out: &mut Vec<crate::device::cuda::DeviceBuffer>) -> Result<()> {
             n.len.get()?;
             for (_, b) in n.data.buffers() {
                 out.push(a.upload(b)?);

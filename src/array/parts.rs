@@ -200,8 +200,8 @@ use crate::source::Source;
 struct Zeros;
 
 impl Source for Zeros {
-    fn read(&self, _key: &str) -> Result<Option<crate::Buffer>> {
-        Ok(Some(crate::Buffer::from_slice(&[0u64; 2])))
+    fn read(&self, _key: &str) -> Result<Option<crate::buffer::Buffer>> {
+        Ok(Some(crate::buffer::Buffer::from_slice(&[0u64; 2])))
     }
     fn describe(&self) -> String {
         String::from("an empty partition")

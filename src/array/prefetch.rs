@@ -90,7 +90,7 @@ impl Array {
 /// elsewhere is not asked for again), one batch per loader of the bytes
 /// each node needs, each slot finished with its result. Returns how many
 /// were read; keeps the first error.
-fn round(ready: &[Arc<LazyBuf>], first_error: &mut Option<crate::Error>) -> usize {
+fn round(ready: &[Arc<LazyBuf>], first_error: &mut Option<crate::error::Error>) -> usize {
     let mut claimed = Vec::new();
     for b in ready {
         // A need that cannot be computed (bad offsets) is left for the

@@ -80,11 +80,11 @@ impl Default for ToArrowOptions {
 /// An akbuf array over the buffers of an imported layout.
 fn import_array(ak: &import::Ak, length: usize) -> Result<Array> {
     let (form, source) = import::emit(ak, 0)?;
-    crate::from_buffers(
+    crate::array::from_buffers(
         &form,
         ak.top_length(length),
         source,
-        crate::Options::default(),
+        crate::options::Options::default(),
     )
 }
 

@@ -470,7 +470,7 @@ fn check_array_parameter(at: &At<'_>, form: &Form) -> Result<()> {
         ("string" | "bytestring", _) => {
             let want = if name == "string" { "char" } else { "byte" };
             let ok = form.content().is_some_and(|c| {
-                matches!(c.kind(), FormKind::Numpy { primitive: crate::Primitive::UInt8, inner_shape } if inner_shape.is_empty())
+                matches!(c.kind(), FormKind::Numpy { primitive: crate::form::Primitive::UInt8, inner_shape } if inner_shape.is_empty())
                     && c.array_parameter() == Some(want)
             });
             if !ok {
@@ -485,7 +485,7 @@ fn check_array_parameter(at: &At<'_>, form: &Form) -> Result<()> {
                 primitive,
                 inner_shape,
             },
-        ) if *primitive != crate::Primitive::UInt8 || !inner_shape.is_empty() => {
+        ) if *primitive != crate::form::Primitive::UInt8 || !inner_shape.is_empty() => {
             return Err(at.err(format!(
                 "is a {name}, so its 'data' must be 1-dimensional and uint8, not {primitive}"
             )));

@@ -63,7 +63,7 @@ impl Opener {
         }
     }
 
-    fn open(&self, location: &Location) -> crate::Result<AkbufTable> {
+    fn open(&self, location: &Location) -> crate::error::Result<AkbufTable> {
         if let Some(t) = self.opened.lock().get(location) {
             return Ok(t.clone());
         }
@@ -503,7 +503,7 @@ impl PhysicalExtensionCodec for AkbufPhysicalCodec {
 /// # Errors
 ///
 /// [`Error::Engine`] for a URL that names no host.
-pub async fn remote_context(url: &str) -> crate::Result<SessionContext> {
+pub async fn remote_context(url: &str) -> crate::error::Result<SessionContext> {
     use ballista::prelude::{SessionConfigExt, SessionContextExt};
     let config = SessionConfig::new_with_ballista()
         .with_ballista_logical_extension_codec(Arc::new(AkbufLogicalCodec::new(Options::default())))
@@ -572,7 +572,7 @@ impl SchedulerOptions {
 ///
 /// [`Error::Engine`] when the scheduler cannot start (the address is
 /// taken) or stops with an error.
-pub async fn run_scheduler(opts: SchedulerOptions) -> crate::Result<()> {
+pub async fn run_scheduler(opts: SchedulerOptions) -> crate::error::Result<()> {
     use ballista_scheduler::cluster::BallistaCluster;
     use ballista_scheduler::config::SchedulerConfig;
     let mut config = SchedulerConfig {
@@ -667,7 +667,7 @@ impl ExecutorOptions {
 ///
 /// [`Error::Engine`] when it cannot start (ports taken, no scheduler) or
 /// stops with an error.
-pub async fn run_executor(opts: ExecutorOptions) -> crate::Result<()> {
+pub async fn run_executor(opts: ExecutorOptions) -> crate::error::Result<()> {
     use ballista_executor::executor_process::{start_executor_process, ExecutorProcessConfig};
     let mut config = ExecutorProcessConfig {
         bind_host: opts.bind_host.clone(),

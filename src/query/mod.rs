@@ -73,7 +73,7 @@ struct Column {
 }
 
 impl Column {
-    fn of(&self, array: &Array) -> crate::Result<Array> {
+    fn of(&self, array: &Array) -> crate::error::Result<Array> {
         self.names.iter().try_fold(array.clone(), |a, n| a.field(n))
     }
 }
@@ -118,7 +118,7 @@ pub(crate) struct Location {
 impl Location {
     /// Opens the array: one path is a container (or a folder of
     /// containers), several are one dataset.
-    pub(crate) fn open(&self, options: Options) -> crate::Result<Array> {
+    pub(crate) fn open(&self, options: Options) -> crate::error::Result<Array> {
         crate::container::open_locations(&self.paths, options).map(|(array, _)| array)
     }
 }
@@ -157,7 +157,7 @@ impl AkbufTable {
     /// # Errors
     ///
     /// As [`crate::open`] and [`AkbufTable::new`].
-    pub fn open(path: impl AsRef<std::path::Path>) -> crate::Result<AkbufTable> {
+    pub fn open(path: impl AsRef<std::path::Path>) -> crate::error::Result<AkbufTable> {
         let path = path.as_ref().to_string_lossy();
         AkbufTable::open_paths(&[path.as_ref()], SchemaMode::Flattened, Options::default())
     }
@@ -187,7 +187,7 @@ impl AkbufTable {
         paths: &[impl AsRef<str>],
         mode: SchemaMode,
         options: Options,
-    ) -> crate::Result<AkbufTable> {
+    ) -> crate::error::Result<AkbufTable> {
         if paths.is_empty() {
             return Err(Error::Argument("a table needs at least one path".into()));
         }
@@ -251,7 +251,7 @@ impl AkbufTable {
     ///
     /// [`Error::Unsupported`] for what Arrow cannot hold (as
     /// [`Array::to_arrow`]).
-    pub fn new(array: Array, mode: SchemaMode) -> crate::Result<AkbufTable> {
+    pub fn new(array: Array, mode: SchemaMode) -> crate::error::Result<AkbufTable> {
         // DataFusion counts rows (and a piece's range) in i64.
         let n = array.len();
         if i64::try_from(n).is_err() {
@@ -286,7 +286,7 @@ impl AkbufTable {
                 let (field, _) = c.of(&empty)?.to_arrow_field(&name, &options)?;
                 Ok(field.as_ref().clone())
             })
-            .collect::<crate::Result<Vec<Field>>>()?;
+            .collect::<crate::error::Result<Vec<Field>>>()?;
         Ok(AkbufTable {
             array,
             columns,
@@ -315,8 +315,8 @@ impl AkbufTable {
 }
 
 /// The field names of every leaf, as [`Array::leaves`] walks them.
-fn leaf_names(array: &Array) -> crate::Result<Vec<Column>> {
-    fn walk(a: &Array, names: Vec<String>, out: &mut Vec<Column>) -> crate::Result<()> {
+fn leaf_names(array: &Array) -> crate::error::Result<Vec<Column>> {
+    fn walk(a: &Array, names: Vec<String>, out: &mut Vec<Column>) -> crate::error::Result<()> {
         let fields = a.fields();
         if fields.is_empty() {
             out.push(Column { names });
@@ -624,7 +624,7 @@ impl Piece {
         rows: Range<usize>,
         columns: &[usize],
         schema: &SchemaRef,
-    ) -> crate::Result<Piece> {
+    ) -> crate::error::Result<Piece> {
         let n = table.array.len();
         if rows.start > rows.end || rows.end > n {
             return Err(Error::Unsupported(format!(
@@ -658,7 +658,7 @@ impl Piece {
                 }
                 Ok(whole)
             })
-            .collect::<crate::Result<Vec<ArrayRef>>>()?;
+            .collect::<crate::error::Result<Vec<ArrayRef>>>()?;
         Ok(Piece {
             columns,
             start,
@@ -667,7 +667,7 @@ impl Piece {
     }
 
     /// The batch of table rows `rows` (within the piece).
-    fn batch(&self, rows: Range<usize>) -> crate::Result<RecordBatch> {
+    fn batch(&self, rows: Range<usize>) -> crate::error::Result<RecordBatch> {
         let values = self
             .columns
             .iter()
@@ -684,7 +684,7 @@ impl Piece {
 
 /// The partition holding row `row` of `array` (the array itself when it is
 /// one piece), and the row where that partition starts.
-fn partition_of(array: &Array, row: usize) -> crate::Result<(Array, usize)> {
+fn partition_of(array: &Array, row: usize) -> crate::error::Result<(Array, usize)> {
     if !array.is_partitioned() {
         return Ok((array.clone(), 0));
     }

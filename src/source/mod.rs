@@ -157,7 +157,7 @@ pub trait Source: Send + Sync {
         keys.iter()
             .map(|k| match self.size(k) {
                 Some(n) => Ok(Some(n)),
-                None => Err(crate::Error::read_failed(
+                None => Err(crate::error::Error::read_failed(
                     *k,
                     "its size is not known before it is read",
                 )),

@@ -111,7 +111,7 @@ impl Hdf5Source {
     /// as a one-dimensional array of them (a list of partition lengths).
     fn numeric_length(
         &self,
-        bad: &dyn Fn(String) -> crate::Error,
+        bad: &dyn Fn(String) -> crate::error::Error,
     ) -> Result<(usize, Option<Vec<usize>>)> {
         use h5::types::TypeDescriptor as T;
         let attr = self
@@ -223,7 +223,7 @@ pub fn write_hdf5(
     } else {
         Hdf5Sink::create(path, group)?
     };
-    let (form, _) = crate::to_buffers(array, &mut sink, options)?;
+    let (form, _) = crate::write::to_buffers(array, &mut sink, options)?;
     let meta = written_metadata(form, array, options, template)?;
     sink.finish(&meta)?;
     Ok(meta)
