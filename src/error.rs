@@ -8,6 +8,51 @@
 
 use std::sync::Arc;
 
+/// The typed cause behind an [`Error`]: an `io::Error`, or a format's or a
+/// store's own error (arrow, parquet, object_store, libhdf5, a query
+/// engine's). It is what the error's [`std::error::Error::source`] gives,
+/// so that `downcast_ref` finds the library's own type; shared, so that an
+/// error handed to every waiting thread keeps it.
+///
+/// ```
+/// use std::error::Error as _;
+///
+/// let e = akbuf::Error::read_io("k", std::io::Error::from(std::io::ErrorKind::TimedOut));
+/// let io = e.source().and_then(|c| c.downcast_ref::<std::io::Error>());
+/// assert_eq!(io.map(|io| io.kind()), Some(std::io::ErrorKind::TimedOut));
+/// ```
+#[derive(Clone)]
+pub struct Cause(Arc<dyn std::error::Error + Send + Sync + 'static>);
+
+impl Cause {
+    /// Keeps `cause`.
+    pub fn new(cause: impl std::error::Error + Send + Sync + 'static) -> Cause {
+        Cause(Arc::new(cause))
+    }
+}
+
+// Not itself an `Error`: the error's `source()` is then the cause inside,
+// reached through `Deref`, not a wrapper that `downcast_ref` cannot see into.
+impl std::ops::Deref for Cause {
+    type Target = dyn std::error::Error + Send + Sync + 'static;
+
+    fn deref(&self) -> &Self::Target {
+        &*self.0
+    }
+}
+
+impl std::fmt::Debug for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&*self.0, f)
+    }
+}
+
 /// A `Result` whose error is [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -104,16 +149,17 @@ pub enum Error {
         actual: usize,
     },
 
-    /// The source failed to read a key (I/O error, closure error).
+    /// The source failed to read a key (I/O error, a store's error,
+    /// closure error).
     #[error("reading buffer {key:?} failed: {message}")]
     Source {
         /// The buffer key.
         key: String,
         /// The source's message.
         message: String,
-        /// The underlying I/O error, if any.
+        /// The underlying error (I/O, the store's), if any.
         #[source]
-        io: Option<Arc<std::io::Error>>,
+        cause: Option<Cause>,
     },
 
     /// A container (directory, metadata.json, HDF5 group) cannot be opened
@@ -124,9 +170,10 @@ pub enum Error {
         path: String,
         /// What is wrong.
         message: String,
-        /// The cause, when an I/O error is behind it.
+        /// The cause, when an error of I/O, of a format's library (arrow,
+        /// parquet, libhdf5) or of a store (object_store) is behind it.
         #[source]
-        cause: Option<Arc<std::io::Error>>,
+        cause: Option<Cause>,
     },
 
     /// A field was asked for that does not exist at this node.
@@ -176,9 +223,9 @@ pub enum Error {
         key: String,
         /// What went wrong.
         message: String,
-        /// The underlying I/O error, if any.
+        /// The underlying error (I/O, the store's), if any.
         #[source]
-        io: Option<Arc<std::io::Error>>,
+        cause: Option<Cause>,
     },
 
     /// Two buffers of one write would be stored under the same key (a
@@ -244,7 +291,7 @@ pub enum Error {
         context: String,
         /// The engine's error.
         #[source]
-        cause: Arc<dyn std::error::Error + Send + Sync>,
+        cause: Cause,
     },
 }
 
@@ -293,7 +340,7 @@ impl Error {
         Error::Source {
             key: key.into(),
             message: err.to_string(),
-            io: Some(Arc::new(err)),
+            cause: Some(Cause::new(err)),
         }
     }
 
@@ -307,7 +354,7 @@ impl Error {
         Error::Source {
             key: key.into(),
             message: message.into(),
-            io: None,
+            cause: None,
         }
     }
 
@@ -332,7 +379,7 @@ impl Error {
     ) -> Error {
         Error::Engine {
             context: context.into(),
-            cause: Arc::new(cause),
+            cause: Cause::new(cause),
         }
     }
 
@@ -345,6 +392,104 @@ impl Error {
         }
     }
 
+    /// A container error caused by another error (a format's library's, a
+    /// store's), kept as the typed source; the message is `what: cause`.
+    pub(crate) fn container_caused(
+        path: impl std::fmt::Display,
+        what: &str,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> Error {
+        let said = describe(&cause);
+        Error::Container {
+            path: path.to_string(),
+            message: match what {
+                "" => said,
+                _ => format!("{what}: {said}"),
+            },
+            cause: Some(Cause::new(cause)),
+        }
+    }
+
+    /// A read error caused by another error (a format's library's, a
+    /// store's), kept as the typed source; the message is `what: cause`.
+    pub(crate) fn read_caused(
+        key: impl Into<String>,
+        what: &str,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> Error {
+        let said = describe(&cause);
+        Error::Source {
+            key: key.into(),
+            message: match what {
+                "" => said,
+                _ => format!("{what}: {said}"),
+            },
+            cause: Some(Cause::new(cause)),
+        }
+    }
+
+    /// A write error caused by another error (a format's library's, a
+    /// store's), kept as the typed source; the message is `what: cause`.
+    pub(crate) fn sink_caused(
+        key: impl Into<String>,
+        what: &str,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> Error {
+        let said = describe(&cause);
+        Error::Sink {
+            key: key.into(),
+            message: match what {
+                "" => said,
+                _ => format!("{what}: {said}"),
+            },
+            cause: Some(Cause::new(cause)),
+        }
+    }
+
+    /// The I/O error behind this one, if any: its cause, or one further
+    /// down the chain of causes.
+    ///
+    /// ```
+    /// let e = akbuf::Error::read_io("k", std::io::Error::from(std::io::ErrorKind::TimedOut));
+    /// assert_eq!(e.io_error().map(|io| io.kind()), Some(std::io::ErrorKind::TimedOut));
+    /// assert!(akbuf::Error::read_failed("k", "no").io_error().is_none());
+    /// ```
+    pub fn io_error(&self) -> Option<&std::io::Error> {
+        if let Error::Io { io, .. } = self {
+            return Some(io);
+        }
+        let mut cause = std::error::Error::source(self);
+        while let Some(e) = cause {
+            if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                return Some(io);
+            }
+            cause = e.source();
+        }
+        None
+    }
+
+    /// Whether moving bytes failed (a read, a write, a file or a store
+    /// that could not be reached), rather than what the bytes say: what a
+    /// binding raises as its language's I/O error (Python's `OSError`).
+    ///
+    /// ```
+    /// assert!(akbuf::open("/nonexistent/container").unwrap_err().is_io());
+    /// assert!(!akbuf::Error::Argument("bad".into()).is_io());
+    /// ```
+    pub fn is_io(&self) -> bool {
+        match self {
+            Error::Source { .. } | Error::Io { .. } | Error::Sink { .. } => true,
+            Error::Container { cause: Some(c), .. } => {
+                #[cfg(feature = "remote")]
+                if c.downcast_ref::<object_store::Error>().is_some() {
+                    return true;
+                }
+                c.downcast_ref::<std::io::Error>().is_some()
+            }
+            _ => false,
+        }
+    }
+
     /// A container error caused by an I/O error (kept as the typed source).
     pub(crate) fn container_io(
         path: impl std::fmt::Display,
@@ -354,7 +499,7 @@ impl Error {
         Error::Container {
             path: path.to_string(),
             message: format!("{what}: {err}"),
-            cause: Some(Arc::new(err)),
+            cause: Some(Cause::new(err)),
         }
     }
 
@@ -363,7 +508,7 @@ impl Error {
         Error::Sink {
             key: key.into(),
             message: message.into(),
-            io: None,
+            cause: None,
         }
     }
 
@@ -372,7 +517,7 @@ impl Error {
         Error::Sink {
             key: key.into(),
             message: err.to_string(),
-            io: Some(Arc::new(err)),
+            cause: Some(Cause::new(err)),
         }
     }
 
@@ -386,4 +531,29 @@ impl Error {
             message: message.into(),
         }
     }
+}
+
+/// A message on one line: libraries' multi-line reports (libhdf5's error
+/// stack) joined with "; ".
+pub(crate) fn flat(text: &str) -> String {
+    text.split(['\n', '\r'])
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// An error and its chain of causes on one line (each cause said once).
+pub(crate) fn describe(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let s = c.to_string();
+        if !text.contains(&s) {
+            text.push_str(": ");
+            text.push_str(&s);
+        }
+        cause = c.source();
+    }
+    flat(&text)
 }

@@ -119,7 +119,7 @@ pub use device::Device;
 pub use device::{
     cuda_available, DeviceBuffer, DeviceCache, DeviceNative, DeviceStats, UploadMode, STAGED_MIN,
 };
-pub use error::{Error, Result};
+pub use error::{Cause, Error, Result};
 pub use form::{Form, FormKind, IndexType, Parameters, Primitive, TimeUnit};
 pub use layout::BufferInfo;
 pub use lists::{Lists, ListsIter};

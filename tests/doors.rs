@@ -172,3 +172,45 @@ fn an_hdf5_file_takes_new_groups_whatever_it_is_called() {
     assert_eq!(open(&at).unwrap().len(), 1000);
     assert!(Path::new(&h5ad).is_file());
 }
+
+/// A format's own error (parquet's, libhdf5's, the file system's) stays the
+/// typed `source()` of akbuf's error, found by `downcast_ref`.
+#[test]
+fn a_format_s_own_error_stays_the_typed_cause() {
+    use std::error::Error as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = akbuf::open(tmp.path().join("nothing")).unwrap_err();
+    assert!(missing.is_io(), "{missing}");
+    let io = missing
+        .source()
+        .and_then(|c| c.downcast_ref::<std::io::Error>());
+    assert_eq!(io.map(|e| e.kind()), Some(std::io::ErrorKind::NotFound));
+    #[cfg(feature = "parquet")]
+    {
+        let bad = tmp.path().join("bad.bin");
+        std::fs::write(&bad, b"PAR1 these are not row groups \x10\0\0\0PAR1").unwrap();
+        let err = akbuf::open(&bad).unwrap_err();
+        assert!(matches!(err, akbuf::Error::Container { .. }), "{err:?}");
+        assert!(!err.is_io(), "{err:?}");
+        let cause = err.source().expect("a cause");
+        assert!(
+            cause
+                .downcast_ref::<parquet::errors::ParquetError>()
+                .is_some(),
+            "{cause:?}"
+        );
+    }
+    #[cfg(feature = "hdf5")]
+    {
+        let bad = tmp.path().join("bad.h5ad");
+        let mut bytes = b"\x89HDF\r\n\x1a\n".to_vec();
+        bytes.extend_from_slice(&[0xff; 100]);
+        std::fs::write(&bad, bytes).unwrap();
+        let err = akbuf::open(&bad).unwrap_err();
+        let cause = err.source().expect("a cause");
+        assert!(
+            cause.downcast_ref::<hdf5_metno::Error>().is_some(),
+            "{cause:?}"
+        );
+    }
+}

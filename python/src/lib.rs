@@ -30,10 +30,7 @@ static DEFAULT_CACHE: PyOnceLock<Py<Cache>> = PyOnceLock::new();
 /// too) when reading or writing bytes failed, `akbuf.Error` otherwise; the
 /// buffer key and node, when the error names them, as `key` and `node`.
 fn to_py(py: Python<'_>, e: akbuf::Error) -> PyErr {
-    let io = matches!(
-        e,
-        akbuf::Error::Source { .. } | akbuf::Error::Io { .. } | akbuf::Error::Sink { .. }
-    ) || matches!(&e, akbuf::Error::Container { cause: Some(_), .. });
+    let io = e.is_io();
     let cell = if io { &READ_ERROR } else { &ERROR };
     let Some(ty) = cell.get(py) else {
         return PyValueError::new_err(e.to_string());

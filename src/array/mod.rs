@@ -737,7 +737,11 @@ impl Array {
     ///
     /// As [`Array::to_device`].
     #[cfg(feature = "cuda")]
-    pub fn to_device_with(&self, device: Device, copies: Arc<crate::device::DeviceCache>) -> Result<Array> {
+    pub fn to_device_with(
+        &self,
+        device: Device,
+        copies: Arc<crate::device::DeviceCache>,
+    ) -> Result<Array> {
         Ok(self.placed_at(Placement::open(device, Some(copies))?))
     }
 
@@ -944,7 +948,10 @@ impl Array {
         }
     }
 
-    fn upload(&self, b: &Arc<crate::layout::lazy::LazyBuf>) -> Result<crate::device::cuda::DeviceBuffer> {
+    fn upload(
+        &self,
+        b: &Arc<crate::layout::lazy::LazyBuf>,
+    ) -> Result<crate::device::cuda::DeviceBuffer> {
         use crate::device::copies::CopyKey;
         let (gpu, copies) = self.gpu()?;
         let key = CopyKey {

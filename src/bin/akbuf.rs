@@ -493,13 +493,16 @@ fn sql(a: &SqlArgs<'_>, confined: bool, out: &mut impl Write) -> Result<(), Erro
             };
             return Err(Error::Engine {
                 context: "query".into(),
-                cause: Arc::new(std::io::Error::new(std::io::ErrorKind::TimedOut, message)),
+                cause: akbuf::Cause::new(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    message,
+                )),
             });
         }
     };
     let failed = |e: &dyn std::fmt::Display| Error::Engine {
         context: "printing the rows".into(),
-        cause: Arc::new(std::io::Error::other(e.to_string())),
+        cause: akbuf::Cause::new(std::io::Error::other(e.to_string())),
     };
     let io = stdout_error;
     match a.format {
@@ -549,7 +552,7 @@ fn akbuf_engine(context: &str, e: datafusion::error::DataFusionError) -> Error {
     }
     Error::Engine {
         context: context.into(),
-        cause: Arc::new(e),
+        cause: akbuf::Cause::new(e),
     }
 }
 
@@ -1071,7 +1074,7 @@ fn main() -> ExitCode {
             .unwrap_or_else(|| "a panic".into());
         Err(Error::Engine {
             context: "internal error (a bug in akbuf or a library below it)".into(),
-            cause: Arc::new(std::io::Error::other(what)),
+            cause: akbuf::Cause::new(std::io::Error::other(what)),
         })
     });
     match outcome {

@@ -27,7 +27,7 @@ pub(crate) mod remote;
 pub use metadata::{Metadata, MAX_PARTITIONS, METADATA_LIMIT, PARTITIONED_BUFFER_KEY};
 
 use crate::array::Array;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::options::Options;
 use crate::source::DirSource;
 use crate::write::WriteOptions;
@@ -139,12 +139,13 @@ fn open_dir_first(path: &Path, options: &Options) -> Result<Option<(Array, Metad
             let array = metadata.open_with(DirSource::new(path), options.clone())?;
             Ok(Some((array, metadata)))
         }
-        Err(Error::Container {
-            cause: Some(io), ..
-        }) if matches!(
-            io.kind(),
-            std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
-        ) =>
+        Err(e)
+            if e.io_error().is_some_and(|io| {
+                matches!(
+                    io.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                )
+            }) =>
         {
             Ok(None)
         }

@@ -63,7 +63,7 @@ impl Store {
                 .to_file_path()
                 .map_err(|()| bad("not a local file path".into()))?;
             let local = object_store::local::LocalFileSystem::new_with_prefix(&path)
-                .map_err(|e| bad(one_line(&e)))?;
+                .map_err(|e| Error::container_caused(url, "", e))?;
             return Store::new(Arc::new(local), StorePath::default(), url, fetch);
         }
         let (scheme, prefix) = ObjectStoreScheme::parse(&parsed)
@@ -140,7 +140,7 @@ impl Store {
             Err(object_store::Error::NotFound { .. }) => Err(Error::Container {
                 path: url,
                 message: "no such object".into(),
-                cause: Some(Arc::new(std::io::Error::new(
+                cause: Some(crate::error::Cause::new(std::io::Error::new(
                     std::io::ErrorKind::NotFound,
                     "no such object",
                 ))),
@@ -148,7 +148,7 @@ impl Store {
             Err(e) => Err(Error::Container {
                 path: url,
                 message: one_line(&e),
-                cause: Some(Arc::new(std::io::Error::other(e))),
+                cause: Some(crate::error::Cause::new(e)),
             }),
         }
     }
@@ -266,17 +266,7 @@ fn build_store(
 
 /// An object_store error on one line (its chain joined).
 pub(crate) fn one_line(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let s = c.to_string();
-        if !text.contains(&s) {
-            text.push_str(": ");
-            text.push_str(&s);
-        }
-        cause = c.source();
-    }
-    text.replace('\n', " ")
+    crate::error::describe(e)
 }
 
 /// Uploads `bytes` to `key` under the store's prefix.

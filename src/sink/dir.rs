@@ -350,7 +350,7 @@ fn write_err(key: &str, path: &Path, e: std::io::Error) -> Error {
     Error::Sink {
         key: key.to_string(),
         message: format!("{}: {e}", path.display()),
-        io: Some(std::sync::Arc::new(e)),
+        cause: Some(crate::error::Cause::new(e)),
     }
 }
 

@@ -4,7 +4,7 @@
 //! (`crate::container::hdf5`).
 
 use crate::error::{Error, Result};
-use crate::source::hdf5::{close_on_exec, h5err, one_line};
+use crate::source::hdf5::{close_on_exec, h5_caused, h5err};
 use crate::sys;
 use hdf5_metno as h5;
 use std::path::{Path, PathBuf};
@@ -132,7 +132,7 @@ impl Hdf5Sink {
                 .map_err(|e| Error::container_io(path.display(), "opening the file", e))?;
             h5::File::append(&path)
         }
-        .map_err(|e| h5err(&path, e))?;
+        .map_err(|e| h5_caused(&path, "", e))?;
         close_on_exec(&file);
         let mut sink = Hdf5Sink {
             temp: String::new(),
@@ -179,7 +179,7 @@ impl Hdf5Sink {
         );
         let g = file
             .create_group(&temp)
-            .map_err(|e| h5err(&sink.path, format!("group {group:?}: {e}")))?;
+            .map_err(|e| h5_caused(&sink.path, &format!("group {group:?}"), e))?;
         sink.temp = temp;
         sink.group = Some(g);
         Ok(sink)
@@ -217,18 +217,18 @@ impl Hdf5Sink {
         for (name, value) in attrs {
             let v: h5::types::VarLenUnicode = value
                 .parse()
-                .map_err(|e| h5err(&self.path, format!("attribute {name}: {e}")))?;
+                .map_err(|e| h5_caused(&self.path, &format!("attribute {name}"), e))?;
             group
                 .new_attr::<h5::types::VarLenUnicode>()
                 .create(*name)
                 .and_then(|a| a.write_scalar(&v))
-                .map_err(|e| h5err(&self.path, format!("attribute {name}: {e}")))?;
+                .map_err(|e| h5_caused(&self.path, &format!("attribute {name}"), e))?;
         }
         self.group = None;
         let file = self.file.as_ref().expect("open until dropped");
         let rename = |from: &str, to: &str| {
             file.relink(from, to)
-                .map_err(|e| h5err(&self.path, format!("renaming the group into place: {e}")))
+                .map_err(|e| h5_caused(&self.path, "renaming the group into place", e))
         };
         if self.replace && file.link_exists(&self.name) {
             let (_, name) = split_group(&self.name);
@@ -249,7 +249,7 @@ impl Hdf5Sink {
         } else {
             rename(&self.temp, &self.name)?;
         }
-        file.flush().map_err(|e| h5err(&self.path, e))?;
+        file.flush().map_err(|e| h5_caused(&self.path, "", e))?;
         self.finished = true;
         Ok(())
     }
@@ -302,6 +302,6 @@ impl crate::sink::Sink for Hdf5Sink {
     }
 }
 
-fn sink_err(key: &str, e: impl std::fmt::Display) -> Error {
-    Error::sink(key, one_line(&e.to_string()))
+fn sink_err(key: &str, e: h5::Error) -> Error {
+    Error::sink_caused(key, "", e)
 }

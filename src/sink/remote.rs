@@ -4,7 +4,7 @@
 //! dropped before [`RemoteSink::commit`] deletes what it uploaded.
 
 use crate::error::{Error, Result};
-use crate::objstore::{one_line, put, Fetch, Store};
+use crate::objstore::{put, Fetch, Store};
 use crate::sink::{written_twice, FillFn, Sink};
 use futures::TryStreamExt;
 use object_store::{ObjectStoreExt, WriteMultipart};
@@ -85,7 +85,7 @@ impl RemoteSink {
                     format!("already holds objects ({what}); akbuf writes only to an empty prefix"),
                 ))
             }
-            Err(e) => return Err(Error::container(url, one_line(&e))),
+            Err(e) => return Err(Error::container_caused(url, "", e)),
         }
         Ok(RemoteSink {
             store,
@@ -122,9 +122,10 @@ impl RemoteSink {
                 self.committed = true;
                 Ok(())
             }
-            Err(e) => Err(Error::container(
+            Err(e) => Err(Error::container_caused(
                 &self.store.url,
-                format!("writing {name}: {}", one_line(&e)),
+                &format!("writing {name}"),
+                e,
             )),
         }
     }
@@ -167,9 +168,8 @@ impl Sink for RemoteSink {
             return Err(written_twice(key));
         }
         let store = &self.store;
-        let failed = |e: object_store::Error| {
-            Error::sink(key, format!("{}/{key}: {}", store.url, one_line(&e)))
-        };
+        let failed =
+            |e: object_store::Error| Error::sink_caused(key, &format!("{}/{key}", store.url), e);
         let loc = store.location(key);
         let upload = store
             .block(store.store.put_multipart(&loc))
@@ -242,6 +242,6 @@ impl RemoteSink {
         self.written.push(key.to_string());
         self.store
             .block(put(&self.store, key, bytes))
-            .map_err(|e| Error::sink(key, format!("{}/{key}: {}", self.store.url, one_line(&e))))
+            .map_err(|e| Error::sink_caused(key, &format!("{}/{key}", self.store.url), e))
     }
 }

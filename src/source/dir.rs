@@ -200,7 +200,7 @@ impl DirSource {
                 return Err(Error::Source {
                     key: key.to_string(),
                     message: format!("{}: {e}", path.display()),
-                    io: Some(std::sync::Arc::new(e)),
+                    cause: Some(crate::error::Cause::new(e)),
                 })
             }
         };

@@ -63,19 +63,25 @@ impl std::fmt::Debug for Hdf5Source {
 
 /// libhdf5's messages span lines (an error stack): one line for ours.
 pub(crate) fn one_line(text: &str) -> String {
-    text.split(['\n', '\r'])
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join("; ")
+    crate::error::flat(text)
 }
 
 pub(crate) fn h5err(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::container(path.display(), one_line(&e.to_string()))
 }
 
-fn source_err(key: &str, e: impl std::fmt::Display) -> Error {
-    Error::read_failed(key, one_line(&e.to_string()))
+/// A container error of libhdf5's (or the file system's), kept as the
+/// typed source.
+pub(crate) fn h5_caused(
+    path: &Path,
+    what: &str,
+    e: impl std::error::Error + Send + Sync + 'static,
+) -> Error {
+    Error::container_caused(path.display(), what, e)
+}
+
+fn source_err(key: &str, e: h5::Error) -> Error {
+    Error::read_caused(key, "", e)
 }
 
 /// Marks a file's descriptor close-on-exec. libhdf5 opens files without
@@ -132,12 +138,12 @@ impl Hdf5Source {
         // A FIFO or a device is refused before libhdf5 opens (and blocks on) it.
         let plain = sys::open_regular(&path, false)
             .map_err(|e| Error::container_io(path.display(), "opening the file", e))?;
-        let file_len = plain.metadata().map_err(|e| h5err(&path, e))?.len();
-        let file = h5::File::open(&path).map_err(|e| h5err(&path, e))?;
+        let file_len = plain.metadata().map_err(|e| h5_caused(&path, "", e))?.len();
+        let file = h5::File::open(&path).map_err(|e| h5_caused(&path, "", e))?;
         close_on_exec(&file);
         let g = file
             .group(group)
-            .map_err(|e| h5err(&path, format!("group {group:?}: {e}")))?;
+            .map_err(|e| h5_caused(&path, &format!("group {group:?}"), e))?;
         // SAFETY: as for `DirSource`: a mapped file must not be modified
         // while mapped; containers are immutable while read, and akbuf
         // never writes into a file it maps.

@@ -37,8 +37,12 @@ pub(crate) trait Batches: Send + Sync {
     fn path(&self) -> &Path;
 }
 
-pub(super) fn arrow_err(path: &Path, what: &str, e: impl std::fmt::Display) -> Error {
-    Error::container(path.display(), format!("{what}: {e}"))
+pub(super) fn arrow_err(
+    path: &Path,
+    what: &str,
+    e: impl std::error::Error + Send + Sync + 'static,
+) -> Error {
+    Error::container_caused(path.display(), what, e)
 }
 
 /// Runs a decoding library on the file's bytes, a panic of it (on bytes it

@@ -79,8 +79,9 @@ impl IpcFile {
         let footer_start = (n - 10)
             .checked_sub(footer_len)
             .ok_or_else(|| bad("the footer is longer than the file"))?;
+        // (The flatbuffer verifier's error is no std error: said, not kept.)
         let footer = arrow_ipc::root_as_footer(&data[footer_start..n - 10])
-            .map_err(|e| arrow_err(path, "reading the footer", e))?;
+            .map_err(|e| bad(&format!("reading the footer: {e}")))?;
         let fb_schema = footer.schema().ok_or_else(|| bad("no schema"))?;
         if fb_schema.fields().is_none() {
             return Err(bad("a schema without fields"));

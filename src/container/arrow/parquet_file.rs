@@ -182,8 +182,7 @@ impl ParquetFile {
     /// Row group `i`, the columns of `mask`.
     fn read(&self, i: usize, mask: parquet::arrow::ProjectionMask) -> Result<RecordBatch> {
         use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-        let fail =
-            |e: &dyn std::fmt::Display| arrow_err(&self.path, &format!("reading row group {i}"), e);
+        let what = format!("reading row group {i}");
         let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(
             self.data.clone(),
             self.meta.clone(),
@@ -192,15 +191,16 @@ impl ParquetFile {
         .with_projection(mask)
         .with_batch_size(self.lengths[i].clamp(1, PARQUET_STEP))
         .build()
-        .map_err(|e| fail(&e))?;
+        .map_err(|e| arrow_err(&self.path, &what, e))?;
         let schema = arrow_array::RecordBatchReader::schema(&reader);
         let batches = reader
             .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| fail(&e))?;
+            .map_err(|e| arrow_err(&self.path, &what, e))?;
         let batch = match batches.len() {
             0 => RecordBatch::new_empty(schema),
             1 => batches.into_iter().next().unwrap_or_else(|| unreachable!()),
-            _ => arrow_select::concat::concat_batches(&schema, &batches).map_err(|e| fail(&e))?,
+            _ => arrow_select::concat::concat_batches(&schema, &batches)
+                .map_err(|e| arrow_err(&self.path, &what, e))?,
         };
         if batch.num_rows() != self.lengths[i] {
             return Err(Error::container(

@@ -145,7 +145,7 @@ pub(crate) fn pieces(array: &Array) -> Result<Vec<Array>> {
 fn write_into(array: &Array, tmp: &Path, options: &ToArrowOptions) -> Result<usize> {
     let io = |e: std::io::Error| Error::container_io(tmp.display(), "writing", e);
     let arrow = |e: arrow_schema::ArrowError| {
-        Error::container(tmp.display(), format!("writing Arrow IPC: {e}"))
+        Error::container_caused(tmp.display(), "writing Arrow IPC", e)
     };
     let file = std::fs::OpenOptions::new()
         .write(true)

@@ -78,7 +78,7 @@ fn write_into(array: &Array, tmp: &Path, options: &ToArrowOptions) -> Result<usi
     use parquet::file::properties::WriterProperties;
     let io = |e: std::io::Error| Error::container_io(tmp.display(), "writing", e);
     let pq = |e: parquet::errors::ParquetError| {
-        Error::container(tmp.display(), format!("writing Parquet: {e}"))
+        Error::container_caused(tmp.display(), "writing Parquet", e)
     };
     let file = std::fs::OpenOptions::new()
         .write(true)

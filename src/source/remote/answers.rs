@@ -10,7 +10,6 @@ use futures::stream::StreamExt;
 use object_store::{GetOptions, GetRange};
 use std::future::Future;
 use std::ops::Range;
-use std::sync::Arc;
 
 /// Which version of an object a response came from.
 #[derive(Clone, Debug, PartialEq)]
@@ -191,7 +190,7 @@ impl RemoteSource {
         Error::Source {
             key: key.to_string(),
             message: format!("{}/{key}: {message}", self.store.url),
-            io: None,
+            cause: None,
         }
     }
 
@@ -204,7 +203,7 @@ impl RemoteSource {
         Error::Source {
             key: key.to_string(),
             message: format!("{}/{key}: {}", self.store.url, one_line(&e)),
-            io: Some(Arc::new(std::io::Error::other(e))),
+            cause: Some(crate::error::Cause::new(e)),
         }
     }
 
@@ -231,7 +230,7 @@ impl RemoteSource {
                 "{}/{key}: no answer from the server for {:?} (the request timeout: Fetch::timeout, --request-timeout, AKBUF_REQUEST_TIMEOUT)",
                 self.store.url, self.store.fetch.timeout
             ),
-            io: Some(Arc::new(std::io::Error::new(
+            cause: Some(crate::error::Cause::new(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
                 "request timeout",
             ))),
