@@ -394,6 +394,10 @@ impl Error {
 
     /// A container error caused by another error (a format's library's, a
     /// store's), kept as the typed source; the message is `what: cause`.
+    #[cfg_attr(
+        not(any(feature = "hdf5", feature = "arrow", feature = "remote")),
+        allow(dead_code)
+    )]
     pub(crate) fn container_caused(
         path: impl std::fmt::Display,
         what: &str,
@@ -412,6 +416,7 @@ impl Error {
 
     /// A read error caused by another error (a format's library's, a
     /// store's), kept as the typed source; the message is `what: cause`.
+    #[cfg_attr(not(feature = "hdf5"), allow(dead_code))]
     pub(crate) fn read_caused(
         key: impl Into<String>,
         what: &str,
@@ -430,6 +435,7 @@ impl Error {
 
     /// A write error caused by another error (a format's library's, a
     /// store's), kept as the typed source; the message is `what: cause`.
+    #[cfg_attr(not(any(feature = "hdf5", feature = "remote")), allow(dead_code))]
     pub(crate) fn sink_caused(
         key: impl Into<String>,
         what: &str,
@@ -535,6 +541,10 @@ impl Error {
 
 /// A message on one line: libraries' multi-line reports (libhdf5's error
 /// stack) joined with "; ".
+#[cfg_attr(
+    not(any(feature = "hdf5", feature = "arrow", feature = "remote")),
+    allow(dead_code)
+)]
 pub(crate) fn flat(text: &str) -> String {
     text.split(['\n', '\r'])
         .map(str::trim)
@@ -544,6 +554,10 @@ pub(crate) fn flat(text: &str) -> String {
 }
 
 /// An error and its chain of causes on one line (each cause said once).
+#[cfg_attr(
+    not(any(feature = "hdf5", feature = "arrow", feature = "remote")),
+    allow(dead_code)
+)]
 pub(crate) fn describe(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut cause = e.source();

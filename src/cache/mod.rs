@@ -44,6 +44,11 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use sync::{lock, read, write, Mutex, RwLock};
 
+mod cached;
+mod placeholder;
+pub use cached::CachedSource;
+use placeholder::*;
+
 type Outcome = Result<Option<Buffer>>;
 
 /// An observer of source reads.
@@ -550,145 +555,6 @@ impl Cache {
         drop(sh);
         self.counters.hits.add();
         Some(b)
-    }
-}
-
-/// What [`Cache::probe`] found.
-enum Probe<'a> {
-    Hit(Buffer),
-    /// A read in flight (its rendezvous, if it still has one).
-    Wait(Option<Arc<Flight<Outcome>>>),
-    Lead(Lead<'a>),
-}
-
-/// The loading slot of one key, held by the thread that will read it
-/// (see [`Cache::claim`]). Dropped unfinished (the read panicked, or was
-/// never made), it clears its slot and wakes whoever waits with an error.
-pub(crate) struct Lead<'a> {
-    cache: &'a Cache,
-    shard: &'a RwLock<Shard>,
-    owned: Option<K>,
-}
-
-impl<'a> Lead<'a> {
-    fn new(cache: &'a Cache, shard: &'a RwLock<Shard>, owned: K) -> Lead<'a> {
-        Lead {
-            cache,
-            shard,
-            owned: Some(owned),
-        }
-    }
-
-    /// Stores the read's result (a buffer is cached; a missing key or an
-    /// error is not) and hands it to every waiting thread.
-    pub(crate) fn finish(mut self, result: Outcome) -> Outcome {
-        let Some(owned) = self.owned.take() else {
-            return result;
-        };
-        let cache = self.cache;
-        let waiters = {
-            let mut sh = write(self.shard);
-            match &result {
-                Ok(Some(b)) => cache.admit(&mut sh, &owned, b),
-                _ => match sh.store.remove(&owned) {
-                    Some(Slot::Loading(f)) => f,
-                    _ => None,
-                },
-            }
-        };
-        if let Some(f) = waiters {
-            f.finish(result.clone());
-        }
-        if matches!(result, Ok(Some(_))) {
-            cache.evict_to_budget(&owned);
-        }
-        result
-    }
-}
-
-impl Drop for Lead<'_> {
-    fn drop(&mut self) {
-        // Only the leader removes its entry, so the entry is this one's.
-        if let Some(owned) = self.owned.take() {
-            let slot = write(self.shard).store.remove(&owned);
-            if let Some(Slot::Loading(Some(f))) = slot {
-                f.abandon();
-            }
-        }
-    }
-}
-
-/// A source that reads through a cache: wrap any source once and every
-/// reader of the wrapper shares the cache's single flight, budget and stats.
-///
-/// ```
-/// use akbuf::{Buffer, Cache, CachedSource, MemorySource, Source};
-/// use std::sync::Arc;
-///
-/// let cache = Arc::new(Cache::new());
-/// let inner = MemorySource::new().with("k", Buffer::from_vec(vec![1, 2, 3]));
-/// let source = CachedSource::new(inner, Arc::clone(&cache));
-/// source.read("k")?;
-/// source.read("k")?;
-/// assert_eq!((cache.stats().reads, cache.stats().hits), (1, 1));
-/// # Ok::<(), akbuf::Error>(())
-/// ```
-pub struct CachedSource<S> {
-    inner: S,
-    cache: Arc<Cache>,
-    number: u64,
-}
-
-impl<S: Source> CachedSource<S> {
-    /// Wraps `inner`; entries are shared with other wrappers of sources with
-    /// the same [`Source::id`].
-    pub fn new(inner: S, cache: Arc<Cache>) -> CachedSource<S> {
-        let number = cache.source_number(inner.id());
-        CachedSource {
-            inner,
-            cache,
-            number,
-        }
-    }
-
-    /// The cache.
-    pub fn cache(&self) -> &Arc<Cache> {
-        &self.cache
-    }
-}
-
-impl<S> fmt::Debug for CachedSource<S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CachedSource")
-            .field("source", &self.number)
-            .finish()
-    }
-}
-
-impl<S: Source> Source for CachedSource<S> {
-    fn read(&self, key: &str) -> Result<Option<Buffer>> {
-        self.cache.get_or_load(
-            self.number,
-            key,
-            Conv::Raw,
-            || Arc::from(key),
-            || {
-                self.cache
-                    .read(self.number, &self.inner, key, crate::source::Want::All)
-            },
-        )
-    }
-    fn size(&self, key: &str) -> Option<u64> {
-        self.inner.size(key)
-    }
-    fn stat_many(&self, keys: &[&str]) -> Vec<Result<Option<u64>>> {
-        self.inner.stat_many(keys)
-    }
-    fn describe(&self) -> String {
-        self.inner.describe()
-    }
-    fn id(&self) -> Option<String> {
-        self.inner.id()
     }
 }
 

@@ -41,6 +41,61 @@ use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The six functions' codecs (scalar, aggregate and window functions, each
+/// decoded and encoded), forwarded to Ballista's codec `self.inner`: akbuf
+/// adds tables and scans, not functions.
+macro_rules! forward_functions {
+    () => {
+        fn try_decode_udf(
+            &self,
+            name: &str,
+            buf: &[u8],
+        ) -> datafusion::common::Result<Arc<ScalarUDF>> {
+            self.inner.try_decode_udf(name, buf)
+        }
+
+        fn try_encode_udf(
+            &self,
+            node: &ScalarUDF,
+            buf: &mut Vec<u8>,
+        ) -> datafusion::common::Result<()> {
+            self.inner.try_encode_udf(node, buf)
+        }
+
+        fn try_decode_udaf(
+            &self,
+            name: &str,
+            buf: &[u8],
+        ) -> datafusion::common::Result<Arc<AggregateUDF>> {
+            self.inner.try_decode_udaf(name, buf)
+        }
+
+        fn try_encode_udaf(
+            &self,
+            node: &AggregateUDF,
+            buf: &mut Vec<u8>,
+        ) -> datafusion::common::Result<()> {
+            self.inner.try_encode_udaf(node, buf)
+        }
+
+        fn try_decode_udwf(
+            &self,
+            name: &str,
+            buf: &[u8],
+        ) -> datafusion::common::Result<Arc<WindowUDF>> {
+            self.inner.try_decode_udwf(name, buf)
+        }
+
+        fn try_encode_udwf(
+            &self,
+            node: &WindowUDF,
+            buf: &mut Vec<u8>,
+        ) -> datafusion::common::Result<()> {
+            self.inner.try_encode_udwf(node, buf)
+        }
+    };
+}
+
 /// What starts an encoded akbuf node: Ballista's own nodes are protobuf
 /// messages, which never start with these bytes (0x00 is no field tag).
 const MAGIC: &[u8] = b"\0akbuf-ballista-1\0";
@@ -266,49 +321,7 @@ impl LogicalExtensionCodec for AkbufLogicalCodec {
         self.inner.try_encode_file_format(buf, node)
     }
 
-    fn try_decode_udf(&self, name: &str, buf: &[u8]) -> datafusion::common::Result<Arc<ScalarUDF>> {
-        self.inner.try_decode_udf(name, buf)
-    }
-
-    fn try_encode_udf(
-        &self,
-        node: &ScalarUDF,
-        buf: &mut Vec<u8>,
-    ) -> datafusion::common::Result<()> {
-        self.inner.try_encode_udf(node, buf)
-    }
-
-    fn try_decode_udaf(
-        &self,
-        name: &str,
-        buf: &[u8],
-    ) -> datafusion::common::Result<Arc<AggregateUDF>> {
-        self.inner.try_decode_udaf(name, buf)
-    }
-
-    fn try_encode_udaf(
-        &self,
-        node: &AggregateUDF,
-        buf: &mut Vec<u8>,
-    ) -> datafusion::common::Result<()> {
-        self.inner.try_encode_udaf(node, buf)
-    }
-
-    fn try_decode_udwf(
-        &self,
-        name: &str,
-        buf: &[u8],
-    ) -> datafusion::common::Result<Arc<WindowUDF>> {
-        self.inner.try_decode_udwf(name, buf)
-    }
-
-    fn try_encode_udwf(
-        &self,
-        node: &WindowUDF,
-        buf: &mut Vec<u8>,
-    ) -> datafusion::common::Result<()> {
-        self.inner.try_encode_udwf(node, buf)
-    }
+    forward_functions!();
 }
 
 /// Ballista's physical codec, plus akbuf scans as their table's location,
@@ -438,49 +451,7 @@ impl PhysicalExtensionCodec for AkbufPhysicalCodec {
         Ok(())
     }
 
-    fn try_decode_udf(&self, name: &str, buf: &[u8]) -> datafusion::common::Result<Arc<ScalarUDF>> {
-        self.inner.try_decode_udf(name, buf)
-    }
-
-    fn try_encode_udf(
-        &self,
-        node: &ScalarUDF,
-        buf: &mut Vec<u8>,
-    ) -> datafusion::common::Result<()> {
-        self.inner.try_encode_udf(node, buf)
-    }
-
-    fn try_decode_udaf(
-        &self,
-        name: &str,
-        buf: &[u8],
-    ) -> datafusion::common::Result<Arc<AggregateUDF>> {
-        self.inner.try_decode_udaf(name, buf)
-    }
-
-    fn try_encode_udaf(
-        &self,
-        node: &AggregateUDF,
-        buf: &mut Vec<u8>,
-    ) -> datafusion::common::Result<()> {
-        self.inner.try_encode_udaf(node, buf)
-    }
-
-    fn try_decode_udwf(
-        &self,
-        name: &str,
-        buf: &[u8],
-    ) -> datafusion::common::Result<Arc<WindowUDF>> {
-        self.inner.try_decode_udwf(name, buf)
-    }
-
-    fn try_encode_udwf(
-        &self,
-        node: &WindowUDF,
-        buf: &mut Vec<u8>,
-    ) -> datafusion::common::Result<()> {
-        self.inner.try_encode_udwf(node, buf)
-    }
+    forward_functions!();
 }
 
 /// A client session on the Ballista cluster whose scheduler is at `url`
