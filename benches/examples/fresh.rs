@@ -14,6 +14,9 @@ mod common;
 fn main() -> Result<(), akbuf::Error> {
     let args: Vec<String> = std::env::args().collect();
     let (data, which) = (&args[1], args[2].as_str());
+    // AKBUF_FRESH_FAULTS=1: also the page faults the workload took (read
+    // from /proc before and after the timed region, outside it).
+    let faults_before = std::env::var_os("AKBUF_FRESH_FAULTS").map(|_| minor_faults());
     let t = Instant::now();
     let check = match which {
         "W1" => akbuf::open(format!("{data}/events"))?.len() as f64,
@@ -43,6 +46,9 @@ fn main() -> Result<(), akbuf::Error> {
         other => panic!("unknown workload {other}"),
     };
     let secs = t.elapsed().as_secs_f64();
+    if let Some(before) = faults_before {
+        eprintln!("minor page faults: {}", minor_faults() - before);
+    }
     if std::env::var_os("AKBUF_FRESH_AGAIN").is_some() {
         let t = Instant::now();
         let again = akbuf::open(format!("{data}/events"))?.len();
@@ -50,4 +56,15 @@ fn main() -> Result<(), akbuf::Error> {
     }
     println!("{secs:.9} {check}");
     Ok(())
+}
+
+/// The process's minor page faults so far (`/proc/self/stat`, field 10).
+fn minor_faults() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The command name (field 2) may hold spaces: count from after its ')'.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    rest.split_whitespace()
+        .nth(7)
+        .and_then(|f| f.parse().ok())
+        .unwrap_or(0)
 }

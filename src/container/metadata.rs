@@ -3,7 +3,7 @@
 //! template, as `metadata.json` holds them and as every container format
 //! stores them its own way.
 
-use crate::array::{from_buffers, Array};
+use crate::array::Array;
 use crate::buffer::ByteOrder;
 use crate::error::{Error, Result};
 use crate::form::json::J;
@@ -12,6 +12,7 @@ use crate::options::{BufferKey, Options};
 use crate::source::Source;
 use crate::write::WriteOptions;
 use serde_json::Value;
+use std::sync::Arc;
 
 /// The most bytes of `metadata.json` akbuf reads (256 MiB): a form for a
 /// hundred thousand fields is a few MiB, and a file linked to `/dev/zero`
@@ -45,8 +46,9 @@ pub const PARTITIONED_BUFFER_KEY: &str = "part{partition}-{form_key}-{attribute}
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct Metadata {
-    /// The form.
-    pub form: Form,
+    /// The form (shared: the arrays opened with this metadata hold the
+    /// same tree, not copies of it).
+    pub form: Arc<Form>,
     /// The number of elements (of all partitions together).
     pub length: usize,
     /// Byte order of the buffers (absent in the file means `<`).
@@ -62,9 +64,9 @@ pub struct Metadata {
 
 impl Metadata {
     /// Metadata with the defaults for byte order and buffer keys.
-    pub fn new(form: Form, length: usize) -> Metadata {
+    pub fn new(form: impl Into<Arc<Form>>, length: usize) -> Metadata {
         Metadata {
-            form,
+            form: form.into(),
             length,
             byteorder: ByteOrder::Little,
             buffer_key: None,
@@ -83,7 +85,7 @@ impl Metadata {
     /// assert!(m.to_json().contains(r#""length": [3, 0, 2]"#));
     /// # Ok::<(), akbuf::Error>(())
     /// ```
-    pub fn partitioned(form: Form, lengths: Vec<usize>) -> Metadata {
+    pub fn partitioned(form: impl Into<Arc<Form>>, lengths: Vec<usize>) -> Metadata {
         let mut m = Metadata::new(
             form,
             lengths.iter().fold(0usize, |a, &n| a.saturating_add(n)),
@@ -221,7 +223,7 @@ impl Metadata {
             }
         };
         let m = Metadata {
-            form,
+            form: Arc::new(form),
             length,
             byteorder,
             buffer_key,
@@ -282,7 +284,7 @@ impl Metadata {
     ///
     /// # Errors
     ///
-    /// As [`from_buffers`].
+    /// As [`crate::from_buffers`].
     pub fn open_with<S: Source + 'static>(&self, source: S, options: Options) -> Result<Array> {
         let mine = self.options()?;
         let options = Options {
@@ -292,13 +294,18 @@ impl Metadata {
         };
         match &self.partitions {
             Some(lengths) => Array::partitioned(
-                std::sync::Arc::new(self.form.clone()),
+                Arc::clone(&self.form),
                 lengths.clone(),
                 self.partition_start,
-                std::sync::Arc::new(source),
+                Arc::new(source),
                 options,
             ),
-            None => from_buffers(&self.form, self.length, source, options),
+            None => Array::new(
+                Arc::clone(&self.form),
+                self.length,
+                Arc::new(source),
+                options,
+            ),
         }
     }
 
@@ -306,7 +313,7 @@ impl Metadata {
     ///
     /// # Errors
     ///
-    /// As [`from_buffers`].
+    /// As [`crate::from_buffers`].
     pub fn open<S: Source + 'static>(&self, source: S) -> Result<Array> {
         self.open_with(source, Options::default())
     }

@@ -120,24 +120,25 @@ pub fn open_with(path: impl AsRef<Path>, options: Options) -> Result<Array> {
 /// As [`open`].
 pub fn open_with_metadata(path: impl AsRef<Path>, options: Options) -> Result<(Array, Metadata)> {
     let path = path.as_ref();
-    if let Some(opened) = open_dir_first(path, &options)? {
-        return Ok(opened);
-    }
+    let options = match open_dir_first(path, options)? {
+        Ok(opened) => return Ok(opened),
+        Err(options) => options,
+    };
     let at = Location::parse(path)?;
     registry::find(&at).open(&at, options)
 }
 
 /// Most paths are directory containers: reading their `metadata.json`
 /// first spares asking what the path is (a system call on every open).
-/// `None` where the path has no `metadata.json` to read.
-fn open_dir_first(path: &Path, options: &Options) -> Result<Option<(Array, Metadata)>> {
+/// The options back where the path has no `metadata.json` to read.
+fn open_dir_first(path: &Path, options: Options) -> Result<Result<(Array, Metadata), Options>> {
     if options.confined || crate::url::is_url(&path.to_string_lossy()) {
-        return Ok(None);
+        return Ok(Err(options));
     }
     match Metadata::read_dir_with(path, false) {
         Ok(metadata) => {
-            let array = metadata.open_with(DirSource::new(path), options.clone())?;
-            Ok(Some((array, metadata)))
+            let array = metadata.open_with(DirSource::new(path), options)?;
+            Ok(Ok((array, metadata)))
         }
         Err(e)
             if e.io_error().is_some_and(|io| {
@@ -147,7 +148,7 @@ fn open_dir_first(path: &Path, options: &Options) -> Result<Option<(Array, Metad
                 )
             }) =>
         {
-            Ok(None)
+            Ok(Err(options))
         }
         Err(e) => Err(e),
     }
@@ -189,9 +190,10 @@ pub fn open_locations<P: AsRef<Path>>(
     let [path] = paths.as_slice() else {
         return dataset::open_dataset_with(paths, options).map(|a| (a, None));
     };
-    if let Some((array, metadata)) = open_dir_first(path, &options)? {
-        return Ok((array, Some(metadata)));
-    }
+    let options = match open_dir_first(path, options)? {
+        Ok((array, metadata)) => return Ok((array, Some(metadata))),
+        Err(options) => options,
+    };
     let at = Location::parse(path)?;
     if dataset::is_folder_of_containers(&at) {
         return dataset::open_dataset_with([path], options).map(|a| (a, None));

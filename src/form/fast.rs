@@ -169,7 +169,7 @@ impl<'a> Cur<'a> {
         }
         if self.peek()? == b'"' {
             let p = Primitive::parse(self.str()?)?;
-            return Some(numpy(p, Vec::new(), Parameters::new(), None));
+            return Some(numpy(p, Vec::new(), None, None));
         }
         let mut n = Pending::default();
         self.depth += 1;
@@ -212,10 +212,10 @@ fn string_end(s: &[u8]) -> Option<usize> {
 fn numpy(
     primitive: Primitive,
     inner_shape: Vec<usize>,
-    parameters: Parameters,
+    parameters: Option<Parameters>,
     form_key: Option<String>,
 ) -> Form {
-    Form::new(
+    Form::from_parts(
         FormKind::Numpy {
             primitive,
             inner_shape,
@@ -231,7 +231,8 @@ struct Pending<'a> {
     class: Option<&'a str>,
     primitive: Option<Primitive>,
     inner_shape: Option<Vec<usize>>,
-    parameters: Option<Parameters>,
+    /// `Some(None)`: given, and empty or null.
+    parameters: Option<Option<Parameters>>,
     form_key: Option<Option<String>>,
     content: Option<Arc<Form>>,
     contents: Option<Vec<Arc<Form>>>,
@@ -296,57 +297,67 @@ impl<'a> Pending<'a> {
     }
 
     fn finish(self) -> Option<Form> {
-        let [offsets, starts, stops, index, mask, tags] = self.indexes;
-        let content = || self.content.clone();
-        let kind = match self.class? {
-            "NumpyArray" => {
-                let inner_shape = self.inner_shape.clone().unwrap_or_default();
-                FormKind::Numpy {
-                    primitive: self.primitive?,
-                    inner_shape,
-                }
-            }
-            "EmptyArray" if self.parameters.as_ref().is_some_and(|p| !p.is_empty()) => return None,
+        // Taken apart, not cloned: a record's fields and contents are moved
+        // into the node (thousands of names and nodes for a wide record).
+        let Pending {
+            class,
+            primitive,
+            inner_shape,
+            parameters,
+            form_key,
+            content,
+            contents,
+            fields,
+            size,
+            indexes,
+            valid_when,
+            lsb_order,
+        } = self;
+        let [offsets, starts, stops, index, mask, tags] = indexes;
+        let kind = match class? {
+            "NumpyArray" => FormKind::Numpy {
+                primitive: primitive?,
+                inner_shape: inner_shape.unwrap_or_default(),
+            },
+            "EmptyArray" if matches!(parameters, Some(Some(_))) => return None,
             "EmptyArray" => FormKind::Empty,
             "RegularArray" => FormKind::Regular {
-                size: self.size?,
-                content: content()?,
+                size: size?,
+                content: content?,
             },
             "ListArray" => FormKind::List {
                 starts: starts?,
                 stops: stops?,
-                content: content()?,
+                content: content?,
             },
             "ListOffsetArray" => FormKind::ListOffset {
                 offsets: offsets?,
-                content: content()?,
+                content: content?,
             },
             "IndexedArray" => FormKind::Indexed {
                 index: index?,
-                content: content()?,
+                content: content?,
             },
             "IndexedOptionArray" => FormKind::IndexedOption {
                 index: index?,
-                content: content()?,
+                content: content?,
             },
             "ByteMaskedArray" => FormKind::ByteMasked {
                 mask: mask?,
-                valid_when: self.valid_when?,
-                content: content()?,
+                valid_when: valid_when?,
+                content: content?,
             },
             "BitMaskedArray" => FormKind::BitMasked {
                 mask: mask?,
-                valid_when: self.valid_when?,
-                lsb_order: self.lsb_order?,
-                content: content()?,
+                valid_when: valid_when?,
+                lsb_order: lsb_order?,
+                content: content?,
             },
-            "UnmaskedArray" => FormKind::Unmasked {
-                content: content()?,
-            },
+            "UnmaskedArray" => FormKind::Unmasked { content: content? },
             "RecordArray" => {
-                let contents = self.contents.clone()?;
+                let contents = contents?;
                 // Old-style records (no "fields") are the general parser's.
-                let fields = self.fields.clone()?;
+                let fields = fields?;
                 if fields.as_ref().is_some_and(|f| f.len() != contents.len()) {
                     return None;
                 }
@@ -355,31 +366,33 @@ impl<'a> Pending<'a> {
             "UnionArray" => FormKind::Union {
                 tags: tags?,
                 index: index?,
-                contents: self.contents.clone()?,
+                contents: contents?,
             },
             _ => return None,
         };
-        Some(Form::new(
+        Some(Form::from_parts(
             kind,
-            self.parameters.unwrap_or_default(),
-            self.form_key.flatten(),
+            parameters.flatten(),
+            form_key.flatten(),
         ))
     }
 }
 
-/// `"parameters"`: an object (of any JSON) or null.
-fn parameters(c: &mut Cur<'_>) -> Option<Parameters> {
+/// `"parameters"`: an object (of any JSON) or null; `Some(None)` for null
+/// or `{}` (no map made: an empty one would seed a hasher, per node).
+fn parameters(c: &mut Cur<'_>) -> Option<Option<Parameters>> {
     match c.peek()? {
-        b'n' => c.literal(b"null").map(|()| Parameters::new()),
+        b'n' => c.literal(b"null").map(|()| None),
         b'{' => {
             let start = c.i;
             c.i += 1;
             if c.eat(b'}').is_some() {
-                return Some(Parameters::new());
+                return Some(None);
             }
             c.i = start;
             let text = c.skip()?;
-            serde_json::from_str::<Parameters>(text).ok()
+            let map = serde_json::from_str::<Parameters>(text).ok()?;
+            Some((!map.is_empty()).then_some(map))
         }
         _ => None,
     }
@@ -476,7 +489,7 @@ mod tests {
                 let m = Metadata::from_json_general(&text).unwrap();
                 assert_eq!(
                     (&form, length, order, &key),
-                    (&m.form, m.length, m.byteorder, &m.buffer_key)
+                    (&*m.form, m.length, m.byteorder, &m.buffer_key)
                 );
                 fast += 1;
             }

@@ -49,8 +49,21 @@ pub type Parameters = Map<String, Value>;
 #[derive(Clone, Debug, PartialEq)]
 pub struct Form {
     kind: FormKind,
-    parameters: Parameters,
+    /// `None` when empty: most nodes have none, and a form of many
+    /// thousand nodes is made on every open.
+    parameters: Option<Box<Parameters>>,
     form_key: Option<String>,
+}
+
+/// The parameters of a node that has none.
+fn no_parameters() -> &'static Parameters {
+    static EMPTY: std::sync::OnceLock<Parameters> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(Parameters::new)
+}
+
+/// Parameters as a node keeps them.
+fn kept(parameters: Parameters) -> Option<Box<Parameters>> {
+    (!parameters.is_empty()).then(|| Box::new(parameters))
 }
 
 /// The class of a Form node and its class-specific attributes.
@@ -169,7 +182,21 @@ impl Form {
     pub fn new(kind: FormKind, parameters: Parameters, form_key: Option<String>) -> Form {
         Form {
             kind,
-            parameters,
+            parameters: kept(parameters),
+            form_key,
+        }
+    }
+
+    /// [`Form::new`] with parameters that may be absent: no map is made
+    /// for a node without any (an empty map seeds a hasher).
+    pub(crate) fn from_parts(
+        kind: FormKind,
+        parameters: Option<Parameters>,
+        form_key: Option<String>,
+    ) -> Form {
+        Form {
+            kind,
+            parameters: parameters.and_then(kept),
             form_key,
         }
     }
@@ -181,12 +208,15 @@ impl Form {
 
     /// The node's parameters (empty when none).
     pub fn parameters(&self) -> &Parameters {
-        &self.parameters
+        match &self.parameters {
+            Some(p) => p,
+            None => no_parameters(),
+        }
     }
 
     /// One parameter, if set and not `null`.
     pub fn parameter(&self, key: &str) -> Option<&Value> {
-        self.parameters.get(key).filter(|v| !v.is_null())
+        self.parameters.as_ref()?.get(key).filter(|v| !v.is_null())
     }
 
     /// The `__array__` parameter as a string, if set.
@@ -212,7 +242,7 @@ impl Form {
     #[must_use]
     pub fn with_parameters(&self, parameters: Parameters) -> Form {
         Form {
-            parameters,
+            parameters: kept(parameters),
             ..self.clone()
         }
     }

@@ -55,25 +55,46 @@ fn local(at: &Location) -> &Path {
     at.path().unwrap_or(Path::new(""))
 }
 
-/// Reads a regular file as UTF-8 text, refusing one over `limit` bytes.
-fn read_capped(path: &Path, limit: u64, no_follow: bool) -> std::io::Result<String> {
+/// From this size on, `metadata.json` is read through a memory map
+/// populated in one call rather than copied into fresh heap pages, each a
+/// page fault (a form of thousands of fields is hundreds of KiB).
+const MAP_FROM: u64 = 64 << 10;
+
+/// Hands a regular file's text to `parse`, refusing one over `limit` bytes
+/// or not UTF-8.
+fn with_text<R>(
+    path: &Path,
+    limit: u64,
+    no_follow: bool,
+    parse: impl FnOnce(&str) -> R,
+) -> std::io::Result<R> {
     use std::io::Read;
     let (file, len) = crate::sys::open_regular_with_len(path, no_follow)?;
-    let too_big = |n: u64| {
-        std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("{n} bytes or more, over the limit of {limit} bytes"),
-        )
-    };
     if len > limit {
-        return Err(too_big(len));
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{len} bytes or more, over the limit of {limit} bytes"),
+        ));
+    }
+    let utf8 = |e: std::str::Utf8Error| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
+    if len >= MAP_FROM {
+        // SAFETY: a map is undefined behaviour if the file changes while
+        // mapped. As for buffer files (`DirSource`), a container's files
+        // are immutable while read: akbuf's writer writes `metadata.json`
+        // into a temporary folder and renames the folder into place, and
+        // replaces a container by exchanging folders, never in place. The
+        // map lives only while the text is parsed.
+        let mapped = unsafe { memmap2::MmapOptions::new().populate().map(&file) };
+        // (A file system that cannot map the file is read as any other.)
+        if let Ok(map) = mapped {
+            return Ok(parse(std::str::from_utf8(&map).map_err(utf8)?));
+        }
     }
     // One read of the length fstat gave (a regular file: it does not grow
     // without end as a device would; one changed meanwhile reads short and fails).
     let mut bytes = vec![0u8; len as usize];
     (&file).read_exact(&mut bytes)?;
-    String::from_utf8(bytes)
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error()))
+    Ok(parse(std::str::from_utf8(&bytes).map_err(utf8)?))
 }
 
 impl Metadata {
@@ -99,11 +120,12 @@ impl Metadata {
         if confined {
             path = crate::source::dir::confined_path(dir, &path).map_err(io)?;
         }
-        let text = read_capped(&path, METADATA_LIMIT, confined).map_err(io)?;
-        Metadata::from_json(&text).map_err(|e| match e {
-            Error::Container { message, .. } => bad(format!("metadata.json: {message}")),
-            other => other,
-        })
+        with_text(&path, METADATA_LIMIT, confined, Metadata::from_json)
+            .map_err(io)?
+            .map_err(|e| match e {
+                Error::Container { message, .. } => bad(format!("metadata.json: {message}")),
+                other => other,
+            })
     }
 }
 
