@@ -213,7 +213,7 @@ fn numpy(
     primitive: Primitive,
     inner_shape: Vec<usize>,
     parameters: Option<Parameters>,
-    form_key: Option<String>,
+    form_key: Option<&str>,
 ) -> Form {
     Form::from_parts(
         FormKind::Numpy {
@@ -233,7 +233,7 @@ struct Pending<'a> {
     inner_shape: Option<Vec<usize>>,
     /// `Some(None)`: given, and empty or null.
     parameters: Option<Option<Parameters>>,
-    form_key: Option<Option<String>>,
+    form_key: Option<Option<&'a str>>,
     content: Option<Arc<Form>>,
     contents: Option<Vec<Arc<Form>>>,
     fields: Option<Option<Vec<String>>>,
@@ -269,7 +269,7 @@ impl<'a> Pending<'a> {
                 let v = if c.peek()? == b'n' {
                     c.literal(b"null").map(|()| None)
                 } else {
-                    c.str().map(|s| Some(s.to_string()))
+                    c.str().map(Some)
                 };
                 once(&mut self.form_key, v)
             }

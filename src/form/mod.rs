@@ -21,6 +21,7 @@
 
 pub(crate) mod fast;
 pub(crate) mod json;
+mod key;
 mod merge;
 pub(crate) mod parse;
 mod primitive;
@@ -29,6 +30,7 @@ mod write;
 
 pub use primitive::{IndexType, Primitive, TimeUnit};
 
+use key::Key;
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
@@ -52,7 +54,7 @@ pub struct Form {
     /// `None` when empty: most nodes have none, and a form of many
     /// thousand nodes is made on every open.
     parameters: Option<Box<Parameters>>,
-    form_key: Option<String>,
+    form_key: Option<Key>,
 }
 
 /// The parameters of a node that has none.
@@ -183,7 +185,7 @@ impl Form {
         Form {
             kind,
             parameters: kept(parameters),
-            form_key,
+            form_key: form_key.as_deref().map(Key::new),
         }
     }
 
@@ -192,12 +194,12 @@ impl Form {
     pub(crate) fn from_parts(
         kind: FormKind,
         parameters: Option<Parameters>,
-        form_key: Option<String>,
+        form_key: Option<&str>,
     ) -> Form {
         Form {
             kind,
             parameters: parameters.and_then(kept),
-            form_key,
+            form_key: form_key.map(Key::new),
         }
     }
 
@@ -226,14 +228,14 @@ impl Form {
 
     /// The node's form key, if any.
     pub fn form_key(&self) -> Option<&str> {
-        self.form_key.as_deref()
+        self.form_key.as_ref().map(Key::as_str)
     }
 
     /// Returns a copy of this node with another form key.
     #[must_use]
     pub fn with_form_key(&self, form_key: Option<String>) -> Form {
         Form {
-            form_key,
+            form_key: form_key.as_deref().map(Key::new),
             ..self.clone()
         }
     }
@@ -362,7 +364,7 @@ impl Form {
         Form {
             kind,
             parameters: self.parameters.clone(),
-            form_key,
+            form_key: form_key.as_deref().map(Key::new),
         }
     }
 
