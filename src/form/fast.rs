@@ -23,6 +23,10 @@ struct Cur<'a> {
     depth: usize,
 }
 
+/// The most items a list's vector is made for before it is read (more
+/// grow it as they come).
+const MAX_HINT: usize = 1 << 16;
+
 /// The deepest form the fast path enters.
 const MAX_DEPTH: usize = 64;
 
@@ -118,9 +122,21 @@ impl<'a> Cur<'a> {
     }
 
     /// `[item, ...]`.
-    fn list<T>(&mut self, mut item: impl FnMut(&mut Cur<'a>) -> Option<T>) -> Option<Vec<T>> {
+    fn list<T>(&mut self, item: impl FnMut(&mut Cur<'a>) -> Option<T>) -> Option<Vec<T>> {
+        self.list_of(0, item)
+    }
+
+    /// [`Cur::list`] into a vector made for `capacity` items (a record's
+    /// contents: as many as its fields), so that a list of thousands is not
+    /// copied as it grows.
+    fn list_of<T>(
+        &mut self,
+        capacity: usize,
+        mut item: impl FnMut(&mut Cur<'a>) -> Option<T>,
+    ) -> Option<Vec<T>> {
         self.eat(b'[')?;
-        let mut out = Vec::new();
+        // A hint, bounded: a text of commas must not make a huge vector.
+        let mut out = Vec::with_capacity(capacity.min(MAX_HINT));
         if self.eat(b']').is_some() {
             return Some(out);
         }
@@ -135,6 +151,25 @@ impl<'a> Cur<'a> {
                 _ => return None,
             }
         }
+    }
+
+    /// How many items the list of strings ahead holds, by its commas (a
+    /// hint for its vector: the list itself is parsed after).
+    fn count_items(&self) -> usize {
+        let mut in_string = false;
+        let mut escaped = false;
+        let mut commas = 0;
+        for &b in self.s.get(self.i..).unwrap_or_default() {
+            match (in_string, b) {
+                (true, _) if escaped => escaped = false,
+                (true, b'\\') => escaped = true,
+                (_, b'"') => in_string = !in_string,
+                (false, b',') => commas += 1,
+                (false, b']') => return commas + 1,
+                _ => {}
+            }
+        }
+        0
     }
 
     /// `{"key": value, ...}`, calling `field` for each key at its value.
@@ -274,12 +309,20 @@ impl<'a> Pending<'a> {
                 once(&mut self.form_key, v)
             }
             "content" => once(&mut self.content, c.form().map(Arc::new)),
-            "contents" => once(&mut self.contents, c.list(|c| c.form().map(Arc::new))),
+            "contents" => {
+                // awkward writes "fields" first: as many contents.
+                let n = match &self.fields {
+                    Some(Some(f)) => f.len(),
+                    _ => 0,
+                };
+                once(&mut self.contents, c.list_of(n, |c| c.form().map(Arc::new)))
+            }
             "fields" => {
                 let v = if c.peek()? == b'n' {
                     c.literal(b"null").map(|()| None)
                 } else {
-                    c.list(|c| c.str().map(str::to_string)).map(Some)
+                    let n = c.count_items();
+                    c.list_of(n, |c| c.str().map(str::to_string)).map(Some)
                 };
                 once(&mut self.fields, v)
             }
@@ -547,6 +590,27 @@ mod tests {
             }
         }
         assert!(taken > 0 && taken < tried, "{taken} of {tried}");
+    }
+
+    #[test]
+    fn a_list_is_counted_by_its_commas_outside_strings() {
+        let count = |t: &str| {
+            Cur {
+                t,
+                s: t.as_bytes(),
+                i: 0,
+                depth: 0,
+            }
+            .count_items()
+        };
+        assert_eq!(count(r#"["a,]", "b\"", "c"]"#), 3);
+        assert_eq!(count(r#"["x"]"#), 1);
+        assert_eq!(count(r#"["x", "#), 0); // unfinished: no hint
+                                           // A hint only, bounded: a text of commas makes no huge vector.
+        let commas = format!("[{}]", ",".repeat(1 << 20));
+        assert_eq!(count(&commas), (1 << 20) + 1);
+        let text = format!(r#"{{"class": "RecordArray", "fields": {commas}, "contents": []}}"#);
+        assert!(form(&text).is_none());
     }
 
     #[test]
