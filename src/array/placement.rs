@@ -14,9 +14,9 @@ impl Array {
     /// The same array, with its buffers materializing on `device` on first
     /// touch: each read once into the host cache (converted there once if it
     /// is big-endian or misaligned), then uploaded once per (key, device)
-    /// into a new [`crate::DeviceCache`] shared by everything taken from
+    /// into a new `DeviceCache` (feature `cuda`) shared by everything taken from
     /// this array (fields, slices, partitions), with the host cache's
-    /// single flight; [`Array::to_device_with`] gives the device cache (a
+    /// single flight; `Array::to_device_with` (feature `cuda`) gives the device cache (a
     /// budget, an upload mode, copies shared between arrays).
     /// Host access ([`Array::values`], JSON, ...) works as before. Reads and
     /// uploads nothing yet.

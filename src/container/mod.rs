@@ -245,7 +245,7 @@ pub fn read_metadata(path: impl AsRef<Path>) -> Result<Metadata> {
 ///
 /// # Errors
 ///
-/// [`Error::Container`] for a destination that exists (unless replacing)
+/// [`Error::Container`](crate::Error::Container) for a destination that exists (unless replacing)
 /// or cannot be written, or a format this akbuf was built without; what
 /// [`crate::to_buffers`] (or the Arrow conversion) reports.
 pub fn write_to(
