@@ -336,3 +336,168 @@ fn the_cli_takes_a_request_timeout() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// The values of every field read through `server`, or the first error.
+fn read_all(server: &Hostile, fetch: Fetch) -> Result<String, Error> {
+    let options = Options::default()
+        .with_cache(Arc::new(Cache::new()))
+        .with_fetch(fetch);
+    open_with(format!("{}/events", server.url()), options)?.to_json()
+}
+
+fn one_line_naming(err: &Error, key: &str) {
+    let text = err.to_string();
+    assert!(!text.contains('\n'), "{text}");
+    assert!(text.contains(key), "{text}");
+}
+
+#[test]
+fn a_server_that_ignores_ranges_still_gives_the_right_values() {
+    let local = akbuf::open(sample()).unwrap().to_json().unwrap();
+    let server = Hostile::serve_dir(sample(), "events", Trick::IgnoreRange, &[]);
+    for fetch in [small_parts(), Fetch::default()] {
+        assert_eq!(read_all(&server, fetch).unwrap(), local);
+    }
+    // A row slice too (its ranges answered with whole objects).
+    let events = open(&server, Fetch::default());
+    assert_eq!(
+        events.slice(500..510).unwrap().to_json().unwrap(),
+        akbuf::open(sample())
+            .unwrap()
+            .slice(500..510)
+            .unwrap()
+            .to_json()
+            .unwrap()
+    );
+}
+
+#[test]
+fn a_short_body_or_a_lying_length_is_an_error_naming_the_key() {
+    for trick in [Trick::ShortBody, Trick::LyingLength] {
+        let server = Hostile::serve_dir(sample(), "events", trick.clone(), &["node4-offsets"]);
+        for fetch in [small_parts(), Fetch::default().with_retries(1)] {
+            let err = read_all(&server, fetch).expect_err("a short body must not give values");
+            assert_eq!(err.key(), Some("node4-offsets"), "{trick:?}: {err}");
+            one_line_naming(&err, "node4-offsets");
+        }
+    }
+}
+
+#[test]
+fn a_503_then_an_answer_is_retried_and_read() {
+    let local = akbuf::open(sample()).unwrap().to_json().unwrap();
+    let server = Hostile::serve_dir(sample(), "events", Trick::Flaky(1), &[]);
+    assert_eq!(
+        read_all(&server, Fetch::default().with_retries(2)).unwrap(),
+        local
+    );
+    let meta = server
+        .seen()
+        .iter()
+        .filter(|s| s.path.ends_with("metadata.json"))
+        .count();
+    assert_eq!(meta, 2, "one 503, one answer");
+    // Without retries, the 503 is the error, naming the object.
+    let server = Hostile::serve_dir(sample(), "events", Trick::Flaky(1), &["node3-data"]);
+    let err = read_all(&server, Fetch::default().with_retries(0)).unwrap_err();
+    assert_eq!(err.key(), Some("node3-data"), "{err}");
+    one_line_naming(&err, "503");
+}
+
+#[test]
+fn a_redirect_loop_ends_in_an_error() {
+    let server = Hostile::serve_dir(sample(), "events", Trick::RedirectLoop, &["node3-data"]);
+    let started = Instant::now();
+    let err = read_all(&server, Fetch::default().with_retries(1)).unwrap_err();
+    assert_eq!(err.key(), Some("node3-data"), "{err}");
+    one_line_naming(&err, "node3-data");
+    let asked = server
+        .seen()
+        .iter()
+        .filter(|s| s.path.ends_with("node3-data"))
+        .count();
+    assert!(asked <= 64, "{asked} requests");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    let server = Hostile::serve_dir(sample(), "events", Trick::RedirectLoop, &["metadata.json"]);
+    let err = open_with(format!("{}/events", server.url()), Options::default()).unwrap_err();
+    one_line_naming(&err, "metadata.json");
+}
+
+#[test]
+fn one_missing_buffer_is_an_error_naming_it_and_the_rest_reads() {
+    let server = Hostile::serve_dir(sample(), "events", Trick::Status(404), &["node3-data"]);
+    let events = open(&server, Fetch::default());
+    let err = events.field("met").unwrap().to_json().unwrap_err();
+    assert_eq!(err.key(), Some("node3-data"), "{err}");
+    one_line_naming(&err, "node3-data");
+    let local = akbuf::open(sample()).unwrap();
+    assert_eq!(
+        events.field_path("jets.pt").unwrap().to_json().unwrap(),
+        local.field_path("jets.pt").unwrap().to_json().unwrap()
+    );
+}
+
+#[test]
+fn html_where_metadata_should_be_is_an_error() {
+    let server = Hostile::serve_dir(sample(), "events", Trick::Html, &["metadata.json"]);
+    let err = open_with(format!("{}/events", server.url()), Options::default()).unwrap_err();
+    one_line_naming(&err, "metadata.json");
+    // A buffer answered by a page: its size is not the buffer's.
+    let server = Hostile::serve_dir(sample(), "events", Trick::Html, &["node3-data"]);
+    let err = read_all(&server, Fetch::default().with_retries(0)).unwrap_err();
+    assert_eq!(err.key(), Some("node3-data"), "{err}");
+}
+
+#[test]
+fn a_huge_metadata_json_is_refused_without_downloading_it() {
+    let mut objects = std::collections::HashMap::new();
+    objects.insert("/events/metadata.json".to_string(), Vec::new());
+    let server = Hostile::start(objects, Trick::Huge(300_000_000), &["metadata.json"]);
+    let started = Instant::now();
+    let err = open_with(format!("{}/events", server.url()), Options::default()).unwrap_err();
+    one_line_naming(&err, "metadata.json");
+    assert!(err.to_string().contains("more than"), "{err}");
+    std::thread::sleep(Duration::from_millis(100));
+    let sent = server.huge_sent();
+    eprintln!(
+        "a 300 MB metadata.json refused after {:?}, {sent} bytes sent",
+        started.elapsed()
+    );
+    assert!(sent < 64 << 20, "{sent} bytes downloaded");
+    // The CLI: exit 1, one line.
+    let out = Command::new(akbuf_bin())
+        .args(["show", &format!("{}/events", server.url())])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+#[test]
+fn a_body_that_stalls_after_its_head_ends_within_the_budget() {
+    let server = Hostile::serve_dir(sample(), "events", Trick::StallBody, &["node3-data"]);
+    let budget = Duration::from_secs(1);
+    let events = open(
+        &server,
+        Fetch::default().with_retries(2).with_timeout(budget),
+    );
+    let started = Instant::now();
+    let err = events.field("met").unwrap().to_json().unwrap_err();
+    let took = started.elapsed();
+    eprintln!("a body stalled after its head failed after {took:?}");
+    assert_eq!(err.key(), Some("node3-data"), "{err}");
+    one_line_naming(&err, "node3-data");
+    assert!(took < Duration::from_secs(15), "{took:?}");
+    // metadata.json stalling: open fails within its budget too.
+    for trick in [Trick::Stall, Trick::StallBody] {
+        let server = Hostile::serve_dir(sample(), "events", trick.clone(), &["metadata.json"]);
+        let options = Options::default().with_fetch(Fetch::default().with_timeout(budget));
+        let started = Instant::now();
+        let err = open_with(format!("{}/events", server.url()), options).unwrap_err();
+        let took = started.elapsed();
+        eprintln!("{trick:?} on metadata.json failed after {took:?}: {err}");
+        one_line_naming(&err, "metadata.json");
+        assert!(took < Duration::from_secs(15), "{took:?}");
+    }
+}

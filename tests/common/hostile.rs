@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -31,6 +31,27 @@ pub enum Trick {
     Status(u16),
     /// `Content-Range` names other bytes than the ones asked for.
     WrongRange,
+    /// A ranged GET is answered `200` with the whole object, as a server
+    /// that does not know ranges does.
+    IgnoreRange,
+    /// A ranged GET is answered `206` with the right `Content-Range` but a
+    /// body (and `Content-Length`) one byte short.
+    ShortBody,
+    /// `Content-Length` announces more bytes than the body holds; the
+    /// connection closes after the body.
+    LyingLength,
+    /// The first `n` requests for each path are answered `503`, the next
+    /// ones honestly.
+    Flaky(usize),
+    /// Every request is redirected (`302`) to itself.
+    RedirectLoop,
+    /// A `200` HTML page, whatever was asked.
+    Html,
+    /// The object is this many bytes (`{"form": ` and then spaces), made
+    /// while it is sent and never held: a server offering far too much.
+    Huge(u64),
+    /// The head and half the body, then nothing (bounded).
+    StallBody,
 }
 
 /// One request the server saw.
@@ -47,9 +68,12 @@ pub struct Hostile {
     pub port: u16,
     stop: Arc<AtomicBool>,
     seen: Arc<Mutex<Vec<Seen>>>,
+    sent: Arc<AtomicU64>,
 }
 
 struct State {
+    /// Body bytes written by `Trick::Huge`.
+    sent: Arc<AtomicU64>,
     objects: HashMap<String, Vec<u8>>,
     trick: Trick,
     /// Paths asked for so far (for `NewVersion`).
@@ -67,7 +91,9 @@ impl Hostile {
         listener.set_nonblocking(true).unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let seen = Arc::new(Mutex::new(Vec::new()));
+        let sent = Arc::new(AtomicU64::new(0));
         let state = Arc::new(State {
+            sent: Arc::clone(&sent),
             objects,
             trick,
             asked: Mutex::new(HashMap::new()),
@@ -87,7 +113,12 @@ impl Hostile {
                 }
             }
         });
-        Hostile { port, stop, seen }
+        Hostile {
+            port,
+            stop,
+            seen,
+            sent,
+        }
     }
 
     /// Serves every file of the directory container `dir` under `/name/`.
@@ -103,6 +134,11 @@ impl Hostile {
 
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The body bytes a `Trick::Huge` object has sent so far.
+    pub fn huge_sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
     }
 
     /// The requests seen so far.
@@ -153,25 +189,93 @@ fn serve(mut client: TcpStream, state: &State, seen: &Mutex<Vec<Seen>>, stop: &A
     } else {
         Trick::Honest
     };
+    if let Trick::Huge(size) = trick {
+        serve_huge(
+            &mut client,
+            &method,
+            headers.get("range"),
+            size,
+            state,
+            stop,
+        );
+        let _ = client.shutdown(Shutdown::Both);
+        return;
+    }
     let answer = respond(state, &trick, &method, &path, headers.get("range"));
     match answer {
-        None => {
-            // Stall: hold the connection (bounded) without a byte.
-            for _ in 0..3000 {
-                if stop.load(Ordering::Relaxed) {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(10));
+        None => hold(stop),
+        Some((mut head, body)) => {
+            if trick == Trick::LyingLength {
+                let said = format!("Content-Length: {}\r\n", body.len());
+                let lie = format!("Content-Length: {}\r\n", body.len() + 100);
+                head = head.replacen(&said, &lie, 1);
             }
-        }
-        Some((head, body)) => {
             let _ = client.write_all(head.as_bytes());
             if method != "HEAD" {
-                let _ = client.write_all(&body);
+                if trick == Trick::StallBody {
+                    let _ = client.write_all(&body[..body.len() / 2]);
+                    let _ = client.flush();
+                    hold(stop);
+                } else {
+                    let _ = client.write_all(&body);
+                }
             }
         }
     }
     let _ = client.shutdown(Shutdown::Both);
+}
+
+/// Holds the connection without a byte (bounded: 30 s, or until the
+/// server stops).
+fn hold(stop: &AtomicBool) {
+    for _ in 0..3000 {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// `Trick::Huge`: a `size`-byte object made while it is sent, until the
+/// client hangs up (or the server stops).
+fn serve_huge(
+    client: &mut TcpStream,
+    method: &str,
+    range: Option<&String>,
+    size: u64,
+    state: &State,
+    stop: &AtomicBool,
+) {
+    let total = usize::try_from(size).unwrap();
+    let (status, extra, (a, b)) = match range.and_then(|r| parse_range(r, total)) {
+        Some((a, b)) => (
+            "206 Partial Content",
+            format!("Content-Range: bytes {a}-{b}/{total}\r\n"),
+            (a, b),
+        ),
+        None => ("200 OK", String::new(), (0, total - 1)),
+    };
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\nETag: \"huge\"\r\nAccept-Ranges: bytes\r\n{extra}\r\n",
+        b - a + 1
+    );
+    if client.write_all(head.as_bytes()).is_err() || method == "HEAD" {
+        return;
+    }
+    let start = b"{\"form\": ";
+    let mut chunk = vec![b' '; 1 << 16];
+    let mut at = a;
+    while at <= b && !stop.load(Ordering::Relaxed) {
+        let n = chunk.len().min(b - at + 1);
+        for (i, c) in chunk[..n].iter_mut().enumerate() {
+            *c = start.get(at + i).copied().unwrap_or(b' ');
+        }
+        if client.write_all(&chunk[..n]).is_err() {
+            return;
+        }
+        state.sent.fetch_add(n as u64, Ordering::Relaxed);
+        at += n;
+    }
 }
 
 /// The answer's head and body, `None` to stall.
@@ -194,6 +298,21 @@ fn respond(
     match trick {
         Trick::Stall => return None,
         Trick::Status(code) => return plain(&format!("{code} Trick"), "", Vec::new()),
+        Trick::RedirectLoop => {
+            return plain("302 Found", &format!("Location: {path}\r\n"), Vec::new())
+        }
+        Trick::Html => {
+            let page = b"<!DOCTYPE html><html><body><h1>Welcome</h1></body></html>".to_vec();
+            return plain("200 OK", "Content-Type: text/html\r\n", page);
+        }
+        Trick::Flaky(n) => {
+            let mut asked = state.asked.lock().unwrap();
+            let count = asked.entry(format!("flaky {path}")).or_insert(0);
+            *count += 1;
+            if *count <= *n {
+                return plain("503 Service Unavailable", "Retry-After: 0\r\n", Vec::new());
+            }
+        }
         _ => {}
     }
     let Some(object) = state.objects.get(path) else {
@@ -248,6 +367,8 @@ fn respond(
             let (said, body) = match trick {
                 Trick::LongBody => ((a, b), object.clone()),
                 Trick::WrongRange if a > 0 => ((a - 1, b - 1), object[a..=b].to_vec()),
+                Trick::IgnoreRange => return plain("200 OK", &version, object),
+                Trick::ShortBody => ((a, b), object[a..b].to_vec()),
                 _ => ((a, b), object[a..=b].to_vec()),
             };
             plain(

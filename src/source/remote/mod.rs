@@ -26,6 +26,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::ops::Range;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 /// A directory container stored in an object store or behind HTTP, read
@@ -36,6 +37,9 @@ use std::sync::Arc;
 /// allocation), a range is a ranged `GET`; sizes learnt from responses are
 /// kept, never asked twice. A missing object is a missing key (`Ok(None)`);
 /// transient failures are retried [`Fetch::retries`] times with backoff.
+/// A server that answers a range inside an object with the whole object
+/// (one without ranges) is read by whole objects from then on, each cut to
+/// the bytes asked for.
 ///
 /// Every response is checked before a byte of it is used: the status and
 /// `Content-Range` must answer the bytes asked for, the body must hold
@@ -63,6 +67,10 @@ pub struct RemoteSource {
     store: Store,
     /// The version each object was first served at (its size included).
     versions: Mutex<HashMap<String, Version>>,
+    /// Set once the server refused a range inside an object (it answers
+    /// ranges with the whole object): from then on every read is one
+    /// plain `GET` of its object, cut to the bytes asked for.
+    no_ranges: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for RemoteSource {
@@ -122,6 +130,7 @@ impl RemoteSource {
         RemoteSource {
             store,
             versions: Mutex::new(HashMap::new()),
+            no_ranges: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -195,10 +204,14 @@ impl RemoteSource {
         for (part, out) in self.parts(range).into_iter().zip(dest.chunks_mut(step)) {
             jobs.push(
                 async move {
-                    let (r, body) = self
-                        .request(key, Some(part), watch)
-                        .await
-                        .map_err(|f| f.into_error(self, key))?;
+                    let (r, body) = self.request(key, Some(part), watch).await.map_err(|f| {
+                        // A part inside the object, refused: a server
+                        // without ranges (`get` reads it whole).
+                        if matches!(&f, Fail::Store(e) if range_refused(e)) {
+                            self.no_ranges.store(true, Ordering::Relaxed);
+                        }
+                        f.into_error(self, key)
+                    })?;
                     if (body.end - body.start) as usize != out.len() {
                         return Err(self.bad(
                             key,
@@ -353,6 +366,14 @@ impl RemoteSource {
                         self.pin(key, &meta)?;
                         Ok(Some(Buffer::from_vec(Vec::new())))
                     }
+                    // Bytes that are there, refused: a server without
+                    // ranges (`get` reads whole objects from now on).
+                    Ok(meta) => {
+                        watch.alive();
+                        self.pin(key, &meta)?;
+                        self.no_ranges.store(true, Ordering::Relaxed);
+                        Err(self.error(key, e))
+                    }
                     _ => Err(self.error(key, e)),
                 }
             }
@@ -360,9 +381,33 @@ impl RemoteSource {
         }
     }
 
+    /// Bytes `range` of the object (fewer if it ends first), from one
+    /// plain `GET` of the whole object: for a server without ranges.
+    async fn get_cut(&self, key: &str, range: Range<u64>, watch: &Watch) -> Result<Option<Buffer>> {
+        let whole = match self.request(key, None, watch).await {
+            Ok((r, body)) => self.body(key, r, body.end, watch).await?,
+            Err(Fail::Store(object_store::Error::NotFound { .. })) => return Ok(None),
+            Err(f) => return Err(f.into_error(self, key)),
+        };
+        let len = whole.len() as u64;
+        let (start, end) = (range.start.min(len), range.end.min(len));
+        whole
+            .slice(start as usize, (end - start) as usize)
+            .map(Some)
+    }
+
     /// One buffer read, as [`Want`] says, within its time budget.
     async fn get(&self, key: &str, want: &Want) -> Result<Option<Buffer>> {
         let watch = Watch::new(self.store.fetch.timeout);
+        let range = match want {
+            Want::All => 0..u64::MAX,
+            Want::Prefix(n) => 0..*n as u64,
+            Want::Range(r) => r.start as u64..r.end as u64,
+        };
+        if self.no_ranges.load(Ordering::Relaxed) {
+            let whole = self.get_cut(key, range, &watch);
+            return self.bounded(key, &watch, whole).await;
+        }
         let read = async {
             match want {
                 Want::All => self.get_whole(key, &watch).await,
@@ -375,7 +420,15 @@ impl RemoteSource {
                 }
             }
         };
-        self.bounded(key, &watch, read).await
+        match self.bounded(key, &watch, read).await {
+            // This read found that the server answers no range: once more,
+            // whole (within the same budget).
+            Err(_) if self.no_ranges.load(Ordering::Relaxed) => {
+                let whole = self.get_cut(key, range, &watch);
+                self.bounded(key, &watch, whole).await
+            }
+            other => other,
+        }
     }
 
     /// Reads the requests together: whole reads and prefixes one request
