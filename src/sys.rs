@@ -52,6 +52,13 @@ pub(crate) fn open_regular_with_len(path: &Path, no_follow: bool) -> io::Result<
 }
 
 /// The memory page size (map offsets are multiples of it).
+/// The threads this process may run at once (`available_parallelism`,
+/// asked once: std reads the cgroup files on every call).
+pub(crate) fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 pub(crate) fn page_size() -> usize {
     static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *PAGE.get_or_init(|| {

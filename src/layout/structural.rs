@@ -81,7 +81,7 @@ fn split<T: Sync>(
     overlap: usize,
     find: impl Fn(&[T]) -> Option<usize> + Sync,
 ) -> Option<usize> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    let cores = crate::sys::cores().min(8);
     if v.len() < PARALLEL_FROM || cores < 2 {
         return find(v);
     }

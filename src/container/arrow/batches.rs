@@ -151,7 +151,13 @@ type Unit = (usize, Option<usize>);
 struct Inner {
     file: Box<dyn Batches>,
     plan: Plan,
+    /// Rows per partition (the file's, asked once).
+    lengths: Vec<usize>,
 }
+
+/// The fewest rows of a partition converted ahead on a thread of its own:
+/// below, starting the thread costs more than converting there and then.
+const AHEAD_FROM: usize = 1 << 14;
 
 /// Decoded columns whose buffers are kept for their next key.
 const KEPT: usize = 8;
@@ -168,7 +174,11 @@ impl BatchSource {
     fn open(file: Box<dyn Batches>) -> Result<BatchSource> {
         let plan = Plan::new(&file.schema())?;
         Ok(BatchSource {
-            inner: Arc::new(Inner { file, plan }),
+            inner: Arc::new(Inner {
+                lengths: file.lengths(),
+                file,
+                plan,
+            }),
             kept: Mutex::new(VecDeque::new()),
             last: Mutex::new(None),
             ahead: Mutex::new(None),
@@ -187,7 +197,7 @@ impl BatchSource {
         if c + 1 < columns {
             Some((p, Some(c + 1)))
         } else {
-            (p + 1 < self.inner.file.lengths().len()).then_some((p + 1, Some(0)))
+            (p + 1 < self.inner.lengths.len()).then_some((p + 1, Some(0)))
         }
     }
 
@@ -218,7 +228,13 @@ impl BatchSource {
             let was = last.replace(unit);
             was.and_then(|w| self.after(w)) == Some(unit)
         };
-        let Some(next) = self.after(unit).filter(|_| sequential) else {
+        let big = |u: &Unit| {
+            self.inner
+                .lengths
+                .get(u.0)
+                .is_some_and(|&n| n >= AHEAD_FROM)
+        };
+        let Some(next) = self.after(unit).filter(|u| sequential && big(u)) else {
             return;
         };
         let mut ahead = self.ahead.lock();
@@ -237,7 +253,7 @@ impl BatchSource {
 impl Inner {
     /// The container's metadata: the template's form, the partitions' lengths.
     fn metadata(&self) -> Metadata {
-        let mut lengths = self.file.lengths();
+        let mut lengths = self.lengths.clone();
         if self.plan.no_rows {
             lengths.iter_mut().for_each(|n| *n = 0);
         }
@@ -302,7 +318,7 @@ impl Source for BatchSource {
         let Some((p, id)) = parse_key(key) else {
             return Ok(None);
         };
-        if p >= self.inner.file.lengths().len() || id >= self.inner.plan.column.len() {
+        if p >= self.inner.lengths.len() || id >= self.inner.plan.column.len() {
             return Ok(None);
         }
         let unit = (p, self.inner.plan.column[id]);

@@ -121,7 +121,7 @@ impl Batches for ParquetFile {
             let leaves: Vec<usize> = (0..descr.num_columns())
                 .filter(|&l| descr.get_column_root_idx(l) == *c)
                 .collect();
-            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let threads = crate::sys::cores();
             if leaves.len() > 1 && threads > 1 && self.lengths[i] >= PARALLEL_FROM {
                 return self.column_in_parallel(i, *c, &leaves, threads);
             }

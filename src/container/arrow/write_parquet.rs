@@ -72,6 +72,9 @@ fn storable(t: &arrow_schema::DataType, name: &str) -> Result<()> {
     }
 }
 
+/// The most rows of one row group (pyarrow's and arrow-rs's default).
+const GROUP_ROWS: usize = 1 << 20;
+
 fn write_into(array: &Array, tmp: &Path, options: &ToArrowOptions) -> Result<usize> {
     use parquet::arrow::ArrowWriter;
     use parquet::basic::{Compression, ZstdLevel};
@@ -98,6 +101,7 @@ fn write_into(array: &Array, tmp: &Path, options: &ToArrowOptions) -> Result<usi
             // Awkward's numbers rarely repeat: dictionaries cost time and
             // bytes (with them, 1.15x the size of ak.to_parquet's file).
             .set_dictionary_enabled(false)
+            .set_max_row_group_row_count(Some(GROUP_ROWS))
             .set_key_value_metadata((!kv.is_empty()).then_some(kv))
             .build()
     };
@@ -122,9 +126,13 @@ fn write_into(array: &Array, tmp: &Path, options: &ToArrowOptions) -> Result<usi
                 "the rows from {rows} on make another Arrow schema than the rows before"
             )));
         }
-        w.write(&batch).map_err(pq)?;
-        // One row group per batch.
-        w.flush().map_err(pq)?;
+        // One row group per batch, of at most GROUP_ROWS rows (arrow-rs's
+        // writer would split a larger batch by recursing once per group).
+        for start in (0..batch.num_rows()).step_by(GROUP_ROWS) {
+            let len = GROUP_ROWS.min(batch.num_rows() - start);
+            w.write(&batch.slice(start, len)).map_err(pq)?;
+            w.flush().map_err(pq)?;
+        }
         rows += batch.num_rows();
     }
     if rows == 0 {
