@@ -501,3 +501,87 @@ fn a_body_that_stalls_after_its_head_ends_within_the_budget() {
         assert!(took < Duration::from_secs(15), "{took:?}");
     }
 }
+
+/// Puts `body` at `path` (or removes it: `what` = "rm") in moto's store,
+/// through s3fs (a signed request, as a writer would make it).
+fn s3(moto: &common::servers::Moto, what: &str, path: &str, body: &[u8]) {
+    let py = concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python");
+    let script = "import s3fs, sys\n\
+fs = s3fs.S3FileSystem(key='testing', secret='testing', client_kwargs={'endpoint_url': sys.argv[1], 'region_name': 'us-east-1'})\n\
+if sys.argv[2] == 'put':\n    fs.pipe(sys.argv[3], sys.stdin.buffer.read())\n\
+else:\n    fs.rm(sys.argv[3])\n";
+    let mut child = Command::new(py)
+        .args(["-c", script, &moto.endpoint(), what, path])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(body).unwrap();
+    assert!(child.wait().unwrap().success(), "s3fs {what} {path}");
+}
+
+#[test]
+fn s3_objects_rewritten_or_deleted_under_a_reader_are_errors_naming_them() {
+    let Some(moto) = common::servers::Moto::start("hostile") else {
+        return;
+    };
+    let mut fetch = Fetch::default().with_retries(1);
+    for (k, v) in moto.config() {
+        fetch = fetch.with_config(&k, &v);
+    }
+    let local = akbuf::open(sample()).unwrap();
+    akbuf::write_to(
+        &local,
+        "s3://hostile/events",
+        &akbuf::WriteOptions::default().with_fetch(fetch.clone()),
+    )
+    .unwrap();
+    let options = || {
+        Options::default()
+            .with_cache(Arc::new(Cache::new()))
+            .with_fetch(fetch.clone())
+    };
+    let events = open_with("s3://hostile/events", options()).unwrap();
+    // A first range of the jets offsets, at the version stored.
+    let slice = |a, b| {
+        events
+            .slice(a..b)
+            .unwrap()
+            .field_path("jets.pt")
+            .unwrap()
+            .to_json()
+    };
+    assert_eq!(
+        slice(0, 10).unwrap(),
+        local
+            .slice(0..10)
+            .unwrap()
+            .field_path("jets.pt")
+            .unwrap()
+            .to_json()
+            .unwrap()
+    );
+    // The offsets rewritten (the same size, other bytes): the next range of
+    // them is an error naming the key, never the new bytes under the old ones.
+    let offsets = std::fs::read(sample().join("node4-offsets")).unwrap();
+    let other: Vec<u8> = offsets.iter().map(|b| !b).collect();
+    s3(&moto, "put", "hostile/events/node4-offsets", &other);
+    let err = slice(500, 510).unwrap_err();
+    assert_eq!(err.key(), Some("node4-offsets"), "{err}");
+    assert!(err.to_string().contains("changed"), "{err}");
+    one_line_naming(&err, "node4-offsets");
+    // A buffer deleted: an error naming it.
+    s3(&moto, "rm", "hostile/events/node3-data", &[]);
+    let err = events.field("met").unwrap().to_json().unwrap_err();
+    assert_eq!(err.key(), Some("node3-data"), "{err}");
+    one_line_naming(&err, "node3-data");
+    // metadata.json replaced by a page: opening it is one line.
+    s3(
+        &moto,
+        "put",
+        "hostile/events/metadata.json",
+        b"<html></html>",
+    );
+    let err = open_with("s3://hostile/events", options()).unwrap_err();
+    one_line_naming(&err, "metadata.json");
+}
