@@ -476,8 +476,19 @@ fn rows_take_a_slice_on_every_subcommand() {
         assert_eq!(got, all[5..25]);
     }
     let _ = std::fs::remove_dir_all(&tmp);
-    // Bad ranges: usage errors, one line.
-    for bad in ["5:3", "0:51", "x:3", "7"] {
+    // Past the end: clipped to the length (DESIGN.md), as a Python slice.
+    for (past, from) in [
+        ("0:51", 0),
+        ("45:99999999999999999999999", 45),
+        ("60:70", 50),
+    ] {
+        let o = akbuf(&["show", path, "--rows", past]);
+        assert!(o.status.success(), "{past}: {}", stderr(&o));
+        let got: Vec<serde_json::Value> = serde_json::from_str(&stdout(&o)).unwrap();
+        assert_eq!(got, all[from..], "{past}");
+    }
+    // Bad ranges (reversed, not numbers, no colon): usage errors, one line.
+    for bad in ["5:3", "x:3", "7", "-1:3", "1.5:3", ":-2", "3:4:5"] {
         let o = akbuf(&["show", path, "--rows", bad]);
         assert_eq!(o.status.code(), Some(2), "{bad}: {}", stderr(&o));
         assert!(!stderr(&o).contains("panicked"));

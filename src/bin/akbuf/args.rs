@@ -161,13 +161,17 @@ pub(super) fn parse_rows(s: &str) -> Result<Rows, String> {
     let num = |t: &str| -> Result<Option<usize>, String> {
         match t.trim() {
             "" => Ok(None),
-            t => t
-                .parse()
-                .map(Some)
-                .map_err(|_| format!("{t:?} is not a row number")),
+            // More rows than a usize counts: past any array's end (clipped).
+            t if !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit()) => {
+                Ok(Some(t.parse().unwrap_or(usize::MAX)))
+            }
+            t => Err(format!("{t:?} is not a row number")),
         }
     };
-    Ok(Rows(num(a)?, num(b)?))
+    match (num(a)?, num(b)?) {
+        (Some(a), Some(b)) if a > b => Err(format!("{s:?}: START is after STOP")),
+        (a, b) => Ok(Rows(a, b)),
+    }
 }
 
 #[derive(Subcommand)]

@@ -4,13 +4,15 @@
 #[allow(unused_imports)]
 use crate::*;
 
-/// `array[start:stop]`, lazily (nothing read until touched).
+/// `array[start:stop]`, lazily (nothing read until touched): both ends
+/// clipped to the length, as a Python slice is.
 pub(super) fn rows(array: Array, rows: Option<Rows>) -> Result<Array, Error> {
     match rows {
         None => Ok(array),
         Some(Rows(a, b)) => {
-            let b = b.unwrap_or(array.len());
-            array.slice(a.unwrap_or(0)..b)
+            let n = array.len();
+            let b = b.unwrap_or(n).min(n);
+            array.slice(a.unwrap_or(0).min(b)..b)
         }
     }
 }
