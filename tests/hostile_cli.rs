@@ -198,3 +198,56 @@ fn a_data_error_in_a_query_names_the_buffer_key() {
     one_line_error(&o, key);
     assert!(stderr(&o).contains("/jets"), "{}", stderr(&o));
 }
+
+#[test]
+fn bad_queries_are_one_line_naming_the_table() {
+    let events = root().join("data/events");
+    let events = events.to_str().unwrap();
+    for (query, says) in [
+        ("SELECT nope FROM events", "nope"),
+        ("SELEC 1", "SELEC"),
+        ("SELECT run / 0 FROM events", "Divide by zero"),
+        ("SELECT CAST(met AS INT) % 0 FROM events", "by zero"),
+        ("SELECT * FROM elsewhere", "elsewhere"),
+        ("SELECT unnest(run) FROM events", "unnest"),
+        ("", "query"),
+    ] {
+        let o = akbuf(&["sql", events, query]);
+        one_line_error(&o, says);
+        one_line_error(&o, "events (");
+    }
+    // Two tables: both named.
+    let o = akbuf(&[
+        "sql",
+        "--table",
+        &format!("a={events}"),
+        "--table",
+        &format!("b={events}"),
+        "SELECT a.run / 0 FROM a JOIN b ON a.run = b.run",
+    ]);
+    one_line_error(&o, "a (");
+    one_line_error(&o, "b (");
+}
+
+#[test]
+fn a_data_error_under_a_query_names_the_table_and_the_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("events");
+    std::fs::create_dir(&dir).unwrap();
+    for e in std::fs::read_dir(root().join("data/events")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
+    }
+    // met's data (node3) cut short, and then missing.
+    let key = "node3-data";
+    std::fs::write(dir.join(key), [0u8; 10]).unwrap();
+    let o = akbuf(&["sql", dir.to_str().unwrap(), "SELECT sum(met) FROM events"]);
+    one_line_error(&o, key);
+    one_line_error(&o, "events (");
+    std::fs::remove_file(dir.join(key)).unwrap();
+    let o = akbuf(&["sql", dir.to_str().unwrap(), "SELECT sum(met) FROM events"]);
+    one_line_error(&o, key);
+    // A query that does not touch it still runs.
+    let o = akbuf(&["sql", dir.to_str().unwrap(), "SELECT sum(run) FROM events"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}

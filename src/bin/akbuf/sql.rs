@@ -51,6 +51,13 @@ pub(super) fn sql(a: &SqlArgs<'_>, confined: bool, out: &mut impl Write) -> Resu
         ),
         None => None,
     };
+    // Every error of the query names its tables.
+    let over = named
+        .iter()
+        .map(|(name, path)| format!("{name} ({path})"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let context = format!("query over {over}");
     let runtime = tokio_runtime("query")?;
     let ctx = match a.cluster {
         Some(url) => runtime.block_on(remote_context(url))?,
@@ -92,7 +99,15 @@ pub(super) fn sql(a: &SqlArgs<'_>, confined: bool, out: &mut impl Write) -> Resu
         None => answer.recv().map_err(|_| None),
     };
     let batches = match got {
-        Ok(r) => r.map_err(|e| akbuf_engine("query", e))?,
+        Ok(r) => r.map_err(|e| match akbuf_engine(&context, e) {
+            engine @ Error::Engine { .. } => engine,
+            // akbuf's own error (a data error names its key and node path),
+            // under the query's tables.
+            ours => Error::Engine {
+                context: context.clone(),
+                cause: akbuf::Cause::new(ours),
+            },
+        })?,
         Err(late) => {
             runtime.shutdown_background();
             let message = match late {
@@ -103,7 +118,7 @@ pub(super) fn sql(a: &SqlArgs<'_>, confined: bool, out: &mut impl Write) -> Resu
                 None => "the query's task ended without an answer".to_string(),
             };
             return Err(Error::Engine {
-                context: "query".into(),
+                context,
                 cause: akbuf::Cause::new(std::io::Error::new(
                     std::io::ErrorKind::TimedOut,
                     message,
