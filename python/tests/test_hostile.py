@@ -214,3 +214,91 @@ def test_a_module_imported_again_keeps_its_exception_classes(tmp_path):
     )
     assert code == 0, err[-2000:]
     assert out.split("\n")[:3] == [f"new {key}", f"old {key}", "read error"], out
+
+
+def test_a_view_outlives_clear_its_container_and_its_cache(tmp_path):
+    # In a fresh interpreter: a crash there fails this test.
+    code, out, err = run_isolated(
+        f"""
+        import gc
+        import numpy as np
+        import akbuf
+
+        cache = akbuf.Cache()
+        c = akbuf.open({EVENTS!r}, cache=cache)
+        views = {{key: c[key]() for key in c.keys()}}
+        want = {{key: v.copy() for key, v in views.items()}}
+        cache.clear()
+        assert all(np.array_equal(views[k], want[k]) for k in want), "after clear"
+        # The container read again after clear: new reads, the old views intact.
+        again = {{key: c[key]() for key in c.keys()}}
+        assert all(np.array_equal(again[k], want[k]) for k in want), "read again"
+        del c, cache, again
+        gc.collect()
+        assert all(np.array_equal(views[k], want[k]) for k in want), "after drop"
+        # Slices and views of views too.
+        key = max(want, key=lambda k: want[k].nbytes)
+        part = views[key][3:17].view(np.uint8)
+        del views
+        gc.collect()
+        assert np.array_equal(part, want[key][3:17].view(np.uint8)), "slice after drop"
+        # Writes are refused, and cannot be turned on.
+        try:
+            part[0] = 1
+            print("wrote")
+        except ValueError:
+            print("write refused")
+        try:
+            part.setflags(write=True)
+            print("made writeable")
+        except ValueError:
+            print("writeable refused")
+        print("ok", float(part.astype(np.float64).sum()))
+        """,
+        tmp_path,
+    )
+    assert code == 0, err[-3000:]
+    lines = out.split("\n")
+    assert lines[:2] == ["write refused", "writeable refused"], out
+    assert lines[2].startswith("ok"), out
+
+
+def test_sixteen_threads_open_read_and_clear_at_once(tmp_path):
+    code, out, err = run_isolated(
+        f"""
+        import threading
+        import numpy as np
+        import akbuf
+        import awkward as ak
+
+        cache = akbuf.Cache(200_000)
+        want = float(ak.sum(akbuf.from_buffers({EVENTS!r}, cache=akbuf.Cache())["jets", "pt"]))
+        sums = {{key: float(np.asarray(akbuf.open({EVENTS!r}, cache=akbuf.Cache())[key]()).astype(np.float64).sum())
+                for key in akbuf.open({EVENTS!r}, cache=akbuf.Cache()).keys()}}
+        bad = []
+
+        def work(i):
+            for n in range(40):
+                c = akbuf.open({EVENTS!r}, cache=cache)
+                for key in c.keys():
+                    got = float(np.asarray(c[key]()).astype(np.float64).sum())
+                    if got != sums[key]:
+                        bad.append((i, n, key, got))
+                if n % 5 == i % 5:
+                    cache.clear()
+                if n % 10 == 0:
+                    got = float(ak.sum(akbuf.from_buffers({EVENTS!r}, cache=cache)["jets", "pt"]))
+                    if got != want:
+                        bad.append((i, n, "jets.pt", got))
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        print("bad", bad[:5])
+        """,
+        tmp_path,
+    )
+    assert code == 0, err[-3000:]
+    assert out.strip() == "bad []", out

@@ -82,7 +82,18 @@ class Gen:
     def params(self, allowed=True):
         if not allowed or not self.chance(0.15):
             return None
-        return self.r.choice([{"user": "note"}, {"__doc__": "doc"}, {"n": 3, "list": [1, 2]}])
+        return self.r.choice([
+            {"user": "note"},
+            {"__doc__": "doc"},
+            {"n": 3, "list": [1, 2]},
+            # null and every other JSON value, escapes included
+            {"none": None},
+            {"user": None, "n": -7},
+            {"deep": {"a": [None, True, False, {"b": []}], "c": {}}},
+            {"s": 'quote " back\\slash \n tab\t \u00e9 \u2603 \U0001f600 \u0001'},
+            {"f": 1.5e300, "g": -0.0, "h": 0.1},
+            {"big": 2**62, "empty": "", "list": []},
+        ])
 
     def extra(self):
         """Entries a content may have beyond what its parent reaches."""
