@@ -50,9 +50,9 @@ pub(crate) fn write(
 }
 
 /// Refuses what Parquet cannot hold as the same type (pyarrow, and so
-/// `ak.to_parquet`, refuses it too): timestamps in seconds (stored as
-/// plain integers, read back as `int64`), fixed-size lists of size 0 (read
-/// back without their rows), unions.
+/// `ak.to_parquet`, refuses it too): fixed-size lists of size 0 (read
+/// back without their rows), unions. (Timestamps in seconds are written in
+/// milliseconds before: see [`in_millis`].)
 fn storable(t: &arrow_schema::DataType, name: &str) -> Result<()> {
     use arrow_schema::DataType as D;
     let refuse = |what: &str| {
@@ -61,7 +61,6 @@ fn storable(t: &arrow_schema::DataType, name: &str) -> Result<()> {
         )))
     };
     match t {
-        D::Timestamp(arrow_schema::TimeUnit::Second, _) => refuse("timestamps in seconds"),
         D::FixedSizeList(_, 0) => refuse("fixed-size lists of size 0"),
         D::Union(..) => refuse("unions"),
         D::List(f) | D::LargeList(f) | D::FixedSizeList(f, _) => storable(f.data_type(), name),
@@ -70,6 +69,134 @@ fn storable(t: &arrow_schema::DataType, name: &str) -> Result<()> {
             .try_for_each(|f| storable(f.data_type(), name)),
         _ => Ok(()),
     }
+}
+
+/// `batch` with its timestamps in seconds as timestamps in milliseconds,
+/// at every depth, as pyarrow stores them for `ak.to_parquet` (Parquet has
+/// no unit of seconds; `ak.from_parquet` reads them as `datetime64[ms]`).
+fn in_millis(batch: arrow_array::RecordBatch) -> Result<arrow_array::RecordBatch> {
+    use arrow_schema::{DataType as D, TimeUnit};
+    fn has_seconds(t: &D) -> bool {
+        match t {
+            D::Timestamp(TimeUnit::Second, _) => true,
+            D::List(f) | D::LargeList(f) | D::FixedSizeList(f, _) => has_seconds(f.data_type()),
+            D::Struct(fs) => fs.iter().any(|f| has_seconds(f.data_type())),
+            _ => false,
+        }
+    }
+    let schema = batch.schema();
+    if !schema.fields().iter().any(|f| has_seconds(f.data_type())) {
+        return Ok(batch);
+    }
+    let columns = batch
+        .columns()
+        .iter()
+        .map(millis_of)
+        .collect::<Result<Vec<_>>>()?;
+    let fields: Vec<arrow_schema::Field> = schema
+        .fields()
+        .iter()
+        .zip(&columns)
+        .map(|(f, c)| f.as_ref().clone().with_data_type(c.data_type().clone()))
+        .collect();
+    let schema = arrow_schema::Schema::new_with_metadata(fields, schema.metadata().clone());
+    arrow_array::RecordBatch::try_new(std::sync::Arc::new(schema), columns)
+        .map_err(|e| Error::Unsupported(format!("timestamps in milliseconds: {e}")))
+}
+
+/// One column of [`in_millis`].
+fn millis_of(a: &arrow_array::ArrayRef) -> Result<arrow_array::ArrayRef> {
+    use arrow_array::{cast::AsArray, Array as _, ArrayRef};
+    use arrow_schema::{DataType as D, TimeUnit};
+    use std::sync::Arc;
+    let bad = |e: arrow_schema::ArrowError| {
+        Error::Unsupported(format!("timestamps in milliseconds: {e}"))
+    };
+    let with_type = |f: &arrow_schema::FieldRef, c: &ArrayRef| {
+        Arc::new(f.as_ref().clone().with_data_type(c.data_type().clone()))
+    };
+    Ok(match a.data_type() {
+        D::Timestamp(TimeUnit::Second, tz) => {
+            let s = a.as_primitive::<arrow_array::types::TimestampSecondType>();
+            let ms = s
+                .values()
+                .iter()
+                .map(|&v| v.checked_mul(1000))
+                .collect::<Option<Vec<i64>>>()
+                .ok_or_else(|| {
+                    Error::Unsupported(
+                        "a timestamp in seconds past what milliseconds count (Parquet has no seconds)"
+                            .into(),
+                    )
+                })?;
+            Arc::new(
+                arrow_array::TimestampMillisecondArray::new(ms.into(), s.nulls().cloned())
+                    .with_timezone_opt(tz.clone()),
+            )
+        }
+        D::List(f) => {
+            let l = a.as_list::<i32>();
+            let values = millis_of(l.values())?;
+            Arc::new(
+                arrow_array::ListArray::try_new(
+                    with_type(f, &values),
+                    l.offsets().clone(),
+                    values,
+                    l.nulls().cloned(),
+                )
+                .map_err(bad)?,
+            )
+        }
+        D::LargeList(f) => {
+            let l = a.as_list::<i64>();
+            let values = millis_of(l.values())?;
+            Arc::new(
+                arrow_array::LargeListArray::try_new(
+                    with_type(f, &values),
+                    l.offsets().clone(),
+                    values,
+                    l.nulls().cloned(),
+                )
+                .map_err(bad)?,
+            )
+        }
+        D::FixedSizeList(f, n) => {
+            let l = a.as_fixed_size_list();
+            let values = millis_of(l.values())?;
+            Arc::new(
+                arrow_array::FixedSizeListArray::try_new(
+                    with_type(f, &values),
+                    *n,
+                    values,
+                    l.nulls().cloned(),
+                )
+                .map_err(bad)?,
+            )
+        }
+        D::Struct(fs) => {
+            let st = a.as_struct();
+            let columns = st
+                .columns()
+                .iter()
+                .map(millis_of)
+                .collect::<Result<Vec<_>>>()?;
+            let fields: Vec<arrow_schema::FieldRef> = fs
+                .iter()
+                .zip(&columns)
+                .map(|(f, c)| with_type(f, c))
+                .collect();
+            Arc::new(
+                arrow_array::StructArray::try_new_with_length(
+                    fields.into(),
+                    columns,
+                    st.nulls().cloned(),
+                    st.len(),
+                )
+                .map_err(bad)?,
+            )
+        }
+        _ => Arc::clone(a),
+    })
 }
 
 /// The most rows of one row group (pyarrow's and arrow-rs's default).
@@ -110,7 +237,7 @@ fn write_into(array: &Array, tmp: &Path, options: &ToArrowOptions) -> Result<usi
     let Some((first, rest)) = pieces.split_first() else {
         return Ok(0);
     };
-    let first = first.to_record_batch(options)?;
+    let first = in_millis(first.to_record_batch(options)?)?;
     let schema = first.schema();
     for field in schema.fields() {
         storable(field.data_type(), field.name())?;
@@ -118,7 +245,9 @@ fn write_into(array: &Array, tmp: &Path, options: &ToArrowOptions) -> Result<usi
     let props = props_for(&schema);
     let mut w = ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(pq)?;
     let mut rows = 0;
-    let rest = rest.iter().map(|piece| piece.to_record_batch(options));
+    let rest = rest
+        .iter()
+        .map(|piece| piece.to_record_batch(options).and_then(in_millis));
     for batch in std::iter::once(Ok(first)).chain(rest) {
         let batch = batch?;
         if batch.schema() != schema {
