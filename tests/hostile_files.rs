@@ -163,13 +163,11 @@ fn damaged_footers_and_bodies_are_values_or_errors_never_panics() {
             .chain((0..n).step_by(997))
             .collect();
         for (i, &a) in at.iter().enumerate() {
-            for flip in [0xFF] {
-                let mut d = data.clone();
-                d[a] ^= flip;
-                let path = tmp.path().join(format!("{i}-{flip}-{name}"));
-                std::fs::write(&path, &d).unwrap();
-                cases.push((format!("{name} byte {a} ^ {flip:#x}"), path, false));
-            }
+            let mut d = data.clone();
+            d[a] ^= 0xFF;
+            let path = tmp.path().join(format!("{i}-{name}"));
+            std::fs::write(&path, &d).unwrap();
+            cases.push((format!("{name} byte {a} ^ 0xff"), path, false));
         }
     }
     let count = cases.len();
@@ -200,9 +198,17 @@ fn zero_rows_and_zero_columns_keep_their_shape() {
     let empty = RecordBatch::new_empty(Arc::clone(&schema));
     // The same type as one row, length 0: as IPC without batches, with an
     // empty batch, and as Parquet without rows.
-    ipc_file(&tmp.path().join("one.arrow"), &[one.clone()], &schema);
+    ipc_file(
+        &tmp.path().join("one.arrow"),
+        std::slice::from_ref(&one),
+        &schema,
+    );
     ipc_file(&tmp.path().join("none.arrow"), &[], &schema);
-    ipc_file(&tmp.path().join("empty.arrow"), &[empty.clone()], &schema);
+    ipc_file(
+        &tmp.path().join("empty.arrow"),
+        std::slice::from_ref(&empty),
+        &schema,
+    );
     parquet_file(
         &tmp.path().join("one.parquet"),
         &[one],
@@ -247,10 +253,7 @@ fn zero_rows_and_zero_columns_keep_their_shape() {
     ipc_file(&path, &[batch.clone(), batch], &none);
     let a = open(&path).unwrap();
     assert_eq!(a.len(), 10);
-    assert_eq!(
-        a.to_json().unwrap(),
-        format!("[{}]", vec!["{}"; 10].join(","))
-    );
+    assert_eq!(a.to_json().unwrap(), format!("[{}]", ["{}"; 10].join(",")));
     let out = tmp.path().join("columnless-copy");
     write_to(&a, &out, &WriteOptions::default()).unwrap();
     assert_eq!(open(&out).unwrap().len(), 10);
@@ -280,7 +283,7 @@ fn thousands_of_one_row_groups_open_and_read_in_bounded_time() {
     .unwrap();
     let many = tmp.path().join("many.parquet");
     let whole = tmp.path().join("whole.parquet");
-    parquet_file(&many, &[batch.clone()], Arc::clone(&schema), 1);
+    parquet_file(&many, std::slice::from_ref(&batch), Arc::clone(&schema), 1);
     parquet_file(&whole, &[batch], Arc::clone(&schema), rows);
     let started = std::time::Instant::now();
     let a = open(&many).unwrap();
@@ -298,12 +301,7 @@ fn thousands_of_one_row_groups_open_and_read_in_bounded_time() {
 
 /// A one-column IPC file whose field carries `metadata`.
 fn with_field_metadata(path: &Path, array: ArrayRef, metadata: HashMap<String, String>) {
-    let field = Field::new(
-        "x",
-        array.data_type().clone(),
-        array.null_count() > 0 || true,
-    )
-    .with_metadata(metadata);
+    let field = Field::new("x", array.data_type().clone(), true).with_metadata(metadata);
     let schema = Arc::new(Schema::new(vec![field]));
     let batch = RecordBatch::try_new(Arc::clone(&schema), vec![array]).unwrap();
     ipc_file(path, &[batch], &schema);
