@@ -49,8 +49,8 @@ __all__ = [
 ]
 
 
-def from_buffers(path_or_url, *, cache=None, budget=None, storage_options=None,
-                 confined=False, **kwargs):
+def from_buffers(path_or_url, length=None, container=None, *, cache=None, budget=None,
+                 storage_options=None, confined=False, **kwargs):
     """Opens ``path_or_url`` with :func:`open` (a container, or a list or
     folder of containers as one dataset) and returns it as a lazy
     ``ak.Array`` (``ak.from_buffers`` over the container): nothing is read
@@ -62,9 +62,22 @@ def from_buffers(path_or_url, *, cache=None, budget=None, storage_options=None,
     ``enable_virtualarray_caching`` defaults to False, so that arrays hold no
     copy of their buffers and akbuf's cache (its budget, ``clear``) is the
     only one.
+
+    ``from_buffers(form, length, container)`` takes what ``ak.from_buffers``
+    takes (a form as a ``Form``, a dict or JSON; a length; a mapping from
+    keys to bytes-like objects or to zero-argument callables returning
+    them; ``buffer_key`` and ``byteorder``) and serves that container
+    through akbuf's cache: each key asked of it once per array made,
+    however many threads touch it, and checked as akbuf's own buffers are
+    (arrays made by separate calls share nothing: a container is known by
+    no name that outlives it). A getter that raises,
+    or returns something not bytes-like, raises ``akbuf.Error`` naming the
+    key; a buffer too short for its node too.
     """
     import awkward as ak
 
+    if container is not None or length is not None:
+        return _from_user(ak, path_or_url, length, container, cache, budget, kwargs)
     c = open(path_or_url, cache=cache, budget=budget,
              storage_options=storage_options, confined=confined)
     length = c.length
@@ -92,6 +105,28 @@ def from_buffers(path_or_url, *, cache=None, budget=None, storage_options=None,
     if len(parts) == 1:
         return parts[0]
     return ak.concatenate(parts, highlevel=kwargs.get("highlevel", True))
+
+
+def _from_user(ak, form, length, container, cache, budget, kwargs):
+    """``from_buffers(form, length, container)`` over akbuf's cache."""
+    import json
+
+    from ._akbuf import open_buffers
+
+    if container is None or length is None:
+        raise TypeError("from_buffers(form, length, container): give all three, or a path alone")
+    if isinstance(form, str):
+        form = ak.forms.from_json(form)
+    elif isinstance(form, dict):
+        form = ak.forms.from_dict(form)
+    buffer_key = kwargs.pop("buffer_key", "{form_key}-{attribute}")
+    byteorder = kwargs.pop("byteorder", "<")
+    metadata = {"form": form.to_dict(), "length": int(length), "buffer_key": buffer_key,
+                "byteorder": ">" if byteorder in (">", "big") else "<"}
+    c = open_buffers(json.dumps(metadata), container, cache=cache, budget=budget)
+    kwargs.setdefault("enable_virtualarray_caching", False)
+    kwargs.setdefault("byteorder", c.byteorder)
+    return _from_buffers(ak, form, int(length), c, c.buffer_key, kwargs)
 
 
 class _Loaded:

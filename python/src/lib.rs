@@ -21,8 +21,10 @@ use std::thread::JoinHandle;
 
 mod buffers;
 mod cache;
+mod user;
 use buffers::*;
 use cache::*;
+use user::open_buffers;
 
 /// How many read keys a cache remembers for [`Cache::read_keys`].
 const KEYS_KEPT: usize = 1 << 20;
@@ -402,18 +404,7 @@ fn open(
             },
         },
     };
-    let cache = match (cache, budget) {
-        (Some(_), Some(_)) => {
-            return Err(PyValueError::new_err(
-                "give a cache or a budget, not both (the budget is the cache's)",
-            ))
-        }
-        (Some(c), None) => c,
-        (None, Some(b)) => Py::new(py, Cache::new(Some(b)))?,
-        (None, None) => DEFAULT_CACHE
-            .get_or_try_init(py, || Py::new(py, Cache::new(None)))?
-            .clone_ref(py),
-    };
+    let cache = resolve_cache(py, cache, budget)?;
     let mut options = Options::default().with_cache(Arc::clone(&cache.get().cache));
     if !caching {
         options = options.with_caching(akbuf::Caching::Off);
@@ -432,10 +423,40 @@ fn open(
         // containers, or a list, is a dataset (none).
         .detach(|| akbuf::open_locations(&paths, options))
         .map_err(|e| to_py(py, e))?;
+    contain(py, array, metadata, paths.join(", "), cache)
+}
+
+/// The cache a container uses: the one given, a new one of `budget`
+/// bytes, or the default one.
+fn resolve_cache(
+    py: Python<'_>,
+    cache: Option<Py<Cache>>,
+    budget: Option<u64>,
+) -> PyResult<Py<Cache>> {
+    match (cache, budget) {
+        (Some(_), Some(_)) => Err(PyValueError::new_err(
+            "give a cache or a budget, not both (the budget is the cache's)",
+        )),
+        (Some(c), None) => Ok(c),
+        (None, Some(b)) => Py::new(py, Cache::new(Some(b))),
+        (None, None) => Ok(DEFAULT_CACHE
+            .get_or_try_init(py, || Py::new(py, Cache::new(None)))?
+            .clone_ref(py)),
+    }
+}
+
+/// An opened array as a container over `cache`, its keys checked.
+fn contain(
+    py: Python<'_>,
+    array: Array,
+    metadata: Option<Metadata>,
+    path: String,
+    cache: Py<Cache>,
+) -> PyResult<Container> {
     let opened = Arc::new(Opened {
         array,
         metadata,
-        path: paths.join(", "),
+        path,
         buffers: OnceLock::new(),
     });
     py.detach(|| opened.check_shared_keys())
@@ -490,6 +511,7 @@ fn _akbuf(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<BufferView>()?;
     m.add_class::<Prefetch>()?;
     m.add_function(wrap_pyfunction!(open, m)?)?;
+    m.add_function(wrap_pyfunction!(open_buffers, m)?)?;
     m.add_function(wrap_pyfunction!(default_cache, m)?)?;
     m.add_function(wrap_pyfunction!(features, m)?)?;
     Ok(())

@@ -302,3 +302,99 @@ def test_sixteen_threads_open_read_and_clear_at_once(tmp_path):
     )
     assert code == 0, err[-3000:]
     assert out.strip() == "bad []", out
+
+
+def _user_container():
+    """awkward's own buffers of the sample, as a plain dict."""
+    array = akbuf.from_buffers(EVENTS, cache=akbuf.Cache())
+    array = ak.Array(ak.to_packed(ak.materialize(array)) if hasattr(ak, "materialize") else ak.to_packed(array))
+    form, length, container = ak.to_buffers(array)
+    return array, form, length, {k: np.asarray(v) for k, v in container.items()}
+
+
+def test_from_buffers_serves_a_user_container_through_the_cache():
+    array, form, length, container = _user_container()
+    asked = {}
+
+    def getter(key):
+        def get():
+            asked[key] = asked.get(key, 0) + 1
+            return container[key]
+        return get
+
+    getters = {k: getter(k) for k in container}
+    cache = akbuf.Cache()
+    for form_as in (form, form.to_dict(), form.to_json()):
+        got = akbuf.from_buffers(form_as, length, getters, cache=cache)
+        assert ak.array_equal(got, array, check_parameters=True)
+    # bytes, memoryviews and non-contiguous arrays too
+    mixed = {k: (v.tobytes() if i % 3 == 0 else memoryview(np.ascontiguousarray(v)) if i % 3 == 1
+                 else np.repeat(v, 2)[::2]) for i, (k, v) in enumerate(container.items())}
+    assert ak.array_equal(akbuf.from_buffers(form, length, mixed), array, check_parameters=True)
+    # Each key asked once per array made (three), however often awkward
+    # touched it: the cache served the rest.
+    assert asked and all(n == 3 for n in asked.values()), asked
+
+
+def test_a_user_getter_that_raises_or_lies_raises_akbuf_error_naming_the_key():
+    array, form, length, container = _user_container()
+    key = next(k for k in container if "offsets" in k)
+
+    def run(value):
+        bad = dict(container)
+        bad[key] = value
+        got = akbuf.from_buffers(form, length, bad, cache=akbuf.Cache())
+        with pytest.raises(akbuf.Error) as e:
+            ak.to_list(got)
+        assert e.value.key == key, str(e.value)
+        return str(e.value)
+
+    def raises():
+        raise ValueError("the store is down")
+
+    assert "ValueError: the store is down" in run(raises)
+    assert "int, not a bytes-like object" in run(lambda: 7)
+    assert "str, not a bytes-like object" in run(lambda: "text")
+    assert "None" in run(lambda: None) or "NoneType" in run(lambda: None)
+    assert "too short" in run(lambda: container[key][:3])
+    # A missing key: akbuf's missing-buffer error.
+    bad = {k: v for k, v in container.items() if k != key}
+    with pytest.raises(akbuf.Error) as e:
+        ak.to_list(akbuf.from_buffers(form, length, bad, cache=akbuf.Cache()))
+    assert e.value.key == key
+    # Offsets that decrease: refused by the check, as for a file.
+    offsets = container[key].copy()
+    offsets[3] = offsets[-1] + 100
+    assert "offsets" in run(lambda: offsets)
+    with pytest.raises(TypeError):
+        akbuf.from_buffers(form, length)
+
+
+def test_a_user_getter_from_sixteen_threads_is_called_once(tmp_path):
+    array, form, length, container = _user_container()
+    import threading
+
+    calls = {}
+    lock = threading.Lock()
+
+    def getter(key):
+        def get():
+            with lock:
+                calls[key] = calls.get(key, 0) + 1
+            return container[key]
+        return get
+
+    getters = {k: getter(k) for k in container}
+    got = akbuf.from_buffers(form, length, getters, cache=akbuf.Cache())
+    sums = []
+
+    def work():
+        sums.append(float(ak.sum(got["jets", "pt"])))
+
+    threads = [threading.Thread(target=work) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(sums)) == 1 and len(sums) == 16
+    assert all(n == 1 for n in calls.values()), calls

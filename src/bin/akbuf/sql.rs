@@ -126,14 +126,24 @@ pub(super) fn sql(a: &SqlArgs<'_>, confined: bool, out: &mut impl Write) -> Resu
             });
         }
     };
+    print_batches(a.format, &batches, out)
+}
+
+/// The query's rows as the format asks.
+#[cfg(feature = "datafusion")]
+fn print_batches(
+    format: SqlFormat,
+    batches: &[datafusion::arrow::record_batch::RecordBatch],
+    out: &mut impl Write,
+) -> Result<(), Error> {
     let failed = |e: &dyn std::fmt::Display| Error::Engine {
         context: "printing the rows".into(),
         cause: akbuf::Cause::new(std::io::Error::other(e.to_string())),
     };
     let io = stdout_error;
-    match a.format {
+    match format {
         SqlFormat::Table => {
-            let text = datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+            let text = datafusion::arrow::util::pretty::pretty_format_batches(batches)
                 .map_err(|e| failed(&e))?;
             writeln!(out, "{text}").map_err(io)?;
         }
@@ -145,7 +155,7 @@ pub(super) fn sql(a: &SqlArgs<'_>, confined: bool, out: &mut impl Write) -> Resu
         }
         SqlFormat::Csv => {
             let mut w = datafusion::arrow::csv::Writer::new(&mut *out);
-            for b in &batches {
+            for b in batches {
                 w.write(b).map_err(|e| failed(&e))?;
             }
         }
