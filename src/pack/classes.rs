@@ -263,8 +263,14 @@ impl Packer {
     ) -> Result<Arc<Form>> {
         let fk = self.id();
         // A record's fields are carried eagerly (a lazy carry of a record
-        // is an IndexedArray, projected eagerly when packed).
-        let csel = match sel.sliced(node.len.get()?) {
+        // is an IndexedArray, projected eagerly when packed: its
+        // parameters_union then drops the record's parameters that are null).
+        let sliced = sel.sliced(node.len.get()?);
+        let params = match &sliced {
+            Sel::Gather(_, true) => params.into_iter().filter(|(_, v)| !v.is_null()).collect(),
+            _ => params,
+        };
+        let csel = match sliced {
             Sel::Gather(v, _) => Sel::Gather(v, false),
             other => other,
         };
@@ -509,7 +515,13 @@ impl Packer {
             .map(|(&c, _)| c)
             .collect();
         self.put(&fk, "index", index_buffer(&index, IndexType::I64));
-        let content = self.node(content, &Sel::Gather(kept, false))?;
+        // (Packing that IndexedOptionArray projects it lazily: the records
+        // are carried again behind an IndexedArray.)
+        let content = self.node(content, &Sel::Gather(kept, true))?;
+        // awkward's IndexedOptionArray.simplified over the carried records'
+        // IndexedArray: parameters_union(None, params), which drops the
+        // parameters whose value is null.
+        let params: Parameters = params.into_iter().filter(|(_, v)| !v.is_null()).collect();
         Ok(Arc::new(Form::new(
             FormKind::IndexedOption {
                 index: IndexType::I64,

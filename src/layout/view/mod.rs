@@ -498,7 +498,7 @@ impl<'a> View<'a> {
                     self.kind,
                     ViewKind::Indexed { .. } | ViewKind::IndexedOption { .. }
                 ) && self.node.form.array_parameter() == Some("categorical");
-                if categorical && !content.unique_at(&(0..content.len).collect::<Vec<_>>())? {
+                if categorical && !content.unique_at(&unique::Pick::From(0))? {
                     return Err(self.layout(
                         "__array__ = \"categorical\" requires contents to be unique".into(),
                     ));

@@ -24,8 +24,15 @@ impl View<'_> {
         self.json_of(i).map(canonical)
     }
 
-    /// Whether elements `at` (indexes into this view) are unique.
-    pub(crate) fn unique_at(&self, at: &[usize]) -> Result<bool> {
+    /// Whether the elements `pick` chooses are unique, as awkward's
+    /// `_is_unique` with axis None decides it, quirks included: a list's
+    /// elements are unique when its content's elements are, and the content
+    /// awkward looks at is `to_ListOffsetArray64(True)`'s: from the first
+    /// element's start to the content's end when the lists are contiguous,
+    /// the lists' elements carried otherwise; an IndexedArray carries its
+    /// distinct index values in ascending order, an option its valid entries.
+    pub(crate) fn unique_at(&self, pick: &Pick) -> Result<bool> {
+        let at: Vec<usize> = pick.indices(self.len);
         match &self.kind {
             ViewKind::Empty | ViewKind::Union { .. } => Ok(true),
             ViewKind::Numpy {
@@ -36,7 +43,7 @@ impl View<'_> {
             } => {
                 // Every value the elements hold, by value.
                 let mut seen = HashSet::new();
-                for &i in at {
+                for &i in &at {
                     for k in 0..*stride {
                         let mut text = String::new();
                         self.scalar(data, *primitive, i * stride + k)
@@ -49,6 +56,24 @@ impl View<'_> {
                 Ok(true)
             }
             ViewKind::Regular {
+                strings: StrKind::No,
+                content,
+                size,
+                ..
+            } => {
+                if at.is_empty() {
+                    return Ok(true);
+                }
+                match pick {
+                    // A slice keeps the whole content from its start on.
+                    Pick::From(start) => content.unique_at(&Pick::From(start * size)),
+                    Pick::At(_) => {
+                        let inner = at.iter().flat_map(|&i| i * size..(i + 1) * size).collect();
+                        content.unique_at(&Pick::At(inner))
+                    }
+                }
+            }
+            ViewKind::Regular {
                 strings, content, ..
             }
             | ViewKind::List {
@@ -57,57 +82,85 @@ impl View<'_> {
             | ViewKind::ListOffset {
                 strings, content, ..
             } => {
-                let mut inner = Vec::new();
-                let mut seen = HashSet::new();
-                for &i in at {
-                    let range = self.list_range(i, content.len)?;
-                    match strings {
-                        StrKind::No => inner.extend(range.0..range.1),
-                        _ => {
-                            if !seen.insert(self.string_bytes(content, range)?) {
-                                return Ok(false);
-                            }
+                if at.is_empty() {
+                    return Ok(true);
+                }
+                let mut ranges = Vec::with_capacity(at.len());
+                for &i in &at {
+                    ranges.push(self.list_range(i, content.len)?);
+                }
+                if !matches!(strings, StrKind::No) {
+                    let mut seen = HashSet::new();
+                    for &range in &ranges {
+                        if !seen.insert(self.string_bytes(content, range)?) {
+                            return Ok(false);
                         }
                     }
+                    return Ok(true);
                 }
-                match strings {
-                    StrKind::No => content.unique_at(&inner),
-                    _ => Ok(true),
+                let contiguous = ranges.windows(2).all(|w| w[0].1 == w[1].0);
+                if contiguous {
+                    content.unique_at(&Pick::From(ranges[0].0))
+                } else {
+                    let inner = ranges.iter().flat_map(|&(a, b)| a..b).collect();
+                    content.unique_at(&Pick::At(inner))
                 }
             }
             ViewKind::Indexed { content, .. } => {
-                let mut inner = Vec::with_capacity(at.len());
-                let mut seen = HashSet::new();
-                for &i in at {
+                let mut distinct = std::collections::BTreeSet::new();
+                for &i in &at {
                     if let Some(j) = self.project(i, content.len)? {
-                        if !seen.insert(j) {
+                        if !distinct.insert(j) {
                             return Ok(false);
                         }
-                        inner.push(j);
                     }
                 }
-                content.unique_at(&inner)
+                if at.is_empty() {
+                    return Ok(true);
+                }
+                content.unique_at(&Pick::At(distinct.into_iter().collect()))
             }
             ViewKind::IndexedOption { content, .. }
             | ViewKind::ByteMasked { content, .. }
-            | ViewKind::BitMasked { content, .. }
-            | ViewKind::Unmasked { content } => {
+            | ViewKind::BitMasked { content, .. } => {
                 let mut inner = Vec::with_capacity(at.len());
-                for &i in at {
+                for &i in &at {
                     if let Some(j) = self.project(i, content.len)? {
                         inner.push(j);
                     }
                 }
-                content.unique_at(&inner)
+                if at.is_empty() {
+                    return Ok(true);
+                }
+                content.unique_at(&Pick::At(inner))
             }
+            // awkward's UnmaskedArray passes its content on as it is.
+            ViewKind::Unmasked { content } => content.unique_at(pick),
             ViewKind::Record { contents, .. } => {
                 for c in contents {
-                    if !c.unique_at(at)? {
+                    if !c.unique_at(pick)? {
                         return Ok(false);
                     }
                 }
                 Ok(true)
             }
+        }
+    }
+}
+
+/// Which elements of a view [`View::unique_at`] looks at: a slice to the
+/// end (what awkward's slices and `to_ListOffsetArray64(True)` keep), or
+/// elements carried.
+pub(crate) enum Pick {
+    From(usize),
+    At(Vec<usize>),
+}
+
+impl Pick {
+    fn indices(&self, len: usize) -> Vec<usize> {
+        match self {
+            Pick::From(start) => (*start.min(&len)..len).collect(),
+            Pick::At(v) => v.clone(),
         }
     }
 }
