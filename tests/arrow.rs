@@ -167,7 +167,7 @@ fn every_fixture_exports_as_awkward_does() {
     eprintln!("{equal} fixtures equal to awkward's to_arrow; not yet: {not_yet:?}");
     assert_eq!(not_yet, NOT_YET, "the cases not exported yet changed");
     assert!(equal >= 130, "only {equal} fixtures exported");
-    assert_eq!(special, 9, "categorical and empty cases compared");
+    assert_eq!(special, 10, "categorical and empty cases compared");
 }
 
 #[test]
@@ -298,6 +298,13 @@ fn slices_export_the_rows_of_the_whole() {
         // are, so rows are not elements (a slice of the array starts 8
         // bytes in, a slice of the arrow array 4).
         if INVALID_IN_ARROW.contains(&case.as_str()) || case == "numpy_datetime64_2D" {
+            continue;
+        }
+        // Its whole ListArray is carried (lazily: a ByteMaskedArray over
+        // records becomes an IndexedOptionArray and drops its null
+        // parameters) where the one-row slice is contiguous and is not: in
+        // awkward too, the slice's Arrow type is not the whole's.
+        if case == "pack_null_parameters_carried_record" {
             continue;
         }
         let array = akbuf::open(&dir).unwrap();

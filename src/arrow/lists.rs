@@ -293,7 +293,8 @@ pub(super) fn gathered_lists(
         }
         offsets.push(at.len() as i64);
     }
-    let carried = crate::pack::carry(content, at, None)?;
+    // awkward's ListArray._broadcast_tooffsets64 carries lazily.
+    let carried = crate::pack::carry_with(content, at, None, true)?;
     let offsets = Offsets {
         values: Wide::Owned(offsets),
         kind: OffsetKind::I64,

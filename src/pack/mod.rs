@@ -377,9 +377,22 @@ pub(crate) fn carry(
     index: Vec<usize>,
     parameters: Option<&crate::form::Parameters>,
 ) -> Result<Array> {
+    carry_with(node, index, parameters, false)
+}
+
+/// [`carry`], lazily when `lazy` (awkward's `_carry(index, allow_lazy=True)`,
+/// as a ListArray's `_broadcast_tooffsets64` carries its content: records
+/// behind an IndexedArray, simplified by an option above them).
+#[cfg(feature = "arrow")]
+pub(crate) fn carry_with(
+    node: &Node,
+    index: Vec<usize>,
+    parameters: Option<&crate::form::Parameters>,
+    lazy: bool,
+) -> Result<Array> {
     let length = index.len();
     let mut p = Packer::new(gather_limit(node)?);
-    let mut form = p.node(node, &Sel::Gather(index, false))?;
+    let mut form = p.node(node, &Sel::Gather(index, lazy))?;
     if let Some(extra) = parameters.filter(|e| !e.is_empty()) {
         let mut merged = form.parameters().clone();
         for (k, v) in extra {
