@@ -4,7 +4,9 @@ fields of `jets`, with awkward 2.14 lazily over fsspec's HTTP filesystem
 (fsspec + aiohttp, `cat_file` per buffer, as awkward users read remote
 buffers today).
 
-    .venv/bin/python benches/remote_peer.py URL REPS
+    .venv/bin/python benches/remote_peer.py URL REPS [FIELDS]
+
+FIELDS: the fields of `jets` to sum, comma-separated (default pt,eta,phi).
 
 Each run is a fresh filesystem instance (no fsspec cache) and a fresh
 `ak.from_buffers(..., lazy via callables)`; prints one line per run:
@@ -22,7 +24,7 @@ import numpy as np
 assert ak.__version__ == "2.14.0", ak.__version__
 
 
-def run(url):
+def run(url, fields):
     fs = fsspec.filesystem("http", skip_instance_cache=True)
     counts = {"requests": 0, "bytes": 0}
 
@@ -48,16 +50,17 @@ def run(url):
         byteorder=meta.get("byteorder", "<"),
     )
     total = 0.0
-    for f in ("pt", "eta", "phi"):
+    for f in fields:
         total += float(ak.sum(events["jets", f]))
     return time.perf_counter() - t0, counts["requests"], counts["bytes"], total
 
 
 def main():
     url, reps = sys.argv[1], int(sys.argv[2])
-    run(url)  # warm: imports, connection pool code paths
+    fields = sys.argv[3].split(",") if len(sys.argv) > 3 else ["pt", "eta", "phi"]
+    run(url, fields)  # warm: imports, connection pool code paths
     for _ in range(reps):
-        s, n, b, total = run(url)
+        s, n, b, total = run(url, fields)
         print(f"{s:.6f} {n} {b} {total:.6g}", flush=True)
 
 

@@ -73,6 +73,7 @@ mod buffer;
 mod cache;
 mod container;
 mod device;
+mod disk;
 mod error;
 mod form;
 mod layout;
@@ -119,6 +120,7 @@ pub use device::Device;
 pub use device::{
     cuda_available, DeviceBuffer, DeviceCache, DeviceNative, DeviceStats, UploadMode, STAGED_MIN,
 };
+pub use disk::{DiskCache, DiskStats, DiskUsage, DEFAULT_DISK_BUDGET};
 pub use error::{Cause, Error, Result};
 pub use form::{Form, FormKind, IndexType, Parameters, Primitive, TimeUnit};
 pub use layout::BufferInfo;

@@ -99,6 +99,33 @@ fn describe(kind: &std::fs::FileType) -> &'static str {
     "not a file"
 }
 
+/// Tries to take an exclusive advisory lock on `file` (`flock`: other
+/// processes see it; released when the file is closed, or its process
+/// dies). `Ok(false)` while another holds it. Where there are no such
+/// locks, `Ok(true)`.
+pub(crate) fn try_lock(file: &std::fs::File) -> io::Result<bool> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: flock only reads the descriptor number, which `file`
+        // keeps open for the call; no memory is involved.
+        let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if r == 0 {
+            return Ok(true);
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            return Ok(false);
+        }
+        Err(e)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = file;
+        Ok(true)
+    }
+}
+
 /// Whether the process `pid` may still be running. Errs on the side of
 /// "alive" whenever it cannot tell.
 pub(crate) fn process_alive(pid: u32) -> bool {

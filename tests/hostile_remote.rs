@@ -109,7 +109,7 @@ fn two_versions_are_never_stitched_into_one_buffer() {
             &["node4-offsets"],
         );
         let text = jets_error(&server, small_parts(), "node4-offsets");
-        assert!(text.contains("changed while it was read"), "{text}");
+        assert!(text.contains("changed since it was opened"), "{text}");
         let parts = server
             .seen()
             .iter()

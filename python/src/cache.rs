@@ -34,6 +34,9 @@ impl Shared {
 /// many containers and threads ask for it; with a budget, the least recently
 /// used buffers no one holds are dropped past `budget_bytes` (memory-mapped
 /// ones included: the budget bounds what the cache keeps resident).
+/// `disk=DIR` adds a persistent tier on local disk for remote containers
+/// (shared by every process, kept across runs; `disk_budget` bytes, 10 GiB
+/// by default).
 #[pyclass(frozen, module = "akbuf._akbuf")]
 pub(super) struct Cache {
     pub(crate) cache: Arc<akbuf::Cache>,
@@ -43,14 +46,33 @@ pub(super) struct Cache {
 #[pymethods]
 impl Cache {
     #[new]
-    #[pyo3(signature = (budget_bytes = None))]
-    pub(crate) fn new(budget_bytes: Option<u64>) -> Cache {
+    #[pyo3(signature = (budget_bytes = None, disk = None, disk_budget = None))]
+    pub(crate) fn new(
+        budget_bytes: Option<u64>,
+        disk: Option<std::path::PathBuf>,
+        disk_budget: Option<u64>,
+    ) -> PyResult<Cache> {
         let shared = Arc::new(Shared::default());
         let seen = Arc::clone(&shared);
-        let cache = match budget_bytes {
+        let mut cache = match budget_bytes {
             Some(b) => akbuf::Cache::with_budget(b).counting_mapped(),
             None => akbuf::Cache::new(),
         };
+        match (disk, disk_budget) {
+            (Some(dir), budget) => {
+                let mut tier = akbuf::DiskCache::new(dir);
+                if let Some(b) = budget {
+                    tier = tier.with_budget(b);
+                }
+                cache = cache.with_disk(tier);
+            }
+            (None, Some(_)) => {
+                return Err(pyo3::exceptions::PyValueError::new_err(
+                    "disk_budget needs disk=DIR",
+                ))
+            }
+            (None, None) => {}
+        }
         let cache = cache.with_observer(move |event: &akbuf::ReadEvent<'_>| {
             let mut keys = seen.keys.lock();
             keys.1 += 1;
@@ -58,10 +80,33 @@ impl Cache {
                 keys.0.push(event.key.to_string());
             }
         });
-        Cache {
+        Ok(Cache {
             cache: Arc::new(cache),
             shared,
-        }
+        })
+    }
+
+    /// The disk tier: `None`, or a dict of its `dir`, `budget`, what it
+    /// holds (`pieces`, `bytes`: every process's) and what this process did
+    /// (`hits`, `misses`, `stored`, `corrupt`, `evicted`, `failures`).
+    pub(crate) fn disk<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let Some(disk) = self.cache.disk() else {
+            return Ok(None);
+        };
+        let d = PyDict::new(py);
+        d.set_item("dir", disk.dir().to_string_lossy())?;
+        d.set_item("budget", disk.budget())?;
+        let usage = py.detach(|| disk.usage()).unwrap_or_default();
+        d.set_item("pieces", usage.pieces)?;
+        d.set_item("bytes", usage.bytes)?;
+        let s = disk.stats();
+        d.set_item("hits", s.hits)?;
+        d.set_item("misses", s.misses)?;
+        d.set_item("stored", s.stored)?;
+        d.set_item("corrupt", s.corrupt)?;
+        d.set_item("evicted", s.evicted)?;
+        d.set_item("failures", s.failures)?;
+        Ok(Some(d))
     }
 
     /// The budget in bytes, or `None`.

@@ -438,9 +438,9 @@ fn resolve_cache(
             "give a cache or a budget, not both (the budget is the cache's)",
         )),
         (Some(c), None) => Ok(c),
-        (None, Some(b)) => Py::new(py, Cache::new(Some(b))),
+        (None, Some(b)) => Py::new(py, Cache::new(Some(b), None, None)?),
         (None, None) => Ok(DEFAULT_CACHE
-            .get_or_try_init(py, || Py::new(py, Cache::new(None)))?
+            .get_or_try_init(py, || Py::new(py, Cache::new(None, None, None)?))?
             .clone_ref(py)),
     }
 }
@@ -469,7 +469,7 @@ fn contain(
 #[pyfunction]
 fn default_cache(py: Python<'_>) -> PyResult<Py<Cache>> {
     Ok(DEFAULT_CACHE
-        .get_or_try_init(py, || Py::new(py, Cache::new(None)))?
+        .get_or_try_init(py, || Py::new(py, Cache::new(None, None, None)?))?
         .clone_ref(py))
 }
 

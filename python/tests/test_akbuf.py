@@ -440,6 +440,28 @@ def test_a_url_reads_only_the_touched_objects_once(nginx):
         akbuf.open(f"{url}/missing")
 
 
+def test_a_disk_cache_serves_a_second_open_after_one_revalidation(nginx, tmp_path):
+    url, www, requests = nginx
+    shutil.copytree(EVENTS, www / "events")
+    tier = tmp_path / "tier"
+    first = akbuf.Cache(disk=str(tier), disk_budget=1 << 30)
+    events = akbuf.from_buffers(f"{url}/events", cache=first)
+    expected = ak.sum(eager(EVENTS).jets.pt)
+    assert np.isclose(ak.sum(events.jets.pt), expected)
+    assert first.disk()["stored"] == 3 and first.disk()["budget"] == 1 << 30
+    before = len(requests())
+    # A new cache over the same folder, as a new process: one conditional
+    # request (metadata.json, 304), the buffers from disk.
+    second = akbuf.Cache(disk=str(tier))
+    again = akbuf.from_buffers(f"{url}/events", cache=second)
+    assert np.isclose(ak.sum(again.jets.pt), expected)
+    assert requests()[before:] == ["/events/metadata.json"]
+    assert second.disk()["hits"] == 3 and second.disk()["pieces"] == 3
+    assert akbuf.Cache().disk() is None
+    with pytest.raises(ValueError):
+        akbuf.Cache(disk_budget=10)
+
+
 # ---------------------------------------------------------------- datasets
 
 

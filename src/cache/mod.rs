@@ -33,6 +33,7 @@ pub use stats::{CacheStats, ReadEvent};
 use stats::{Counters, Hits};
 
 use crate::buffer::Buffer;
+use crate::disk::DiskCache;
 use crate::error::{Error, Result};
 use crate::source::Source;
 use flight::Flight;
@@ -79,6 +80,8 @@ pub struct Cache {
     observer: Option<Observer>,
     sources: Mutex<(HashMap<String, u64, key::KeyHash>, u64)>,
     evict_cursor: AtomicUsize,
+    /// The persistent tier remote sources read through, if any.
+    disk: Option<Arc<DiskCache>>,
 }
 
 impl fmt::Debug for Cache {
@@ -146,6 +149,7 @@ impl Cache {
             observer: None,
             sources: Mutex::new((HashMap::default(), 0)),
             evict_cursor: AtomicUsize::new(0),
+            disk: None,
         }
     }
 
@@ -197,6 +201,37 @@ impl Cache {
     ) -> Cache {
         self.observer = Some(Arc::new(observer));
         self
+    }
+
+    /// Adds a persistent tier on local disk: every remote container opened
+    /// over this cache keeps the byte ranges it fetches there, keyed by
+    /// store, object and version, and a later process reads them from disk
+    /// after one revalidation request (see [`DiskCache`]).
+    ///
+    /// ```
+    /// use akbuf::{Cache, DiskCache};
+    ///
+    /// let cache = Cache::new().with_disk(DiskCache::new("/tmp/akbuf-cache").with_budget(1 << 30));
+    /// assert_eq!(cache.disk().unwrap().budget(), 1 << 30);
+    /// assert!(Cache::new().disk().is_none());
+    /// // One tier shared by several caches:
+    /// let disk = std::sync::Arc::new(DiskCache::new("/tmp/akbuf-cache"));
+    /// let other = Cache::new().with_disk(std::sync::Arc::clone(&disk));
+    /// assert!(std::sync::Arc::ptr_eq(other.disk().unwrap(), &disk));
+    /// ```
+    #[must_use]
+    pub fn with_disk(mut self, disk: impl Into<Arc<DiskCache>>) -> Cache {
+        self.disk = Some(disk.into());
+        self
+    }
+
+    /// The disk tier, if any (see [`Cache::with_disk`]).
+    ///
+    /// ```
+    /// assert!(akbuf::Cache::new().disk().is_none());
+    /// ```
+    pub fn disk(&self) -> Option<&Arc<DiskCache>> {
+        self.disk.as_ref()
     }
 
     /// The heap byte budget, if any.

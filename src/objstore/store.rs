@@ -5,7 +5,7 @@
 use super::Fetch;
 use crate::error::{Error, Result};
 use object_store::path::Path as StorePath;
-use object_store::{GetOptions, ObjectStore, ObjectStoreExt, ObjectStoreScheme, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, ObjectStoreScheme, PutPayload};
 use once_cell::sync::OnceCell;
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -104,53 +104,6 @@ impl Store {
         F::Output: Send,
     {
         block_on(&self.handle, future)
-    }
-
-    /// Reads the container's `metadata.json` (at most `limit` bytes).
-    pub(crate) fn read_text(&self, name: &str, limit: u64) -> Result<String> {
-        let loc = self.location(name);
-        let url = format!("{}/{name}", self.url);
-        let got = self.block(async {
-            let r = self.store.get_opts(&loc, GetOptions::default()).await?;
-            if let Some(enc) = encoded(&r) {
-                return Ok(Err(format!(
-                    "sent with Content-Encoding {enc:?}, which akbuf did not ask for (it asks for identity)"
-                )));
-            }
-            if r.meta.size > limit {
-                return Ok(Err(format!(
-                    "{} bytes, more than the {limit} akbuf reads",
-                    r.meta.size
-                )));
-            }
-            let size = r.meta.size;
-            let bytes = r.bytes().await?;
-            if bytes.len() as u64 != size {
-                return Ok(Err(format!(
-                    "the body holds {} bytes where its head announced {size}",
-                    bytes.len()
-                )));
-            }
-            Ok(Ok(bytes))
-        });
-        match got {
-            Ok(Ok(bytes)) => String::from_utf8(bytes.to_vec())
-                .map_err(|_| Error::container(&url, "not UTF-8 text")),
-            Ok(Err(message)) => Err(Error::container(&url, message)),
-            Err(object_store::Error::NotFound { .. }) => Err(Error::Container {
-                path: url,
-                message: "no such object".into(),
-                cause: Some(crate::error::Cause::new(std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    "no such object",
-                ))),
-            }),
-            Err(e) => Err(Error::Container {
-                path: url,
-                message: one_line(&e),
-                cause: Some(crate::error::Cause::new(e)),
-            }),
-        }
     }
 }
 

@@ -251,6 +251,8 @@ pub struct Proxy {
     stop: Arc<AtomicBool>,
     /// Requests answered 503 so far.
     pub failed: Arc<AtomicUsize>,
+    /// The request line of every request passed on.
+    pub log: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Proxy {
@@ -260,20 +262,34 @@ impl Proxy {
         listener.set_nonblocking(true).unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let failed = Arc::new(AtomicUsize::new(0));
-        let (stop2, failed2) = (Arc::clone(&stop), Arc::clone(&failed));
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (stop2, failed2, log2) = (Arc::clone(&stop), Arc::clone(&failed), Arc::clone(&log));
         std::thread::spawn(move || {
             while !stop2.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((client, _)) => {
                         client.set_nonblocking(false).unwrap();
                         let failed = Arc::clone(&failed2);
-                        std::thread::spawn(move || serve(client, upstream, delay, fail, &failed));
+                        let log = Arc::clone(&log2);
+                        std::thread::spawn(move || {
+                            serve(client, upstream, delay, fail, &failed, log)
+                        });
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(2)),
                 }
             }
         });
-        Proxy { port, stop, failed }
+        Proxy {
+            port,
+            stop,
+            failed,
+            log,
+        }
+    }
+
+    /// The request lines passed on so far (`GET /path?query HTTP/1.1`).
+    pub fn requests(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
     }
 
     pub fn url(&self) -> String {
@@ -287,7 +303,16 @@ impl Drop for Proxy {
     }
 }
 
-fn serve(mut client: TcpStream, upstream: u16, delay: Duration, fail: usize, failed: &AtomicUsize) {
+type Log = Arc<std::sync::Mutex<Vec<String>>>;
+
+fn serve(
+    mut client: TcpStream,
+    upstream: u16,
+    delay: Duration,
+    fail: usize,
+    failed: &AtomicUsize,
+    log: Log,
+) {
     let _ = client.set_nodelay(true);
     if failed.load(Ordering::SeqCst) < fail {
         // Read the request head, answer 503, close.
@@ -311,18 +336,32 @@ fn serve(mut client: TcpStream, upstream: u16, delay: Duration, fail: usize, fai
             return;
         };
         std::thread::sleep(delay);
+        note(&log, &head);
         let _ = server.write_all(&head);
-        pump(client, server, delay);
+        pump(client, server, delay, log);
         return;
     }
     let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
         return;
     };
-    pump(client, server, delay);
+    pump(client, server, delay, log);
+}
+
+/// Logs the request line of a chunk that starts a request.
+fn note(log: &Log, chunk: &[u8]) {
+    let line = chunk.split(|&b| b == b'\r').next().unwrap_or(&[]);
+    let text = String::from_utf8_lossy(line);
+    let method = text.split(' ').next().unwrap_or("");
+    if !method.is_empty()
+        && method.bytes().all(|b| b.is_ascii_uppercase())
+        && text.ends_with("HTTP/1.1")
+    {
+        log.lock().unwrap().push(text.into_owned());
+    }
 }
 
 /// Copies both ways until either side closes; client bytes are delayed.
-fn pump(client: TcpStream, server: TcpStream, delay: Duration) {
+fn pump(client: TcpStream, server: TcpStream, delay: Duration, log: Log) {
     let _ = server.set_nodelay(true);
     let (mut c_read, mut s_write) = (client.try_clone().unwrap(), server.try_clone().unwrap());
     let up = std::thread::spawn(move || {
@@ -332,6 +371,7 @@ fn pump(client: TcpStream, server: TcpStream, delay: Duration) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
                     std::thread::sleep(delay);
+                    note(&log, &buf[..n]);
                     if s_write.write_all(&buf[..n]).is_err() {
                         break;
                     }

@@ -28,6 +28,50 @@ pub(super) struct Cli {
         value_parser = parse_seconds
     )]
     pub(crate) request_timeout: Option<std::time::Duration>,
+    /// Remote containers: keep the byte ranges fetched in a persistent
+    /// cache in DIR, shared by every process and run (a later run asks
+    /// the server one revalidation request, then reads from disk).
+    #[arg(long, global = true, value_name = "DIR", env = "AKBUF_CACHE_DIR")]
+    pub(crate) cache_dir: Option<PathBuf>,
+    /// The most bytes the --cache-dir cache keeps (least recently used
+    /// evicted past it; default 10 GiB): a number, with an optional
+    /// K, M, G or T suffix (powers of 1024).
+    #[arg(long, global = true, value_name = "BYTES", value_parser = parse_bytes)]
+    pub(crate) cache_budget: Option<u64>,
+}
+
+/// The disk tier of this run, from --cache-dir and --cache-budget.
+pub(super) static DISK: std::sync::OnceLock<Arc<akbuf::DiskCache>> = std::sync::OnceLock::new();
+
+/// `cache` with this run's disk tier, if any.
+pub(super) fn with_disk(cache: Cache) -> Cache {
+    match DISK.get() {
+        Some(disk) => cache.with_disk(Arc::clone(disk)),
+        None => cache,
+    }
+}
+
+/// A byte count: digits, optionally followed by K, M, G or T (KiB…).
+pub(super) fn parse_bytes(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (digits, shift) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_uppercase() {
+                'K' => 10,
+                'M' => 20,
+                'G' => 30,
+                'T' => 40,
+                _ => return Err(format!("{s:?}: the suffix must be K, M, G or T")),
+            };
+            (&t[..i], shift)
+        }
+        _ => (t, 0),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1u64 << shift))
+        .ok_or_else(|| format!("{s:?} is not a byte count (digits, then K, M, G or T)"))
 }
 
 /// How remote containers are fetched: set once from the command line.
@@ -202,6 +246,13 @@ pub(super) enum Command {
         /// One JSON object: length, buffers, totals.
         #[arg(long)]
         json: bool,
+    },
+    /// Show the disk cache (--cache-dir or AKBUF_CACHE_DIR): its folder,
+    /// budget, pieces and bytes; --clear deletes every piece.
+    Cache {
+        /// Delete every piece.
+        #[arg(long)]
+        clear: bool,
     },
     /// Copy a container to a new directory, as awkward's to_buffers writes
     /// it (atomically: nothing appears under DST unless the copy completes).

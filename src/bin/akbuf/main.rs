@@ -28,6 +28,13 @@ fn run(cli: Cli) -> Result<(), Error> {
     if let Some(t) = cli.request_timeout {
         let _ = FETCH.set(akbuf::Fetch::default().with_timeout(t));
     }
+    if let Some(dir) = &cli.cache_dir {
+        let mut disk = akbuf::DiskCache::new(dir);
+        if let Some(b) = cli.cache_budget {
+            disk = disk.with_budget(b);
+        }
+        let _ = DISK.set(Arc::new(disk));
+    }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let io = |e: std::io::Error| Error::Io {
@@ -50,6 +57,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             writeln!(out, "ok").map_err(io)?;
         }
         Command::Copy(a) => copy_command(a, confined)?,
+        Command::Cache { clear } => cache_command(clear, &mut out).map_err(io)??,
         Command::Sql {
             args,
             tables,

@@ -84,7 +84,7 @@ pub(super) fn open(path: &Path, trace: bool, confined: bool) -> Result<Array, Er
         Options::default()
     }
     .with_fetch(fetch());
-    if !trace {
+    if !trace && DISK.get().is_none() {
         // A private cache: the container's identity is never asked for.
         return open_any(path, options);
     }
@@ -101,7 +101,8 @@ pub(super) fn open_with_cache(
 }
 
 /// Options reading through `cache`, printing every read when `trace`.
-pub(super) fn read_options(trace: bool, confined: bool, mut cache: Cache) -> Options {
+pub(super) fn read_options(trace: bool, confined: bool, cache: Cache) -> Options {
+    let mut cache = with_disk(cache);
     if trace {
         // The cache's observer sees every read from the source as it happens.
         cache = cache.with_observer(|e: &ReadEvent<'_>| match e.bytes {

@@ -197,3 +197,35 @@ pub(super) fn stdout_error(e: std::io::Error) -> Error {
         io: Arc::new(e),
     }
 }
+
+/// `akbuf cache`: the disk tier's folder, budget and contents (after
+/// deleting every piece with `--clear`).
+pub(super) fn cache_command(
+    clear: bool,
+    out: &mut impl Write,
+) -> std::io::Result<Result<(), Error>> {
+    let Some(disk) = DISK.get() else {
+        return Ok(Err(Error::Argument(
+            "no disk cache: give --cache-dir DIR or set AKBUF_CACHE_DIR".into(),
+        )));
+    };
+    let io = |e: std::io::Error| Error::Io {
+        context: format!("the disk cache at {}", disk.dir().display()),
+        io: Arc::new(e),
+    };
+    if clear {
+        match disk.clear() {
+            Ok(freed) => writeln!(out, "cleared: {freed} bytes")?,
+            Err(e) => return Ok(Err(io(e))),
+        }
+    }
+    let usage = match disk.usage() {
+        Ok(u) => u,
+        Err(e) => return Ok(Err(io(e))),
+    };
+    writeln!(out, "dir: {}", disk.dir().display())?;
+    writeln!(out, "budget: {} bytes", disk.budget())?;
+    writeln!(out, "pieces: {}", usage.pieces)?;
+    writeln!(out, "bytes: {}", usage.bytes)?;
+    Ok(Ok(()))
+}

@@ -36,7 +36,10 @@ impl Format for Remote {
 
     #[cfg(feature = "remote")]
     fn open(&self, at: &Location, options: Options) -> Result<(Array, Metadata)> {
-        let source = crate::source::RemoteSource::open(&at.spec(), &options.fetch)?;
+        let mut source = crate::source::RemoteSource::open(&at.spec(), &options.fetch)?;
+        if let Some(disk) = options.cache.as_ref().and_then(|c| c.disk()) {
+            source = source.with_disk(std::sync::Arc::clone(disk));
+        }
         let metadata = write::read_metadata(&source)?;
         let array = metadata.open_with(source, options)?;
         Ok((array, metadata))

@@ -11,7 +11,7 @@ use crate::write::{to_buffers, WriteOptions};
 
 /// The container's `metadata.json`, parsed.
 pub(super) fn read_metadata(source: &RemoteSource) -> Result<Metadata> {
-    let text = source.read_text("metadata.json", METADATA_LIMIT)?;
+    let text = source.read_metadata(METADATA_LIMIT)?;
     Metadata::from_json(&text).map_err(|e| match e {
         Error::Container { message, .. } => {
             Error::container(source.url(), format!("metadata.json: {message}"))

@@ -63,6 +63,16 @@ impl Version {
     }
 }
 
+/// How every error for an object that is no longer the version an open
+/// read begins.
+pub(super) const CHANGED: &str = "changed since it was opened";
+
+/// Whether `e` says an object changed since the open (no other request
+/// can mend that).
+pub(super) fn is_changed(e: &Error) -> bool {
+    matches!(e, Error::Source { message, .. } if message.contains(CHANGED))
+}
+
 /// A buffer read's time budget: it expires once `limit` has passed since
 /// the last sign of life from the server (an answer's head or a piece of
 /// a body), however many requests, retries and fallbacks the read makes.
@@ -86,6 +96,13 @@ impl Watch {
         let now = u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
         self.last
             .fetch_max(now, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether the budget is spent.
+    pub(super) fn spent(&self) -> bool {
+        let last =
+            std::time::Duration::from_nanos(self.last.load(std::sync::atomic::Ordering::Relaxed));
+        self.start.elapsed().saturating_sub(last) >= self.limit
     }
 
     /// Ends once the budget is spent.
@@ -135,7 +152,7 @@ impl RemoteSource {
             Some(first) if !first.same(&seen) => Err(self.bad(
                 key,
                 format!(
-                    "the object changed while it was read: first {}, then {}; refusing to mix two versions",
+                    "{CHANGED}: first {}, now {}; refusing to mix two versions",
                     first.describe(),
                     seen.describe()
                 ),
@@ -144,6 +161,19 @@ impl RemoteSource {
             None => {
                 versions.insert(key.to_string(), seen.clone());
                 Ok(seen.size)
+            }
+        }
+    }
+
+    /// Pins `key` at `version` unless it is pinned at another; whether it
+    /// is now at `version`.
+    pub(super) fn pin_at(&self, key: &str, version: Version) -> bool {
+        let mut versions = self.versions.lock();
+        match versions.get(key) {
+            Some(first) => first.same(&version),
+            None => {
+                versions.insert(key.to_string(), version);
+                true
             }
         }
     }
@@ -195,6 +225,20 @@ impl RemoteSource {
     }
 
     pub(super) fn error(&self, key: &str, e: object_store::Error) -> Error {
+        if let object_store::Error::Precondition { .. } = &e {
+            let pinned = self.versions.lock().get(key).map(Version::describe);
+            let message = match pinned {
+                Some(v) => format!(
+                    "{CHANGED}: the server no longer has the version read then ({v}); refusing to mix two versions"
+                ),
+                None => format!("{CHANGED}: modified after the container was opened; refusing to mix two versions"),
+            };
+            return Error::Source {
+                key: key.to_string(),
+                message: format!("{}/{key}: {message}", self.store.url),
+                cause: Some(crate::error::Cause::new(e)),
+            };
+        }
         let text = one_line(&e);
         if text.contains("timed out") {
             // A request's own time limit is the read's budget.
@@ -245,8 +289,13 @@ impl RemoteSource {
         range: Option<Range<u64>>,
         watch: &Watch,
     ) -> std::result::Result<(object_store::GetResult, Range<u64>), Fail> {
+        // The version this open reads: the one the key is pinned at
+        // (If-Match), else none written since the open (If-Unmodified-Since).
+        let tag = self.versions.lock().get(key).and_then(|v| v.e_tag.clone());
         let options = GetOptions {
             range: range.clone().map(GetRange::Bounded),
+            if_unmodified_since: tag.is_none().then_some(self.opened),
+            if_match: tag,
             ..GetOptions::default()
         };
         let r = self

@@ -12,8 +12,11 @@
 //! object merged ([`Fetch::gap`]).
 
 mod answers;
+mod revalidate;
+mod tier;
 
 use crate::buffer::{Buffer, Residence};
+use crate::disk::DiskCache;
 use crate::error::{Error, Result};
 use crate::objstore::plan::{coalesce, cut, destination, Job};
 use crate::objstore::{Fetch, Store};
@@ -71,6 +74,16 @@ pub struct RemoteSource {
     /// ranges with the whole object): from then on every read is one
     /// plain `GET` of its object, cut to the bytes asked for.
     no_ranges: std::sync::atomic::AtomicBool,
+    /// When the source was made, rounded up to the next second: objects
+    /// modified later changed since the open (`If-Unmodified-Since`).
+    opened: chrono::DateTime<chrono::Utc>,
+    /// The disk tier, if any.
+    disk: Option<Arc<DiskCache>>,
+    /// The version of `metadata.json` this open read (its disk name; empty
+    /// when not read or unnamed).
+    container: Mutex<String>,
+    /// `metadata.json`'s version as a listing at open gave it.
+    listed_metadata: Mutex<Option<answers::Version>>,
 }
 
 impl std::fmt::Debug for RemoteSource {
@@ -127,11 +140,54 @@ impl RemoteSource {
     }
 
     pub(crate) fn from_store(store: Store) -> RemoteSource {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let opened = i64::try_from(now)
+            .ok()
+            .and_then(|s| chrono::DateTime::from_timestamp(s.saturating_add(1), 0))
+            .unwrap_or_default();
         RemoteSource {
             store,
             versions: Mutex::new(HashMap::new()),
             no_ranges: std::sync::atomic::AtomicBool::new(false),
+            opened,
+            disk: None,
+            container: Mutex::new(String::new()),
+            listed_metadata: Mutex::new(None),
         }
+    }
+
+    /// Reads through `disk`, a persistent tier on local disk (as a
+    /// [`Cache`](crate::Cache) with [`with_disk`](crate::Cache::with_disk)
+    /// gives a remote container opened over it): byte ranges already
+    /// there at the version read are served from it, the others fetched
+    /// and kept.
+    ///
+    /// ```
+    /// use akbuf::{DiskCache, Fetch, RemoteSource, Source};
+    /// use std::sync::Arc;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let disk = Arc::new(DiskCache::new(dir.path()));
+    /// let url = format!("file://{}", concat!(env!("CARGO_MANIFEST_DIR"), "/data/events"));
+    /// let source = RemoteSource::open(&url, &Fetch::default())?.with_disk(Arc::clone(&disk));
+    /// source.read("node10-offsets")?;
+    /// assert_eq!(disk.stats().stored, 1);
+    /// // Another source (another process): once an answer told it the
+    /// // object's version, what the tier holds at that version is served
+    /// // from disk.
+    /// let again = RemoteSource::open(&url, &Fetch::default())?.with_disk(Arc::clone(&disk));
+    /// again.read_prefix("node10-offsets", 8)?;
+    /// let more = again.read_range("node10-offsets", 8..16)?.unwrap();
+    /// assert_eq!(more.len(), 8);
+    /// assert_eq!(disk.stats().hits, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn with_disk(mut self, disk: Arc<DiskCache>) -> RemoteSource {
+        self.disk = Some(disk);
+        self
     }
 
     /// The container's URL (without a trailing `/`).
@@ -144,17 +200,6 @@ impl RemoteSource {
     /// ```
     pub fn url(&self) -> &str {
         &self.store.url
-    }
-
-    /// The whole object `name` under the prefix as UTF-8 text, refused
-    /// past `limit` bytes (a container's `metadata.json`).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Container`] naming the URL when it cannot be read, is
-    /// larger than `limit` or is not UTF-8.
-    pub(crate) fn read_text(&self, name: &str, limit: u64) -> Result<String> {
-        self.store.read_text(name, limit)
     }
 
     /// Refuses a key that is not one plain object name under the prefix:
@@ -198,6 +243,7 @@ impl RemoteSource {
         range: Range<u64>,
         dest: &mut [u8],
         watch: &Watch,
+        learn: bool,
     ) -> Result<()> {
         let step = self.store.fetch.max_request.max(1);
         let mut jobs: Vec<BoxFuture<'_, Result<()>>> = Vec::new();
@@ -207,7 +253,7 @@ impl RemoteSource {
                     let (r, body) = self.request(key, Some(part), watch).await.map_err(|f| {
                         // A part inside the object, refused: a server
                         // without ranges (`get` reads it whole).
-                        if matches!(&f, Fail::Store(e) if range_refused(e)) {
+                        if learn && matches!(&f, Fail::Store(e) if range_refused(e)) {
                             self.no_ranges.store(true, Ordering::Relaxed);
                         }
                         f.into_error(self, key)
@@ -271,7 +317,7 @@ impl RemoteSource {
         let mut dest = destination(total).map_err(|e| Error::read_io(key, e))?;
         let (head, tail) = dest.split_at_mut(step as usize);
         let first = self.body_into(key, r, head, watch);
-        let rest = self.fill(key, step..size, tail, watch);
+        let rest = self.fill(key, step..size, tail, watch, true);
         futures::future::try_join(first, rest).await?;
         Ok(Some(Buffer::with_residence(dest, Residence::Heap)))
     }
@@ -307,6 +353,20 @@ impl RemoteSource {
         if range.end - range.start <= step {
             return self.get_span(key, range, watch).await;
         }
+        if known.is_none() {
+            // All parts at once (one round trip): the object is expected to
+            // hold the range, as a node's need says. An answer that is not
+            // that (a shorter or missing object, a server without ranges, a
+            // bad answer) is left to the careful path below.
+            let len = usize::try_from(range.end - range.start)
+                .map_err(|_| Error::read_failed(key, "the range does not fit in memory"))?;
+            let mut dest = destination(len).map_err(|e| Error::read_io(key, e))?;
+            match self.fill(key, range.clone(), &mut dest, watch, false).await {
+                Ok(()) => return Ok(Some(Buffer::with_residence(dest, Residence::Heap))),
+                Err(e) if answers::is_changed(&e) => return Err(e),
+                Err(_) => {}
+            }
+        }
         let (first, size) = match known {
             Some(size) => (None, size),
             None => {
@@ -336,10 +396,11 @@ impl RemoteSource {
                     range.start + done as u64..range.end,
                     &mut dest[done..],
                     watch,
+                    true,
                 )
                 .await?
             }
-            None => self.fill(key, range, &mut dest, watch).await?,
+            None => self.fill(key, range, &mut dest, watch, true).await?,
         };
         Ok(Some(Buffer::with_residence(dest, Residence::Heap)))
     }
@@ -396,7 +457,10 @@ impl RemoteSource {
             .map(Some)
     }
 
-    /// One buffer read, as [`Want`] says, within its time budget.
+    /// One buffer read, as [`Want`] says, within its time budget: from
+    /// the disk tier if it holds the bytes at the version read, else from
+    /// the store (kept on disk then), this process's turn taken on the
+    /// object so that processes sharing the tier fetch it once.
     async fn get(&self, key: &str, want: &Want) -> Result<Option<Buffer>> {
         let watch = Watch::new(self.store.fetch.timeout);
         let range = match want {
@@ -404,28 +468,54 @@ impl RemoteSource {
             Want::Prefix(n) => 0..*n as u64,
             Want::Range(r) => r.start as u64..r.end as u64,
         };
+        let Some(disk) = &self.disk else {
+            return self.get_net(key, want, range, &watch).await;
+        };
+        if let Some(bytes) = self.disk_read(key, &range) {
+            return Ok(Some(bytes));
+        }
+        let _turn = self.turn(key, &watch).await;
+        if let Some(bytes) = self.disk_read(key, &range) {
+            return Ok(Some(bytes));
+        }
+        disk.missed();
+        let got = self.get_net(key, want, range.clone(), &watch).await;
+        if let Ok(Some(bytes)) = &got {
+            self.disk_keep(key, range.start, bytes);
+        }
+        got
+    }
+
+    /// One buffer read from the store.
+    async fn get_net(
+        &self,
+        key: &str,
+        want: &Want,
+        range: Range<u64>,
+        watch: &Watch,
+    ) -> Result<Option<Buffer>> {
         if self.no_ranges.load(Ordering::Relaxed) {
-            let whole = self.get_cut(key, range, &watch);
-            return self.bounded(key, &watch, whole).await;
+            let whole = self.get_cut(key, range, watch);
+            return self.bounded(key, watch, whole).await;
         }
         let read = async {
             match want {
-                Want::All => self.get_whole(key, &watch).await,
+                Want::All => self.get_whole(key, watch).await,
                 // Only the bytes a node needs: a stored object larger than its
                 // node's need (hostile or not) is never fetched past it.
-                Want::Prefix(n) => self.get_range(key, 0..*n as u64, &watch).await,
+                Want::Prefix(n) => self.get_range(key, 0..*n as u64, watch).await,
                 Want::Range(r) => {
-                    self.get_range(key, r.start as u64..r.end as u64, &watch)
+                    self.get_range(key, r.start as u64..r.end as u64, watch)
                         .await
                 }
             }
         };
-        match self.bounded(key, &watch, read).await {
+        match self.bounded(key, watch, read).await {
             // This read found that the server answers no range: once more,
             // whole (within the same budget).
             Err(_) if self.no_ranges.load(Ordering::Relaxed) => {
-                let whole = self.get_cut(key, range, &watch);
-                self.bounded(key, &watch, whole).await
+                let whole = self.get_cut(key, range, watch);
+                self.bounded(key, watch, whole).await
             }
             other => other,
         }
