@@ -22,6 +22,8 @@
 //!
 //! Times are inside each process (open to sum), as the peers report
 //! theirs; curl's is its whole process. Requests are counted in nginx's log.
+//! `PHASES=1` prints each akbuf run's open, read and sum times; `--store
+//! URL` alone times making the store behind URL (no request).
 
 mod common;
 #[path = "../../tests/common/servers.rs"]
@@ -50,8 +52,18 @@ fn child(url: &str, prefetch: bool, tier: Option<&str>) {
     if prefetch {
         events.prefetch(&["jets.pt"]).unwrap();
     }
+    let opened = t.elapsed();
     let pt = events.field_path("jets.pt").unwrap();
-    let total = common::sum(&pt.flat_values::<f32>().unwrap());
+    let values = pt.flat_values::<f32>().unwrap();
+    let read = t.elapsed();
+    let total = common::sum(&values);
+    if std::env::var("PHASES").is_ok() {
+        eprintln!(
+            "open {opened:?}, read {:?}, sum {:?}",
+            read - opened,
+            t.elapsed() - read
+        );
+    }
     println!("{:.6} {total:.6e}", t.elapsed().as_secs_f64());
 }
 
@@ -68,6 +80,12 @@ fn akbuf_run(url: &str, prefetch: bool, tier: Option<&Path>) -> (f64, f64) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    if std::env::var("PHASES").is_ok() {
+        // PHASES=1: each run's open, read and sum times.
+        let mode = if prefetch { "prefetch" } else { "lazy" };
+        let err = String::from_utf8_lossy(&out.stderr);
+        eprint!("{mode} tier={}: {err}", tier.is_some());
+    }
     let text = String::from_utf8_lossy(&out.stdout);
     let mut it = text.split_whitespace().map(|x| x.parse::<f64>().unwrap());
     (it.next().unwrap(), it.next().unwrap())
@@ -86,6 +104,15 @@ fn curl_run(urls: &[String]) -> f64 {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--store") {
+        // How long making the store takes (no request).
+        let t = Instant::now();
+        let s = akbuf::RemoteSource::open(&args[2], &akbuf::Fetch::default()).unwrap();
+        let made = t.elapsed();
+        let _ = akbuf::Source::read_prefix(&s, "metadata.json-nothing", 1);
+        println!("store {made:?}, first request {:?}", t.elapsed() - made);
+        return;
+    }
     if args.get(1).map(String::as_str) == Some("--child") {
         return child(
             &args[2],

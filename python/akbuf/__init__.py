@@ -19,6 +19,8 @@ A cache is shared by every container and thread that uses it: eight threads
 touching one cold field cause one read. ``Cache(budget_bytes)`` bounds what
 it keeps resident, ``clear("jets.pt")`` drops a field's buffers and
 ``prefetch(container, ["jets.pt"])`` reads fields in the background.
+``Cache(disk=DIR, disk_budget=BYTES)`` keeps what remote containers fetch
+on local disk, shared by every process and run (``cache.disk()`` shows it).
 """
 
 from ._akbuf import (  # noqa: F401

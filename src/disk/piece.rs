@@ -160,7 +160,9 @@ pub(super) fn read_data(path: &Path, checked: &Mutex<HashSet<PathBuf>>) -> Optio
         // which leaves an open map intact; the tier's directory is akbuf's
         // own (the same contract as a directory container's files). The
         // length was checked against the header just above.
-        let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
+        // Populated at once: the checksum reads every page anyway, and one
+        // call maps them faster than a fault each.
+        let map = unsafe { memmap2::MmapOptions::new().populate().map(&file) }.ok()?;
         Buffer::from_mmap(map).slice(offset, n).ok()?
     } else {
         let mut all = vec![0u8; n];
