@@ -141,6 +141,8 @@ pub use sink::{Append, DirSink, FillFn, MemorySink, Sink};
 pub use source::Hdf5Source;
 #[cfg(feature = "remote")]
 pub use source::RemoteSource;
+#[cfg(feature = "zarr")]
+pub use source::ZarrSource;
 pub use source::{DirSource, FnSource, MemorySource, Observed, Source, Want};
 pub use url::is_url;
 pub use value::Value;

@@ -483,6 +483,9 @@ fn features() -> Vec<&'static str> {
     if cfg!(feature = "remote") {
         f.push("remote");
     }
+    if cfg!(feature = "zarr") {
+        f.push("zarr");
+    }
     f
 }
 

@@ -462,6 +462,26 @@ def test_a_disk_cache_serves_a_second_open_after_one_revalidation(nginx, tmp_pat
         akbuf.Cache(disk_budget=10)
 
 
+ZARR = os.path.join(os.path.dirname(__file__), "..", "..", "tests", "fixtures", "zarr")
+
+
+@pytest.mark.skipif("zarr" not in akbuf.features(), reason="built without zarr")
+def test_zarr_groups_open_as_containers():
+    import zarr
+    import anndata
+
+    for store in ("events.chunked.zarr", "events.sharded.zarr"):
+        c = akbuf.open(os.path.join(ZARR, store), cache=akbuf.Cache())
+        events = ak.from_buffers(c.form, c.length, c, buffer_key=c.buffer_key)
+        same(events, eager(EVENTS))
+    spec = os.path.join(ZARR, "cells.zarr") + ":obsm/airr"
+    airr = akbuf.from_buffers(spec, cache=akbuf.Cache())
+    back = anndata.io.read_elem(zarr.open_group(os.path.join(ZARR, "cells.zarr"), mode="r")["obsm/airr"])
+    assert airr.to_list() == back.to_list()
+    with pytest.raises(akbuf.Error, match="not an awkward array"):
+        akbuf.open(os.path.join(ZARR, "cells.zarr"))
+
+
 # ---------------------------------------------------------------- datasets
 
 

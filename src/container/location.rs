@@ -85,7 +85,10 @@ pub(crate) fn existing_file(spec: &str) -> Option<(PathBuf, Option<String>)> {
     let mut cut = spec.len();
     while let Some(i) = spec[..cut].rfind(':') {
         let (file, group) = (&spec[..i], &spec[i + 1..]);
-        if !file.is_empty() && Path::new(file).is_file() {
+        // A file, or a folder holding a Zarr store (`x.zarr:obsm/airr`):
+        // a group inside it either way.
+        let there = Path::new(file);
+        if !file.is_empty() && (there.is_file() || there.join("zarr.json").is_file()) {
             return Some((PathBuf::from(file), Some(group.to_string())));
         }
         cut = i;

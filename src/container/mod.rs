@@ -23,6 +23,7 @@ pub(crate) mod location;
 pub(crate) mod metadata;
 pub(crate) mod registry;
 pub(crate) mod remote;
+pub(crate) mod zarr;
 
 pub use metadata::{Metadata, MAX_PARTITIONS, METADATA_LIMIT, PARTITIONED_BUFFER_KEY};
 

@@ -48,6 +48,7 @@ pub(crate) trait Format: Sync {
 /// Every format, in the order they are asked.
 pub(crate) static FORMATS: &[&dyn Format] = &[
     &super::dir::DIRECTORY,
+    &super::zarr::ZARR,
     &super::hdf5::HDF5,
     &super::arrow::PARQUET,
     &super::arrow::ARROW_IPC,

@@ -13,6 +13,8 @@ mod memory;
 mod observed;
 #[cfg(feature = "remote")]
 pub(crate) mod remote;
+#[cfg(feature = "zarr")]
+mod zarr;
 
 pub use dir::DirSource;
 pub use func::FnSource;
@@ -22,6 +24,8 @@ pub use memory::MemorySource;
 pub use observed::Observed;
 #[cfg(feature = "remote")]
 pub use remote::RemoteSource;
+#[cfg(feature = "zarr")]
+pub use zarr::ZarrSource;
 
 use crate::buffer::Buffer;
 use crate::error::Result;

@@ -52,6 +52,10 @@ pub enum Trick {
     Huge(u64),
     /// The head and half the body, then nothing (bounded).
     StallBody,
+    /// A weak ETag (`W/"v1"`): a request with `If-Match` is answered
+    /// `412`, as the strong comparison `If-Match` asks for never matches
+    /// a weak tag.
+    WeakETag,
 }
 
 /// One request the server saw.
@@ -201,6 +205,13 @@ fn serve(mut client: TcpStream, state: &State, seen: &Mutex<Vec<Seen>>, stop: &A
         let _ = client.shutdown(Shutdown::Both);
         return;
     }
+    if trick == Trick::WeakETag && headers.contains_key("if-match") {
+        let _ = client.write_all(
+            b"HTTP/1.1 412 Precondition Failed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        );
+        let _ = client.shutdown(Shutdown::Both);
+        return;
+    }
     let answer = respond(state, &trick, &method, &path, headers.get("range"));
     match answer {
         None => hold(stop),
@@ -345,6 +356,9 @@ fn respond(
     }
     if *trick == Trick::Gzip {
         version.push_str("Content-Encoding: gzip\r\n");
+    }
+    if *trick == Trick::WeakETag {
+        version = version.replace("ETag: \"v1\"", "ETag: W/\"v1\"");
     }
     let total = object.len();
     let asked = range.and_then(|r| parse_range(r, total));

@@ -291,7 +291,14 @@ impl RemoteSource {
     ) -> std::result::Result<(object_store::GetResult, Range<u64>), Fail> {
         // The version this open reads: the one the key is pinned at
         // (If-Match), else none written since the open (If-Unmodified-Since).
-        let tag = self.versions.lock().get(key).and_then(|v| v.e_tag.clone());
+        // A weak ETag never matches If-Match (a strong comparison): it is
+        // checked against the answer's instead.
+        let tag = self
+            .versions
+            .lock()
+            .get(key)
+            .and_then(|v| v.e_tag.clone())
+            .filter(|t| !t.starts_with("W/"));
         let options = GetOptions {
             range: range.clone().map(GetRange::Bounded),
             if_unmodified_since: tag.is_none().then_some(self.opened),

@@ -1,0 +1,70 @@
+//! Zarr v3 containers: a group whose attributes hold the form and the
+//! length, one Zarr array per buffer key — the convention of anndata's
+//! awkward-array elements (`anndata.io.write_elem`: attributes
+//! `encoding-type: awkward-array`, `encoding-version`, `form` as a JSON
+//! string, `length`) and of awkward's `to_zarr`. Recognised by the group's
+//! `zarr.json` in a folder (`x.zarr`, or a group inside it:
+//! `x.zarr:obsm/airr`). Reading needs the `zarr` feature (zarrs); the
+//! format is recognised without it, to say so. Writing is not built yet.
+
+#[cfg(feature = "zarr")]
+mod read;
+
+use super::location::Location;
+use super::registry::{Format, Probe};
+use super::Metadata;
+use crate::array::Array;
+use crate::error::{Error, Result};
+use crate::options::Options;
+use crate::write::WriteOptions;
+use std::path::PathBuf;
+
+/// Zarr v3 groups.
+pub(crate) struct Zarr;
+
+/// The one [`Zarr`].
+pub(crate) static ZARR: Zarr = Zarr;
+
+/// The store's folder and the group's path inside it, where a location
+/// names a folder.
+fn store_and_group(at: &Location) -> Option<(PathBuf, String)> {
+    match at {
+        Location::Dir(dir) => Some((dir.clone(), String::new())),
+        Location::File { file, group } if file.is_dir() => Some((
+            file.clone(),
+            group.as_deref().unwrap_or("").trim_matches('/').to_string(),
+        )),
+        _ => None,
+    }
+}
+
+impl Format for Zarr {
+    fn name(&self) -> &'static str {
+        "zarr"
+    }
+
+    fn recognises(&self, probe: &mut Probe<'_>) -> bool {
+        store_and_group(probe.location())
+            .is_some_and(|(store, group)| store.join(group).join("zarr.json").is_file())
+    }
+
+    #[cfg(feature = "zarr")]
+    fn open(&self, at: &Location, options: Options) -> Result<(Array, Metadata)> {
+        let Some((store, group)) = store_and_group(at) else {
+            return Err(Error::container(at.spec(), "not a Zarr store's folder"));
+        };
+        read::open_zarr(&store, &group, &at.spec(), options)
+    }
+
+    #[cfg(not(feature = "zarr"))]
+    fn open(&self, at: &Location, _: Options) -> Result<(Array, Metadata)> {
+        Err(super::registry::not_built(at, "a Zarr group", "zarr"))
+    }
+
+    fn write(&self, _: &Array, at: &Location, _: &WriteOptions) -> Result<Metadata> {
+        Err(Error::container(
+            at.spec(),
+            "a Zarr group is there: akbuf does not write Zarr containers yet (copy to another destination)",
+        ))
+    }
+}

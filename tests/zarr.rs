@@ -1,0 +1,242 @@
+//! Zarr v3 containers (feature `zarr`): the fixtures zarr-python and
+//! anndata wrote (`tests/fixtures/generate_zarr.py`) read as awkward reads
+//! them, range reads that decode only the chunks they overlap, and damaged
+//! stores that end in one line naming the key and the chunk.
+#![cfg(feature = "zarr")]
+
+use akbuf::{Source, ZarrSource};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/zarr")
+}
+
+fn sample() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/events")
+}
+
+const STORES: [&str; 3] = [
+    "events.chunked.zarr",
+    "events.crc.zarr",
+    "events.sharded.zarr",
+];
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dst = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &dst);
+        } else {
+            std::fs::copy(e.path(), dst).unwrap();
+        }
+    }
+}
+
+fn akbuf(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_akbuf"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn stores_written_by_zarr_python_read_as_the_sample() {
+    let local = akbuf::open(sample()).unwrap();
+    for store in STORES {
+        let events = akbuf::open(fixtures().join(store)).unwrap();
+        assert_eq!(events.len(), local.len(), "{store}");
+        assert_eq!(
+            events.to_json().unwrap(),
+            local.to_json().unwrap(),
+            "{store}"
+        );
+        assert_eq!(events.type_string(), local.type_string(), "{store}");
+        let pt = events.field_path("jets.pt").unwrap();
+        assert_eq!(
+            pt.flat_values::<f32>().unwrap().as_slice(),
+            local
+                .field_path("jets.pt")
+                .unwrap()
+                .flat_values::<f32>()
+                .unwrap()
+                .as_slice()
+        );
+        events.validate().unwrap();
+    }
+}
+
+#[test]
+fn an_anndata_element_reads_as_anndata_reads_it() {
+    let spec = format!("{}:obsm/airr", fixtures().join("cells.zarr").display());
+    let expected = std::fs::read_to_string(fixtures().join("cells.expected.json")).unwrap();
+    let airr = akbuf::open(&spec).unwrap();
+    assert_eq!(airr.to_json().unwrap(), expected.trim());
+    let (code, out, err) = akbuf(&["show", &spec]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out.trim(), expected.trim());
+    // The store's root group is anndata's, not an awkward array.
+    let (code, _, err) = akbuf(&["show", fixtures().join("cells.zarr").to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("not an awkward array") && err.lines().count() == 1,
+        "{err}"
+    );
+}
+
+/// A copy of `store` in which every chunk file but those of chunks
+/// `keep` (of every array) holds garbage.
+fn damaged_beyond(store: &str, keep: usize) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join(store);
+    copy_dir(&fixtures().join(store), &copy);
+    for array in std::fs::read_dir(&copy).unwrap() {
+        let chunks = array.unwrap().path().join("c");
+        for chunk in std::fs::read_dir(&chunks).into_iter().flatten() {
+            let chunk = chunk.unwrap().path();
+            let n: usize = chunk
+                .file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            if n >= keep {
+                std::fs::write(&chunk, b"garbage, not zstd").unwrap();
+            }
+        }
+    }
+    dir
+}
+
+#[test]
+fn a_range_decodes_only_the_chunks_it_overlaps() {
+    let dir = damaged_beyond("events.chunked.zarr", 1);
+    let store = dir.path().join("events.chunked.zarr");
+    let source = ZarrSource::open(&store, "").unwrap();
+    // node10-offsets: int64, chunks of 100 elements (800 bytes).
+    let first = source
+        .read_range("node10-offsets", 8..400)
+        .unwrap()
+        .unwrap();
+    let whole = std::fs::read(sample().join("node10-offsets")).unwrap();
+    assert_eq!(first.as_slice(), &whole[8..400]);
+    assert_eq!(source.size("node10-offsets"), Some(whole.len() as u64));
+    let err = source.read("node10-offsets").unwrap_err().to_string();
+    assert!(
+        err.contains("node10-offsets") && err.contains("chunk 1"),
+        "{err}"
+    );
+    // The first rows need only the first chunk of each buffer.
+    let spec = store.to_str().unwrap();
+    let (code, out, err) = akbuf(&["show", spec, "--rows", "0:5", "--field", "jets.pt"]);
+    assert_eq!(code, Some(0), "{err}");
+    let local = akbuf::open(sample()).unwrap();
+    let want = local
+        .slice(0..5)
+        .unwrap()
+        .field_path("jets.pt")
+        .unwrap()
+        .to_json()
+        .unwrap();
+    assert_eq!(out.trim(), want);
+    // The whole array meets a damaged chunk: one line, the key and the chunk.
+    let (code, _, err) = akbuf(&["show", spec, "--field", "jets.pt"]);
+    assert_eq!(code, Some(1));
+    assert!(err.lines().count() == 1 && err.contains("chunk "), "{err}");
+}
+
+#[test]
+fn damaged_stores_are_one_line_naming_the_key_and_chunk() {
+    // A flipped byte under crc32c; a truncated chunk; a shard whose index
+    // points past the shard.
+    for (store, how) in [
+        ("events.crc.zarr", "flip"),
+        ("events.crc.zarr", "truncate"),
+        ("events.sharded.zarr", "index"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let copy = dir.path().join(store);
+        copy_dir(&fixtures().join(store), &copy);
+        // The jets' offsets (node4 in these stores, as in the sample).
+        let chunk = copy.join("node4-offsets/c/0");
+        let mut bytes = std::fs::read(&chunk).unwrap();
+        let n = bytes.len();
+        match how {
+            "flip" => bytes[10] ^= 0x40,
+            "truncate" => bytes.truncate(n - 9),
+            _ => {
+                // The index is at the end: (offset, length) pairs, then its crc32c.
+                bytes[n - 20..n - 12].copy_from_slice(&(1u64 << 40).to_le_bytes());
+            }
+        }
+        std::fs::write(&chunk, bytes).unwrap();
+        let spec = copy.to_str().unwrap();
+        // Read whole, and a few rows (a range of the damaged chunk).
+        for rows in [None, Some("0:5")] {
+            let mut args = vec!["show", spec, "--field", "jets.pt"];
+            if let Some(r) = rows {
+                args.extend(["--rows", r]);
+            }
+            let (code, _, err) = akbuf(&args);
+            assert_eq!(code, Some(1), "{store} {how} {rows:?}: {err}");
+            assert!(
+                err.lines().count() == 1
+                    && err.contains("node4-offsets")
+                    && err.contains("chunk 0"),
+                "{store} {how} {rows:?}: {err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn groups_that_are_not_awkward_arrays_are_refused_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("x.zarr");
+    copy_dir(&fixtures().join("events.chunked.zarr"), &copy);
+    let meta = copy.join("zarr.json");
+    let text = std::fs::read_to_string(&meta).unwrap();
+    let mut json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for (change, says) in [
+        ("v2", "Zarr v2"),
+        ("no form", "no form attribute"),
+        ("bad form", "NoSuchArray"),
+        ("array", "not a group"),
+        ("not json", "not JSON"),
+    ] {
+        let mut j = json.clone();
+        match change {
+            "v2" => j["zarr_format"] = 2.into(),
+            "no form" => {
+                j["attributes"].as_object_mut().unwrap().remove("form");
+            }
+            "bad form" => j["attributes"]["form"] = "{\"class\": \"NoSuchArray\"}".into(),
+            "array" => j["node_type"] = "array".into(),
+            _ => {}
+        }
+        let written = if change == "not json" {
+            "{".to_string()
+        } else {
+            j.to_string()
+        };
+        std::fs::write(&meta, written).unwrap();
+        let (code, _, err) = akbuf(&["show", copy.to_str().unwrap()]);
+        assert_eq!(code, Some(1), "{change}: {err}");
+        assert!(
+            err.lines().count() == 1 && err.contains(says),
+            "{change}: {err}"
+        );
+    }
+    json["attributes"]["length"] = 1000.into();
+    std::fs::write(&meta, json.to_string()).unwrap();
+    let (code, _, err) = akbuf(&["show", copy.to_str().unwrap(), "--field", "run"]);
+    assert_eq!(code, Some(0), "{err}");
+}
