@@ -240,3 +240,37 @@ fn groups_that_are_not_awkward_arrays_are_refused_in_one_line() {
     let (code, _, err) = akbuf(&["show", copy.to_str().unwrap(), "--field", "run"]);
     assert_eq!(code, Some(0), "{err}");
 }
+
+#[test]
+fn a_declared_shape_no_chunk_backs_is_refused_not_allocated() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("x.zarr");
+    copy_dir(&fixtures().join("events.chunked.zarr"), &copy);
+    // The run numbers (node1, int32) declared 2^60 long, in chunks of 100
+    // or in one chunk; the group's length to match.
+    let meta = copy.join("zarr.json");
+    let mut group: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&meta).unwrap()).unwrap();
+    group["attributes"]["length"] = (1u64 << 60).into();
+    std::fs::write(&meta, group.to_string()).unwrap();
+    for chunk in [100u64, 1 << 60] {
+        let array = copy.join("node1-data/zarr.json");
+        let mut a: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&array).unwrap()).unwrap();
+        a["shape"] = serde_json::json!([1u64 << 60]);
+        a["chunk_grid"]["configuration"]["chunk_shape"] = serde_json::json!([chunk]);
+        std::fs::write(&array, a.to_string()).unwrap();
+        let spec = copy.to_str().unwrap();
+        let (code, _, err) = akbuf(&["show", spec, "--field", "run", "--rows", "0:3"]);
+        if chunk == 100 {
+            // Stored chunks read; only the unbacked rest is refused.
+            assert_eq!(code, Some(0), "{err}");
+        }
+        let (code, _, err) = akbuf(&["show", spec, "--field", "run"]);
+        assert_eq!(code, Some(1), "chunk {chunk}: {err}");
+        assert!(
+            err.lines().count() == 1 && err.contains("node1-data"),
+            "chunk {chunk}: {err}"
+        );
+    }
+}

@@ -17,6 +17,11 @@ use zarrs::filesystem::FilesystemStore;
 
 type Stored = Arc<ZArray<FilesystemStore>>;
 
+/// The largest chunk (shard) akbuf decodes: 2 GiB.
+const CHUNK_LIMIT: u64 = 2 << 30;
+/// The most fill value one read makes for chunks that are not stored.
+const FILL_LIMIT: u64 = 64 << 20;
+
 /// The buffers of a Zarr v3 group on local disk, one Zarr array per key
 /// (feature `zarr`). Makes no read until asked; each array's `zarr.json`
 /// is read once, when its key is first read.
@@ -165,6 +170,7 @@ impl ZarrSource {
         let per = chunk_len(&array).unwrap_or(n.max(1));
         let first = start / item / per * per;
         let last = end.div_ceil(item).div_ceil(per).saturating_mul(per).min(n);
+        self.check_backed(key, &array, first..last, per, item)?;
         let subset = ArraySubset::new_with_ranges(std::slice::from_ref(&(first..last)));
         let decoded: ArrayBytes<'static> = match array.retrieve_array_subset(&subset) {
             Ok(b) => b,
@@ -175,8 +181,8 @@ impl ZarrSource {
             .map_err(|e| self.fail(key, e.to_string(), None))?;
         let at = (start - first * item) as usize;
         let len = (end - start) as usize;
-        let bytes = raw.get(at..at + len).ok_or_else(|| {
-            self.fail(
+        if raw.len() < at + len {
+            return Err(self.fail(
                 key,
                 format!(
                     "decoded {} bytes where {} were expected",
@@ -184,9 +190,81 @@ impl ZarrSource {
                     at + len
                 ),
                 None,
-            )
-        })?;
-        Ok(Some(Buffer::copy_from_slice(bytes)))
+            ));
+        }
+        // The decoded chunks kept as they are (no copy): a slice of them.
+        Buffer::from_vec(raw.into_owned()).slice(at, len).map(Some)
+    }
+
+    /// Refuses a read that would decode more than stored chunks can make:
+    /// a chunk (shard) of more than [`CHUNK_LIMIT`] bytes, or more than
+    /// [`FILL_LIMIT`] bytes of fill value for chunks that are not stored (a
+    /// `zarr.json` may declare any shape; its bytes are made only when
+    /// read). Counts stored chunk files before iterating over chunks.
+    fn check_backed(
+        &self,
+        key: &str,
+        array: &ZArray<FilesystemStore>,
+        elements: Range<u64>,
+        per: u64,
+        item: u64,
+    ) -> Result<()> {
+        let chunk_bytes = per.saturating_mul(item);
+        if chunk_bytes > CHUNK_LIMIT {
+            return Err(self.fail(
+                key,
+                format!("chunks of {chunk_bytes} bytes: more than the {CHUNK_LIMIT} akbuf decodes"),
+                None,
+            ));
+        }
+        let chunks = elements.start / per..elements.end.div_ceil(per);
+        let fill_chunks = FILL_LIMIT / chunk_bytes.max(1);
+        let stored = self.stored_chunks(key);
+        if chunks.end - chunks.start > stored.saturating_add(fill_chunks) {
+            return Err(self.too_much_fill(key, chunks.end - chunks.start, stored));
+        }
+        let mut missing = 0u64;
+        for c in chunks.clone() {
+            let file = self.root.join(array.chunk_key(&[c]).as_str());
+            if !file.is_file() {
+                missing += 1;
+                if missing > fill_chunks {
+                    return Err(self.too_much_fill(key, chunks.end - chunks.start, stored));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn too_much_fill(&self, key: &str, asked: u64, stored: u64) -> Error {
+        self.fail(
+            key,
+            format!(
+                "the read spans {asked} chunks, {stored} of them at most stored: refusing to make more than {FILL_LIMIT} bytes of fill value"
+            ),
+            None,
+        )
+    }
+
+    /// How many chunk files the array of `key` has (its folder, walked).
+    fn stored_chunks(&self, key: &str) -> u64 {
+        fn count(dir: &Path) -> u64 {
+            std::fs::read_dir(dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .fold(0, |n, e| {
+                    let p = e.path();
+                    if p.is_dir() {
+                        n + count(&p)
+                    } else if p.file_name().is_some_and(|f| f != "zarr.json") {
+                        n + 1
+                    } else {
+                        n
+                    }
+                })
+        }
+        count(&self.root.join(&self.group).join(key))
     }
 
     /// The error of a read that failed: the chunk whose decoding fails,
