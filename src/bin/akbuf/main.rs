@@ -57,7 +57,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             writeln!(out, "ok").map_err(io)?;
         }
         Command::Copy(a) => copy_command(a, confined)?,
-        Command::Cache { clear } => cache_command(clear, &mut out).map_err(io)??,
+        Command::Cache { clear } => cache_command(clear, &mut out)?,
         Command::Sql {
             args,
             tables,

@@ -200,32 +200,27 @@ pub(super) fn stdout_error(e: std::io::Error) -> Error {
 
 /// `akbuf cache`: the disk tier's folder, budget and contents (after
 /// deleting every piece with `--clear`).
-pub(super) fn cache_command(
-    clear: bool,
-    out: &mut impl Write,
-) -> std::io::Result<Result<(), Error>> {
+pub(super) fn cache_command(clear: bool, out: &mut impl Write) -> Result<(), Error> {
     let Some(disk) = DISK.get() else {
-        return Ok(Err(Error::Argument(
+        return Err(Error::Argument(
             "no disk cache: give --cache-dir DIR or set AKBUF_CACHE_DIR".into(),
-        )));
+        ));
     };
-    let io = |e: std::io::Error| Error::Io {
-        context: format!("the disk cache at {}", disk.dir().display()),
-        io: Arc::new(e),
-    };
-    if clear {
-        match disk.clear() {
-            Ok(freed) => writeln!(out, "cleared: {freed} bytes")?,
-            Err(e) => return Ok(Err(io(e))),
+    let io = |context: String| {
+        move |e: std::io::Error| Error::Io {
+            context,
+            io: Arc::new(e),
         }
-    }
-    let usage = match disk.usage() {
-        Ok(u) => u,
-        Err(e) => return Ok(Err(io(e))),
     };
-    writeln!(out, "dir: {}", disk.dir().display())?;
-    writeln!(out, "budget: {} bytes", disk.budget())?;
-    writeln!(out, "pieces: {}", usage.pieces)?;
-    writeln!(out, "bytes: {}", usage.bytes)?;
-    Ok(Ok(()))
+    let at = format!("the disk cache at {}", disk.dir().display());
+    let stdout = || io("writing to stdout".to_string());
+    if clear {
+        let freed = disk.clear().map_err(io(at.clone()))?;
+        writeln!(out, "cleared: {freed} bytes").map_err(stdout())?;
+    }
+    let usage = disk.usage().map_err(io(at))?;
+    writeln!(out, "dir: {}", disk.dir().display()).map_err(stdout())?;
+    writeln!(out, "budget: {} bytes", disk.budget()).map_err(stdout())?;
+    writeln!(out, "pieces: {}", usage.pieces).map_err(stdout())?;
+    writeln!(out, "bytes: {}", usage.bytes).map_err(stdout())
 }

@@ -62,7 +62,7 @@ const MAP_FROM: u64 = 64 << 10;
 
 /// Hands a regular file's text to `parse`, refusing one over `limit` bytes
 /// or not UTF-8.
-fn with_text<R>(
+pub(crate) fn with_text<R>(
     path: &Path,
     limit: u64,
     no_follow: bool,

@@ -1,14 +1,14 @@
-//! Opening a Zarr v3 group (feature `zarr`): its `zarr.json` read (size
-//! capped), its attributes made into the container's metadata, its arrays
+//! Opening a Zarr v3 group (feature `zarr`): its `zarr.json` read (a
+//! regular file, size capped), its attributes made into the container's metadata, its arrays
 //! served by a [`ZarrSource`].
 
+use super::super::dir::with_text;
 use super::super::metadata::{Metadata, METADATA_LIMIT};
 use crate::array::Array;
 use crate::error::{Error, Result};
 use crate::options::Options;
 use crate::source::ZarrSource;
 use serde_json::Value;
-use std::io::Read;
 use std::path::Path;
 
 /// The group `group` of the store in `store` as a container; `spec` names
@@ -20,7 +20,10 @@ pub(super) fn open_zarr(
     options: Options,
 ) -> Result<(Array, Metadata)> {
     let file = store.join(group).join("zarr.json");
-    let text = read_capped(&file)?;
+    // As a directory's metadata.json: a regular file (a FIFO refused
+    // without blocking), capped, not followed out when confined.
+    let text = with_text(&file, METADATA_LIMIT, options.confined, str::to_string)
+        .map_err(|e| Error::container_caused(file.display(), "", e))?;
     let bad = |m: String| Error::container(spec, m);
     let json: Value =
         serde_json::from_str(&text).map_err(|e| bad(format!("zarr.json is not JSON: {e}")))?;
@@ -46,23 +49,6 @@ pub(super) fn open_zarr(
     let source = ZarrSource::open(store, group)?;
     let array = metadata.open_with(source, options)?;
     Ok((array, metadata))
-}
-
-/// `zarr.json`, refused past [`METADATA_LIMIT`] bytes or when not UTF-8.
-fn read_capped(file: &Path) -> Result<String> {
-    let io = |e: std::io::Error| Error::container_caused(file.display(), "", e);
-    let f = std::fs::File::open(file).map_err(io)?;
-    let mut text = String::new();
-    f.take(METADATA_LIMIT + 1)
-        .read_to_string(&mut text)
-        .map_err(io)?;
-    if text.len() as u64 > METADATA_LIMIT {
-        return Err(Error::container(
-            file.display(),
-            format!("more than the {METADATA_LIMIT} bytes akbuf reads"),
-        ));
-    }
-    Ok(text)
 }
 
 /// The container's metadata from the group's attributes: `form` (a JSON
