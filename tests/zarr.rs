@@ -274,3 +274,172 @@ fn a_declared_shape_no_chunk_backs_is_refused_not_allocated() {
         );
     }
 }
+
+/// The chunk files of one array of a store (`c/N` under its folder).
+fn chunk_files(array: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(array.join("c"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort_by_key(|n| n.parse::<u64>().unwrap_or(u64::MAX));
+    names
+}
+
+#[test]
+fn a_copy_to_zarr_is_typed_chunked_and_reads_back_equal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("events.zarr");
+    let (code, _, err) = akbuf(&[
+        "copy",
+        sample().to_str().unwrap(),
+        out.to_str().unwrap(),
+        "--chunk-bytes",
+        "1K",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let (back, local) = (akbuf::open(&out).unwrap(), akbuf::open(sample()).unwrap());
+    assert_eq!(back.to_json().unwrap(), local.to_json().unwrap());
+    // The group as anndata writes an awkward array.
+    let group: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("zarr.json")).unwrap()).unwrap();
+    let attrs = &group["attributes"];
+    assert_eq!(attrs["encoding-type"], "awkward-array");
+    assert_eq!(attrs["length"], 1000);
+    assert!(attrs["form"].is_string());
+    // Offsets typed int64, in chunks of 1 KiB (128 elements): 1001 → 8.
+    let offsets = out.join("node4-offsets");
+    let array: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(offsets.join("zarr.json")).unwrap()).unwrap();
+    assert_eq!(array["data_type"], "int64");
+    assert_eq!(array["shape"], serde_json::json!([1001]));
+    assert_eq!(
+        array["chunk_grid"]["configuration"]["chunk_shape"],
+        serde_json::json!([128])
+    );
+    assert_eq!(
+        chunk_files(&offsets),
+        ["0", "1", "2", "3", "4", "5", "6", "7"]
+    );
+    // Nothing else beside it.
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn a_sharded_copy_holds_its_chunks_in_shards_and_reads_back_by_range() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("events.zarr");
+    let (code, _, err) = akbuf(&[
+        "copy",
+        sample().to_str().unwrap(),
+        out.to_str().unwrap(),
+        "--chunk-bytes",
+        "256",
+        "--shard-bytes",
+        "2K",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    // 8008 bytes of offsets: shards of 2048 bytes → 4 shard files.
+    assert_eq!(
+        chunk_files(&out.join("node4-offsets")),
+        ["0", "1", "2", "3"]
+    );
+    let source = ZarrSource::open(&out, "").unwrap();
+    let local = akbuf::DirSource::new(sample());
+    let whole = local.read("node4-offsets").unwrap().unwrap();
+    let part = source
+        .read_range("node4-offsets", 3000..3100)
+        .unwrap()
+        .unwrap();
+    assert_eq!(part.as_slice(), &whole.as_slice()[3000..3100]);
+    let (code, shown, _) = akbuf(&["show", out.to_str().unwrap(), "--rows", "990:1000"]);
+    let (_, want, _) = akbuf(&["show", sample().to_str().unwrap(), "--rows", "990:1000"]);
+    assert_eq!((code, shown), (Some(0), want));
+}
+
+#[test]
+fn a_group_is_written_into_an_existing_store_beside_anndatas() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("cells.zarr");
+    copy_dir(&fixtures().join("cells.zarr"), &store);
+    let spec = format!("{}:obsm/events", store.display());
+    let (code, _, err) = akbuf(&["copy", sample().to_str().unwrap(), &spec]);
+    assert_eq!(code, Some(0), "{err}");
+    let (_, shown, _) = akbuf(&["show", &spec, "--rows", "0:3"]);
+    let (_, want, _) = akbuf(&["show", sample().to_str().unwrap(), "--rows", "0:3"]);
+    assert_eq!(shown, want);
+    // The element anndata wrote is still there and the same.
+    let (code, airr, _) = akbuf(&["show", &format!("{}:obsm/airr", store.display())]);
+    assert_eq!(code, Some(0));
+    let expected: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("cells.expected.json")).unwrap(),
+    )
+    .unwrap();
+    let airr: serde_json::Value = serde_json::from_str(&airr).unwrap();
+    assert_eq!(airr, expected);
+    // A second write there is refused; --force replaces it.
+    let (code, _, err) = akbuf(&["copy", sample().to_str().unwrap(), &spec]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("already exists"), "{err}");
+    let (code, _, err) = akbuf(&[
+        "copy",
+        sample().to_str().unwrap(),
+        &spec,
+        "--rows",
+        "0:10",
+        "--force",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(akbuf::open(&spec).unwrap().len(), 10);
+    // A group whose parent group does not exist, a store that does not
+    // exist: one line each, nothing made.
+    for bad in [
+        format!("{}:nothing/here", store.display()),
+        format!("{}:g", tmp.path().join("none.zarr").display()),
+    ] {
+        let (code, _, err) = akbuf(&["copy", sample().to_str().unwrap(), &bad]);
+        assert_eq!(code, Some(1), "{bad}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+    assert!(!store.join("nothing").exists());
+    assert!(!tmp.path().join("none.zarr").exists());
+    assert!(!tmp.path().join("none.zarr:g").exists());
+}
+
+#[test]
+fn a_failed_zarr_write_leaves_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A source whose buffer is short: the copy fails while writing.
+    let src = tmp.path().join("src");
+    copy_dir(&sample(), &src);
+    let data = src.join("node7-data");
+    let len = std::fs::metadata(&data).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&data)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    let out = tmp.path().join("out.zarr");
+    let (code, _, err) = akbuf(&["copy", src.to_str().unwrap(), out.to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("node7-data"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(left, [std::ffi::OsString::from("src")]);
+    // Chunks larger than a read decodes are refused before anything.
+    let (code, _, err) = akbuf(&[
+        "copy",
+        sample().to_str().unwrap(),
+        out.to_str().unwrap(),
+        "--chunk-bytes",
+        "3G",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(!out.exists());
+}

@@ -128,13 +128,13 @@ fn named(spec: &str) -> Option<&'static dyn Format> {
 }
 
 /// The format of `at`: by content; where the content tells nothing (no
-/// such file, a file no format knows), by name; else the directory
-/// container.
+/// such file, a file or a folder no format knows: an empty `out.zarr`), by
+/// name; else the directory container.
 pub(crate) fn find(at: &Location) -> &'static dyn Format {
     recognised(at)
         .or_else(|| match at {
-            Location::File { .. } | Location::Absent(_) => named(&at.spec()),
-            Location::Url(_) | Location::Dir(_) => None,
+            Location::File { .. } | Location::Absent(_) | Location::Dir(_) => named(&at.spec()),
+            Location::Url(_) => None,
         })
         .unwrap_or(&super::dir::DIRECTORY)
 }

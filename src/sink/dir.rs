@@ -44,6 +44,9 @@ pub struct DirSink {
     made: Vec<PathBuf>,
     written: HashSet<String>,
     replace: bool,
+    /// The file that makes a folder a container of the sink's kind (what
+    /// `--force` may replace): `metadata.json`, or a Zarr group's `zarr.json`.
+    marker: &'static str,
     committed: bool,
 }
 
@@ -63,8 +66,8 @@ fn container_io(path: &Path, what: &str, e: std::io::Error) -> Error {
 }
 
 /// Whether `dir` is something `--force` may replace: an empty folder or a
-/// container (a folder with `metadata.json`).
-fn replaceable(dir: &Path) -> Result<()> {
+/// container (a folder with its `marker` file, `metadata.json`).
+fn replaceable(dir: &Path, marker: &str) -> Result<()> {
     let meta = fs::symlink_metadata(dir).map_err(|e| container_io(dir, "cannot inspect it", e))?;
     if !meta.is_dir() {
         return Err(container_err(
@@ -72,7 +75,7 @@ fn replaceable(dir: &Path) -> Result<()> {
             "exists and is not a folder; refusing to replace it".into(),
         ));
     }
-    let has_meta = dir.join("metadata.json").is_file();
+    let has_meta = dir.join(marker).is_file();
     let empty = fs::read_dir(dir)
         .map_err(|e| container_io(dir, "cannot list it", e))?
         .next()
@@ -82,7 +85,7 @@ fn replaceable(dir: &Path) -> Result<()> {
     } else {
         Err(container_err(
             dir,
-            "exists and is not a container (no metadata.json); refusing to replace it".into(),
+            format!("exists and is not a container (no {marker}); refusing to replace it"),
         ))
     }
 }
@@ -133,7 +136,7 @@ impl DirSink {
     /// [`Error::Container`] if `target` exists already or the temporary
     /// folder cannot be made.
     pub fn create(target: impl AsRef<Path>) -> Result<DirSink> {
-        DirSink::start(target.as_ref(), false)
+        DirSink::start(target.as_ref(), false, "metadata.json")
     }
 
     /// Starts writing a container that will replace `target` if it exists
@@ -163,10 +166,14 @@ impl DirSink {
     /// [`Error::Container`] if `target` is something other than an empty
     /// folder or a container, or the temporary folder cannot be made.
     pub fn replace(target: impl AsRef<Path>) -> Result<DirSink> {
-        DirSink::start(target.as_ref(), true)
+        DirSink::start(target.as_ref(), true, "metadata.json")
     }
 
-    fn start(target: &Path, replace: bool) -> Result<DirSink> {
+    /// A folder written atomically as [`DirSink::create`] (`replace`:
+    /// [`DirSink::replace`]) for a container whose `marker` file is not
+    /// `metadata.json` (a Zarr group's `zarr.json`): what other sinks of
+    /// folders build on.
+    pub(crate) fn start(target: &Path, replace: bool, marker: &'static str) -> Result<DirSink> {
         let target = target.to_path_buf();
         if fs::symlink_metadata(&target).is_ok() {
             if !replace {
@@ -175,7 +182,7 @@ impl DirSink {
                     "already exists (use --force to replace it)".into(),
                 ));
             }
-            replaceable(&target)?;
+            replaceable(&target, marker)?;
         }
         let name = target
             .file_name()
@@ -224,8 +231,16 @@ impl DirSink {
             made,
             written: HashSet::new(),
             replace,
+            marker,
             committed: false,
         })
+    }
+
+    /// The temporary folder being written (renamed to the target by the
+    /// commit).
+    #[cfg_attr(not(feature = "zarr"), allow(dead_code))]
+    pub(crate) fn folder(&self) -> &Path {
+        &self.temp
     }
 
     /// The folder the container will have once committed.
@@ -256,7 +271,7 @@ impl DirSink {
         write().map_err(|e| container_io(&self.target, &format!("writing {name}"), e))?;
         let exists = fs::symlink_metadata(&self.target).is_ok();
         if exists && self.replace {
-            replaceable(&self.target)?;
+            replaceable(&self.target, self.marker)?;
             self.swap_in()?;
         } else {
             sys::rename_noreplace(&self.temp, &self.target).map_err(|e| {

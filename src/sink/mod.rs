@@ -10,6 +10,8 @@ mod hdf5;
 mod memory;
 #[cfg(feature = "remote")]
 mod remote;
+#[cfg(feature = "zarr")]
+pub(crate) mod zarr;
 
 pub use dir::DirSink;
 #[cfg(feature = "hdf5")]

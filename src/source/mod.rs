@@ -14,7 +14,7 @@ mod observed;
 #[cfg(feature = "remote")]
 pub(crate) mod remote;
 #[cfg(feature = "zarr")]
-mod zarr;
+pub(crate) mod zarr;
 
 pub use dir::DirSource;
 pub use func::FnSource;

@@ -18,7 +18,7 @@ use zarrs::filesystem::FilesystemStore;
 type Stored = Arc<ZArray<FilesystemStore>>;
 
 /// The largest chunk (shard) akbuf decodes: 2 GiB.
-const CHUNK_LIMIT: u64 = 2 << 30;
+pub(crate) const CHUNK_LIMIT: u64 = 2 << 30;
 /// The most fill value one read makes for chunks that are not stored.
 const FILL_LIMIT: u64 = 64 << 20;
 

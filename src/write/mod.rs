@@ -142,6 +142,12 @@ pub struct WriteOptions {
     /// concatenated, one length, keys without `part{N}-`), partition by
     /// partition through spools (default: one piece per partition).
     pub one_piece: bool,
+    /// The bytes of a chunk of a chunked format (a Zarr group's arrays;
+    /// default 4 MiB, rounded down to a multiple of 16).
+    pub chunk_bytes: Option<u64>,
+    /// Whether (and how large, in bytes) a chunked format's chunks are
+    /// gathered in shards (Zarr's `sharding_indexed`; default: no shards).
+    pub shard_bytes: Option<u64>,
     /// How a remote destination is written to (its store's settings,
     /// retries, time limits): [`crate::write_to`] a URL (feature `remote`).
     pub fetch: crate::objstore::Fetch,
@@ -157,6 +163,8 @@ impl fmt::Debug for WriteOptions {
             .field("progress", &self.progress.is_some())
             .field("replace", &self.replace)
             .field("one_piece", &self.one_piece)
+            .field("chunk_bytes", &self.chunk_bytes)
+            .field("shard_bytes", &self.shard_bytes)
             .field("fetch", &self.fetch)
             .finish()
     }
@@ -265,6 +273,20 @@ impl WriteOptions {
     #[must_use]
     pub fn with_one_piece(mut self, one_piece: bool) -> WriteOptions {
         self.one_piece = one_piece;
+        self
+    }
+
+    /// Sets the chunk size of a chunked format (see
+    /// [`WriteOptions::chunk_bytes`]) and its shards (`None`: no shards).
+    ///
+    /// ```
+    /// let opts = akbuf::WriteOptions::default().with_chunks(1 << 20, Some(64 << 20));
+    /// assert_eq!((opts.chunk_bytes, opts.shard_bytes), (Some(1 << 20), Some(64 << 20)));
+    /// ```
+    #[must_use]
+    pub fn with_chunks(mut self, chunk_bytes: u64, shard_bytes: Option<u64>) -> WriteOptions {
+        self.chunk_bytes = Some(chunk_bytes);
+        self.shard_bytes = shard_bytes;
         self
     }
 

@@ -192,6 +192,13 @@ pub(super) struct CopyArgs {
     /// Print `read <key> <bytes>` on stderr for every read from the source.
     #[arg(long)]
     pub(crate) trace: bool,
+    /// A Zarr destination's chunk size in bytes (K, M, G; default 4M).
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    pub(crate) chunk_bytes: Option<u64>,
+    /// Gather a Zarr destination's chunks in shards of this many bytes
+    /// (sharding_indexed; default: no shards).
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    pub(crate) shard_bytes: Option<u64>,
     /// Replace DST if it exists (a container or an empty folder; an
     /// HDF5 group), in one step once the copy is complete.
     #[arg(long)]

@@ -72,12 +72,24 @@ pub(super) fn copy_command(a: CopyArgs, confined: bool) -> Result<(), Error> {
         partition_bytes,
         one_piece,
         trace,
+        chunk_bytes,
+        shard_bytes,
         force,
     } = a;
     let from_batches = is_batch_file(&src);
     let one_piece =
         one_piece || (from_batches && partition_rows.is_none() && partition_bytes.is_none());
-    let opts = WriteOptions::default()
+    let mut opts = WriteOptions::default();
+    if chunk_bytes.is_some() || shard_bytes.is_some() {
+        let chunk = chunk_bytes.unwrap_or(4 << 20);
+        if chunk == 0 || shard_bytes == Some(0) {
+            return Err(Error::Argument(
+                "--chunk-bytes and --shard-bytes must be more than 0".into(),
+            ));
+        }
+        opts = opts.with_chunks(chunk, shard_bytes);
+    }
+    let opts = opts
         .with_one_piece(one_piece)
         .with_replace(force)
         .with_form_key_template(&form_key)?

@@ -4,17 +4,21 @@
 //! `encoding-type: awkward-array`, `encoding-version`, `form` as a JSON
 //! string, `length`) and of awkward's `to_zarr`. Recognised by the group's
 //! `zarr.json` in a folder (`x.zarr`, or a group inside it:
-//! `x.zarr:obsm/airr`). Reading needs the `zarr` feature (zarrs); the
-//! format is recognised without it, to say so. Writing is not built yet.
+//! `x.zarr:obsm/airr`). Reading and writing need the `zarr` feature (zarrs);
+//! the format is recognised without it, to say so.
 
 #[cfg(feature = "zarr")]
 mod read;
+#[cfg(feature = "zarr")]
+mod write;
 
 use super::location::Location;
 use super::registry::{Format, Probe};
 use super::Metadata;
 use crate::array::Array;
-use crate::error::{Error, Result};
+#[cfg(feature = "zarr")]
+use crate::error::Error;
+use crate::error::Result;
 use crate::options::Options;
 use crate::write::WriteOptions;
 use std::path::PathBuf;
@@ -61,10 +65,44 @@ impl Format for Zarr {
         Err(super::registry::not_built(at, "a Zarr group", "zarr"))
     }
 
+    fn named(&self, spec: &str) -> bool {
+        let lower = spec.to_ascii_lowercase();
+        let lower = lower.trim_end_matches('/');
+        lower.ends_with(".zarr") || lower.contains(".zarr:")
+    }
+
+    #[cfg(feature = "zarr")]
+    fn write(&self, array: &Array, at: &Location, options: &WriteOptions) -> Result<Metadata> {
+        let target = match at {
+            Location::Url(_) => {
+                return Err(Error::container(
+                    at.spec(),
+                    "akbuf writes Zarr groups to local folders only (not yet to URLs)",
+                ))
+            }
+            Location::File { file, group } if file.is_dir() => match group.as_deref() {
+                Some(g) if !g.trim_matches('/').is_empty() => file.join(g.trim_matches('/')),
+                _ => file.clone(),
+            },
+            Location::File { .. } => {
+                return Err(Error::container(
+                    at.spec(),
+                    "a file is there, not a Zarr store's folder",
+                ))
+            }
+            Location::Absent(p) if p.to_string_lossy().to_ascii_lowercase().contains(".zarr:") => {
+                return Err(Error::container(
+                    at.spec(),
+                    "no such Zarr store: a group (STORE:GROUP) is written into an existing store",
+                ))
+            }
+            Location::Dir(p) | Location::Absent(p) => p.clone(),
+        };
+        write::write_zarr(array, &target, options)
+    }
+
+    #[cfg(not(feature = "zarr"))]
     fn write(&self, _: &Array, at: &Location, _: &WriteOptions) -> Result<Metadata> {
-        Err(Error::container(
-            at.spec(),
-            "a Zarr group is there: akbuf does not write Zarr containers yet (copy to another destination)",
-        ))
+        Err(super::registry::not_built(at, "a Zarr group", "zarr"))
     }
 }
