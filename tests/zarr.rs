@@ -443,3 +443,51 @@ fn a_failed_zarr_write_leaves_nothing() {
     assert_eq!(code, Some(2), "{err}");
     assert!(!out.exists());
 }
+
+#[test]
+fn range_reads_keep_decoded_chunks_in_the_shared_cache() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("events.zarr");
+    copy_dir(&fixtures().join("events.chunked.zarr"), &store);
+    let cache = std::sync::Arc::new(akbuf::Cache::new());
+    let events = akbuf::open_with(
+        &store,
+        akbuf::Options::default().with_cache(std::sync::Arc::clone(&cache)),
+    )
+    .unwrap();
+    let local = akbuf::open(sample()).unwrap();
+    let rows = |a: &akbuf::Array, r: std::ops::Range<usize>| {
+        a.slice(r)
+            .unwrap()
+            .field_path("jets")
+            .unwrap()
+            .to_json()
+            .unwrap()
+    };
+    assert_eq!(rows(&events, 150..160), rows(&local, 150..160));
+    // The chunks the rows overlap, held decoded (the budget counts them).
+    let held = cache.stats();
+    assert!(held.entries >= 2 && held.heap_bytes > 0, "{held:?}");
+    // Every chunk of the jets damaged on disk: what the first read decoded
+    // is served from the cache (other rows of the same chunks too).
+    for e in std::fs::read_dir(&store).unwrap().flatten() {
+        if e.path().join("c").is_dir() {
+            for c in std::fs::read_dir(e.path().join("c")).unwrap().flatten() {
+                std::fs::write(c.path(), b"not zstd").unwrap();
+            }
+        }
+    }
+    assert_eq!(rows(&events, 150..160), rows(&local, 150..160));
+    assert_eq!(rows(&events, 170..180), rows(&local, 170..180));
+    // Once the cache lets them go, the damage shows: one line naming a chunk.
+    cache.clear();
+    let err = events
+        .slice(150..160)
+        .unwrap()
+        .field_path("jets")
+        .unwrap()
+        .to_json()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("chunk"), "{err}");
+}

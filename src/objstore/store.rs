@@ -96,7 +96,9 @@ impl Store {
     /// The object of `key` (one path segment under the prefix: a key with
     /// `/` or `..` stays inside it, escaped).
     pub(crate) fn location(&self, key: &str) -> StorePath {
-        self.prefix.clone().join(key)
+        // A nested key (a Zarr store's `a/c/0`): one segment per part.
+        key.split('/')
+            .fold(self.prefix.clone(), |path, part| path.join(part))
     }
 
     pub(crate) fn block<F: Future + Send>(&self, future: F) -> F::Output

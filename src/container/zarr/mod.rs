@@ -42,18 +42,43 @@ fn store_and_group(at: &Location) -> Option<(PathBuf, String)> {
     }
 }
 
+/// Whether a URL's path has a part named `*.zarr` (maybe `*.zarr:GROUP`).
+fn url_names_zarr(url: &str) -> bool {
+    let path = url.split(['?', '#']).next().unwrap_or("");
+    let path = path.split_once("://").map_or(path, |(_, rest)| rest);
+    path.split('/').skip(1).any(|part| {
+        let part = part.to_ascii_lowercase();
+        part.ends_with(".zarr") || part.contains(".zarr:")
+    })
+}
+
 impl Format for Zarr {
     fn name(&self) -> &'static str {
         "zarr"
     }
 
     fn recognises(&self, probe: &mut Probe<'_>) -> bool {
-        store_and_group(probe.location())
-            .is_some_and(|(store, group)| store.join(group).join("zarr.json").is_file())
+        match probe.location() {
+            // A URL is asked nothing before it is opened: a path with a
+            // `.zarr` part says Zarr.
+            Location::Url(url) => url_names_zarr(url),
+            at => store_and_group(at)
+                .is_some_and(|(store, group)| store.join(group).join("zarr.json").is_file()),
+        }
     }
 
     #[cfg(feature = "zarr")]
     fn open(&self, at: &Location, options: Options) -> Result<(Array, Metadata)> {
+        if let Location::Url(url) = at {
+            #[cfg(feature = "remote")]
+            return read::open_zarr_url(url, options);
+            #[cfg(not(feature = "remote"))]
+            return Err(super::registry::not_built(
+                at,
+                &format!("a Zarr group at a URL ({url})"),
+                "remote",
+            ));
+        }
         let Some((store, group)) = store_and_group(at) else {
             return Err(Error::container(at.spec(), "not a Zarr store's folder"));
         };

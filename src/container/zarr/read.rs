@@ -5,11 +5,15 @@
 use super::super::dir::with_text;
 use super::super::metadata::{Metadata, METADATA_LIMIT};
 use crate::array::Array;
+use crate::buffer::Buffer;
+use crate::cache::{Cache, Conv};
 use crate::error::{Error, Result};
 use crate::options::Options;
-use crate::source::ZarrSource;
+use crate::source::zarr::ChunkMemo;
+use crate::source::{Source, ZarrSource};
 use serde_json::Value;
 use std::path::Path;
+use std::sync::Arc;
 
 /// The group `group` of the store in `store` as a container; `spec` names
 /// it in messages. Reads the group's `zarr.json` only.
@@ -24,9 +28,81 @@ pub(super) fn open_zarr(
     // without blocking), capped, not followed out when confined.
     let text = with_text(&file, METADATA_LIMIT, options.confined, str::to_string)
         .map_err(|e| Error::container_caused(file.display(), "", e))?;
+    let metadata = group_metadata(&text, spec)?;
+    let source = ZarrSource::open(store, group)?;
+    open_over(source, metadata, options)
+}
+
+/// The array of `metadata` over `source`, whose range reads keep decoded
+/// chunks in the array's cache.
+fn open_over(
+    source: ZarrSource,
+    metadata: Metadata,
+    mut options: Options,
+) -> Result<(Array, Metadata)> {
+    let cache = Arc::clone(options.cache.get_or_insert_with(|| Arc::new(Cache::new())));
+    let number = cache.source_number(source.id());
+    let source = source.with_memo(Arc::new(CachedChunks { cache, number }));
+    let array = metadata.open_with(source, options)?;
+    Ok((array, metadata))
+}
+
+/// Decoded chunks in the shared cache, under their keys in the store
+/// (`node4-offsets/c/3`: never a buffer key, which has no `/`): the budget
+/// counts their decoded bytes, and threads asking for one chunk at once
+/// decode it once.
+struct CachedChunks {
+    cache: Arc<Cache>,
+    number: u64,
+}
+
+impl ChunkMemo for CachedChunks {
+    fn get_or_decode(
+        &self,
+        chunk_key: &str,
+        decode: &mut dyn FnMut() -> Result<Option<Buffer>>,
+    ) -> Result<Option<Buffer>> {
+        self.cache.get_or_load(
+            self.number,
+            chunk_key,
+            Conv::Raw,
+            || Arc::from(chunk_key),
+            decode,
+        )
+    }
+}
+
+/// The group at `url` (`https://host/x.zarr`, `s3://bucket/x.zarr/obsm/airr`,
+/// or `…x.zarr:obsm/airr`) as a container, through the remote source
+/// (feature `remote`): one request for its `zarr.json` (conditional where
+/// the disk tier holds a copy), every chunk from the version seen then.
+#[cfg(feature = "remote")]
+pub(super) fn open_zarr_url(url: &str, options: Options) -> Result<(Array, Metadata)> {
+    let url = group_url(url);
+    let mut source = crate::source::RemoteSource::open(&url, &options.fetch)?.for_zarr();
+    if let Some(disk) = options.cache.as_ref().and_then(|c| c.disk()) {
+        source = source.with_disk(std::sync::Arc::clone(disk));
+    }
+    let text = source.read_metadata(METADATA_LIMIT)?;
+    let metadata = group_metadata(&text, &url)?;
+    open_over(ZarrSource::over(source), metadata, options)
+}
+
+/// A URL's group as a prefix: `x.zarr:GROUP` → `x.zarr/GROUP`.
+#[cfg(feature = "remote")]
+fn group_url(url: &str) -> String {
+    let lower = url.to_ascii_lowercase();
+    match lower.find(".zarr:") {
+        Some(i) => format!("{}/{}", &url[..i + 5], url[i + 6..].trim_matches('/')),
+        None => url.trim_end_matches('/').to_string(),
+    }
+}
+
+/// The container's metadata from the text of a group's `zarr.json`.
+fn group_metadata(text: &str, spec: &str) -> Result<Metadata> {
     let bad = |m: String| Error::container(spec, m);
     let json: Value =
-        serde_json::from_str(&text).map_err(|e| bad(format!("zarr.json is not JSON: {e}")))?;
+        serde_json::from_str(text).map_err(|e| bad(format!("zarr.json is not JSON: {e}")))?;
     match json.get("zarr_format").and_then(Value::as_u64) {
         Some(3) => {}
         Some(n) => {
@@ -45,10 +121,7 @@ pub(super) fn open_zarr(
             "zarr.json is not a group's (an awkward array is a group of arrays)".into(),
         ));
     }
-    let metadata = metadata_of(json.get("attributes"), spec)?;
-    let source = ZarrSource::open(store, group)?;
-    let array = metadata.open_with(source, options)?;
-    Ok((array, metadata))
+    metadata_of(json.get("attributes"), spec)
 }
 
 /// The container's metadata from the group's attributes: `form` (a JSON

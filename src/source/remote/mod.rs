@@ -84,6 +84,9 @@ pub struct RemoteSource {
     container: Mutex<String>,
     /// `metadata.json`'s version as a listing at open gave it.
     listed_metadata: Mutex<Option<answers::Version>>,
+    /// A Zarr store's keys (nested: `node4-offsets/c/0`), its metadata
+    /// object the group's `zarr.json`.
+    zarr: bool,
 }
 
 impl std::fmt::Debug for RemoteSource {
@@ -155,6 +158,35 @@ impl RemoteSource {
             disk: None,
             container: Mutex::new(String::new()),
             listed_metadata: Mutex::new(None),
+            zarr: false,
+        }
+    }
+
+    /// Serves a Zarr group's keys instead of a directory container's:
+    /// nested keys whose every part is a plain object name
+    /// (`node4-offsets/c/0`), the metadata object the group's `zarr.json`.
+    #[must_use]
+    pub(crate) fn for_zarr(mut self) -> RemoteSource {
+        self.zarr = true;
+        self
+    }
+
+    /// The container's metadata object.
+    pub(crate) fn metadata_name(&self) -> &'static str {
+        if self.zarr {
+            "zarr.json"
+        } else {
+            "metadata.json"
+        }
+    }
+
+    /// Whether `key` names an object of this container (see
+    /// [`RemoteSource::check`]).
+    fn key_ok(&self, key: &str) -> bool {
+        if self.zarr {
+            key != "zarr.json" && key.split('/').all(plain_key)
+        } else {
+            plain_key(key)
         }
     }
 
@@ -207,8 +239,8 @@ impl RemoteSource {
     /// `prefix/..%2Fx` as `x`), so a key with `/`, `\`, `%`, a control
     /// character, or that is `.`, `..` or `metadata.json`, could name an
     /// object outside the container.
-    fn check(key: &str) -> Result<()> {
-        if !plain_key(key) {
+    fn check(&self, key: &str) -> Result<()> {
+        if !self.key_ok(key) {
             return Err(Error::read_failed(
                 key,
                 "a buffer key of a remote container must be a plain object name (no '/', '\\', '%' or control characters, not '.', '..' or metadata.json)",
@@ -583,7 +615,7 @@ impl RemoteSource {
     /// The stored size of `key`: known, or asked by a `HEAD` request.
     async fn stat_one(&self, key: &str) -> Result<Option<u64>> {
         {
-            RemoteSource::check(key)?;
+            self.check(key)?;
             if let Some(n) = self.known(key) {
                 return Ok(Some(n));
             }
@@ -610,17 +642,17 @@ pub(crate) fn plain_key(key: &str) -> bool {
 
 impl Source for RemoteSource {
     fn read(&self, key: &str) -> Result<Option<Buffer>> {
-        RemoteSource::check(key)?;
+        self.check(key)?;
         self.store.block(self.get(key, &Want::All))
     }
 
     fn read_prefix(&self, key: &str, len: usize) -> Result<Option<Buffer>> {
-        RemoteSource::check(key)?;
+        self.check(key)?;
         self.store.block(self.get(key, &Want::Prefix(len)))
     }
 
     fn read_range(&self, key: &str, range: Range<usize>) -> Result<Option<Buffer>> {
-        RemoteSource::check(key)?;
+        self.check(key)?;
         self.store.block(self.get(key, &Want::Range(range)))
     }
 
@@ -628,13 +660,13 @@ impl Source for RemoteSource {
         // Refused keys answer alone; the rest go as one batch.
         let ok: Vec<(&str, Want)> = requests
             .iter()
-            .filter(|(k, _)| plain_key(k))
+            .filter(|(k, _)| self.key_ok(k))
             .cloned()
             .collect();
         let mut fetched = self.store.block(self.get_many(&ok)).into_iter();
         requests
             .iter()
-            .map(|(k, _)| match RemoteSource::check(k) {
+            .map(|(k, _)| match self.check(k) {
                 Ok(()) => fetched
                     .next()
                     .unwrap_or_else(|| Err(Error::read_failed(*k, "a request was lost"))),

@@ -11,8 +11,6 @@ use crate::objstore::{encoded, one_line};
 use futures::stream::StreamExt;
 use object_store::GetOptions;
 
-/// The name of the container's metadata object.
-const METADATA: &str = "metadata.json";
 /// The most objects a listing at open pins (one page of S3's listing).
 const LISTED: usize = 1000;
 
@@ -44,7 +42,7 @@ impl RemoteSource {
     /// [`Error::Container`] naming the URL when it cannot be read, is
     /// larger than `limit` or is not UTF-8.
     pub(crate) fn read_metadata(&self, limit: u64) -> Result<String> {
-        let url = format!("{}/{METADATA}", self.store.url);
+        let url = format!("{}/{}", self.store.url, self.metadata_name());
         let cached = self.cached_metadata();
         let (text, version) = self.store.block(async {
             let listing = async {
@@ -105,7 +103,7 @@ impl RemoteSource {
         let r = match self
             .store
             .store
-            .get_opts(&self.store.location(METADATA), options)
+            .get_opts(&self.store.location(self.metadata_name()), options)
             .await
         {
             Ok(r) => r,
@@ -162,23 +160,20 @@ impl RemoteSource {
             let Ok(meta) = item else {
                 return;
             };
-            let Some(name) = meta.location.filename() else {
+            let Some(parts) = meta.location.prefix_match(&self.store.prefix) else {
                 continue;
             };
-            if meta
-                .location
-                .prefix_match(&self.store.prefix)
-                .map(Iterator::count)
-                != Some(1)
-            {
+            let parts: Vec<String> = parts.map(|p| p.as_ref().to_string()).collect();
+            if parts.len() != 1 && !self.zarr {
                 continue; // deeper than one segment: not a key of this container
             }
-            if name == METADATA {
+            let name = parts.join("/");
+            if name == self.metadata_name() {
                 *self.listed_metadata.lock() = Some(Version::of(&meta));
-            } else if super::plain_key(name) {
+            } else if self.key_ok(&name) {
                 self.versions
                     .lock()
-                    .entry(name.to_string())
+                    .entry(name)
                     .or_insert_with(|| Version::of(&meta));
             }
         }

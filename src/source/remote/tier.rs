@@ -57,7 +57,7 @@ impl RemoteSource {
     /// The disk tier's copy of `metadata.json`, with its version.
     pub(super) fn cached_metadata(&self) -> Option<(Version, String)> {
         let disk = self.disk.as_ref()?;
-        for piece in disk.pieces(&self.object("metadata.json")) {
+        for piece in disk.pieces(&self.object(self.metadata_name())) {
             let Some(version) = Version::from_ident(&piece.version) else {
                 continue;
             };
@@ -76,7 +76,7 @@ impl RemoteSource {
     /// Keeps `metadata.json` at version `ident` on disk.
     pub(super) fn keep_metadata(&self, ident: &str, text: &str) {
         if let Some(disk) = &self.disk {
-            let object = self.object("metadata.json");
+            let object = self.object(self.metadata_name());
             let size = Some(text.len() as u64);
             disk.store(&object, ident, ident, 0, size, text.as_bytes());
         }
