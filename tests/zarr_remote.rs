@@ -8,7 +8,8 @@
 mod common;
 
 use akbuf::{open_with, Cache, DiskCache, Options};
-use common::servers::Nginx;
+use akbuf::{Fetch, WriteOptions};
+use common::servers::{Moto, Nginx};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -153,4 +154,79 @@ fn a_second_process_over_a_disk_tier_asks_only_for_zarr_json() {
         second[0].path.ends_with("zarr.json") && second[0].status == 304,
         "{second:?}"
     );
+}
+
+#[test]
+fn a_group_written_to_s3_reads_back_and_a_failed_one_leaves_nothing() {
+    let Some(moto) = Moto::start("akbuf") else {
+        return;
+    };
+    let mut fetch = Fetch::default();
+    fetch.config = moto.config();
+    let events = akbuf::open(sample()).unwrap();
+    let opts = WriteOptions::default()
+        .with_chunks(4096, Some(16384))
+        .with_fetch(fetch.clone());
+    akbuf::write_to(&events, "s3://akbuf/events.zarr", &opts).unwrap();
+    // The group's zarr.json and each array's, chunks in shards.
+    let listing = objects(&moto, "events.zarr/node4-offsets");
+    assert_eq!(
+        listing,
+        [
+            "events.zarr/node4-offsets/c/0",
+            "events.zarr/node4-offsets/zarr.json"
+        ],
+        "8,008 bytes of offsets: one shard"
+    );
+    let back = open_with(
+        "s3://akbuf/events.zarr",
+        Options::default().with_fetch(fetch.clone()),
+    )
+    .unwrap();
+    assert_eq!(back.to_json().unwrap(), events.to_json().unwrap());
+    let rows = back.slice(500..510).unwrap().to_json().unwrap();
+    assert_eq!(rows, events.slice(500..510).unwrap().to_json().unwrap());
+    // A second write to the same prefix is refused.
+    let err = akbuf::write_to(&events, "s3://akbuf/events.zarr", &opts).unwrap_err();
+    assert!(err.to_string().contains("already holds objects"), "{err}");
+
+    // A copy whose source fails midway uploads nothing that stays.
+    let tmp = tempfile::tempdir().unwrap();
+    let broken = tmp.path().join("broken");
+    std::fs::create_dir(&broken).unwrap();
+    for e in std::fs::read_dir(sample()).unwrap().flatten() {
+        std::fs::copy(e.path(), broken.join(e.file_name())).unwrap();
+    }
+    let last = events.buffers().last().unwrap().key.clone();
+    std::fs::remove_file(broken.join(&last)).unwrap();
+    let array = akbuf::open(&broken).unwrap();
+    assert!(akbuf::write_to(&array, "s3://akbuf/half.zarr", &opts).is_err());
+    assert_eq!(objects(&moto, "half.zarr"), Vec::<String>::new());
+}
+
+/// The objects under `prefix` in moto's bucket, by object_store's listing.
+fn objects(moto: &Moto, prefix: &str) -> Vec<String> {
+    use futures::TryStreamExt;
+    use object_store::ObjectStore;
+    let mut builder = object_store::aws::AmazonS3Builder::new().with_bucket_name("akbuf");
+    for (k, v) in moto.config() {
+        builder = builder.with_config(k.parse().unwrap(), v);
+    }
+    let store = builder.build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut names: Vec<String> = rt
+        .block_on(
+            store
+                .list(Some(&object_store::path::Path::from(prefix)))
+                .try_collect::<Vec<_>>(),
+        )
+        .unwrap()
+        .into_iter()
+        .map(|m| m.location.to_string())
+        .collect();
+    names.sort();
+    names
 }

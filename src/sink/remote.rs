@@ -34,6 +34,9 @@ pub struct RemoteSink {
     written: Vec<String>,
     keys: HashSet<String>,
     committed: bool,
+    /// A Zarr group's objects: nested keys (`node4-offsets/c/0`), each
+    /// part a plain name; `zarr.json` at the top is the commit's.
+    zarr: bool,
 }
 
 impl std::fmt::Debug for RemoteSink {
@@ -92,7 +95,17 @@ impl RemoteSink {
             written: Vec::new(),
             keys: HashSet::new(),
             committed: false,
+            zarr: false,
         })
+    }
+
+    /// Takes a Zarr group's keys instead of a directory container's (see
+    /// the field `zarr`).
+    #[cfg_attr(not(feature = "zarr"), allow(dead_code))]
+    #[must_use]
+    pub(crate) fn for_zarr(mut self) -> RemoteSink {
+        self.zarr = true;
+        self
     }
 
     /// The container's URL.
@@ -197,7 +210,11 @@ impl Sink for RemoteSink {
     }
 
     fn check_key(&self, key: &str) -> Result<()> {
-        if !crate::source::remote::plain_key(key) {
+        let plain = crate::source::remote::plain_key;
+        if self.zarr && key != "zarr.json" && key.split('/').all(plain) {
+            return Ok(());
+        }
+        if self.zarr || !plain(key) {
             return Err(Error::sink(
                 key,
                 "a buffer key of a remote container must be a plain object name (no '/', '\\', '%' or control characters, not '.', '..' or metadata.json)",

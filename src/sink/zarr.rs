@@ -14,11 +14,14 @@ use crate::source::dir::is_plain_file_name;
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use zarrs::array::CodecOptions;
 use zarrs::array::{Array as ZArray, ArrayMetadata, ArraySubset};
 use zarrs::filesystem::FilesystemStore;
+use zarrs::storage::WritableStorageTraits;
+
+type Storage = dyn WritableStorageTraits;
 
 /// The chunk size akbuf writes when none is asked: 4 MiB of a buffer.
 pub(crate) const DEFAULT_CHUNK_BYTES: u64 = 4 << 20;
@@ -73,8 +76,8 @@ struct Written {
 /// folder renamed into place (a [`DirSink`] underneath: a write that fails
 /// or is dropped leaves nothing).
 pub(crate) struct ZarrSink {
-    dir: DirSink,
-    store: Arc<FilesystemStore>,
+    dest: Dest,
+    store: Arc<Storage>,
     chunk_bytes: u64,
     shard_bytes: Option<u64>,
     arrays: Vec<Written>,
@@ -84,7 +87,7 @@ pub(crate) struct ZarrSink {
 impl std::fmt::Debug for ZarrSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ZarrSink")
-            .field("target", &self.dir.target())
+            .field("target", &self.dest.describe())
             .field("chunk_bytes", &self.chunk_bytes)
             .field("shard_bytes", &self.shard_bytes)
             .finish()
@@ -93,6 +96,39 @@ impl std::fmt::Debug for ZarrSink {
 
 fn store_err(target: &Path, e: impl std::error::Error + Send + Sync + 'static) -> Error {
     Error::container_caused(target.display(), "", e)
+}
+
+/// Where the group goes.
+enum Dest {
+    /// A folder, written in a temporary one renamed into place.
+    Folder(DirSink),
+    /// An object store's prefix: the group's `zarr.json` the last object.
+    #[cfg(feature = "remote")]
+    Remote(Arc<remote::SinkStore>),
+}
+
+impl Dest {
+    fn describe(&self) -> String {
+        match self {
+            Dest::Folder(dir) => dir.target().display().to_string(),
+            #[cfg(feature = "remote")]
+            Dest::Remote(store) => store.url(),
+        }
+    }
+}
+
+/// The chunk and shard sizes asked, aligned, within what a read decodes.
+fn sizes(chunk_bytes: Option<u64>, shard_bytes: Option<u64>) -> Result<(u64, Option<u64>)> {
+    let chunk_bytes =
+        (chunk_bytes.unwrap_or(DEFAULT_CHUNK_BYTES) / CHUNK_ALIGN * CHUNK_ALIGN).max(CHUNK_ALIGN);
+    let shard_bytes = shard_bytes.map(|s| (s / chunk_bytes).max(1) * chunk_bytes);
+    let limit = crate::source::zarr::CHUNK_LIMIT;
+    if chunk_bytes.max(shard_bytes.unwrap_or(0)) > limit {
+        return Err(Error::Argument(format!(
+            "chunks and shards of at most {limit} bytes (a read decodes a chunk or shard whole)"
+        )));
+    }
+    Ok((chunk_bytes, shard_bytes))
 }
 
 impl ZarrSink {
@@ -106,20 +142,36 @@ impl ZarrSink {
         chunk_bytes: Option<u64>,
         shard_bytes: Option<u64>,
     ) -> Result<ZarrSink> {
-        let chunk_bytes = (chunk_bytes.unwrap_or(DEFAULT_CHUNK_BYTES) / CHUNK_ALIGN * CHUNK_ALIGN)
-            .max(CHUNK_ALIGN);
-        let shard_bytes = shard_bytes.map(|s| (s / chunk_bytes).max(1) * chunk_bytes);
-        let limit = crate::source::zarr::CHUNK_LIMIT;
-        if chunk_bytes.max(shard_bytes.unwrap_or(0)) > limit {
-            return Err(Error::Argument(format!(
-                "chunks and shards of at most {limit} bytes (a read decodes a chunk or shard whole)"
-            )));
-        }
+        let (chunk_bytes, shard_bytes) = sizes(chunk_bytes, shard_bytes)?;
         let dir = DirSink::start(target, replace, "zarr.json")?;
         let store = FilesystemStore::new(dir.folder()).map_err(|e| store_err(dir.folder(), e))?;
         Ok(ZarrSink {
-            dir,
+            dest: Dest::Folder(dir),
             store: Arc::new(store),
+            chunk_bytes,
+            shard_bytes,
+            arrays: Vec::new(),
+            keys: HashSet::new(),
+        })
+    }
+
+    /// Starts writing the group at `url` (an empty prefix of an object
+    /// store), as [`ZarrSink::start`] does a folder: every chunk and
+    /// array `zarr.json` uploaded, the group's `zarr.json` last; dropped
+    /// unfinished, what was uploaded is deleted.
+    #[cfg(feature = "remote")]
+    pub(crate) fn start_remote(
+        url: &str,
+        fetch: &crate::objstore::Fetch,
+        chunk_bytes: Option<u64>,
+        shard_bytes: Option<u64>,
+    ) -> Result<ZarrSink> {
+        let (chunk_bytes, shard_bytes) = sizes(chunk_bytes, shard_bytes)?;
+        let sink = super::RemoteSink::create(url, fetch)?.for_zarr();
+        let store = Arc::new(remote::SinkStore::new(sink));
+        Ok(ZarrSink {
+            dest: Dest::Remote(Arc::clone(&store)),
+            store,
             chunk_bytes,
             shard_bytes,
             arrays: Vec::new(),
@@ -156,7 +208,7 @@ impl ZarrSink {
         attributes: serde_json::Map<String, Value>,
         types: &dyn Fn(&str) -> Option<ElementType>,
         big_endian: bool,
-    ) -> Result<PathBuf> {
+    ) -> Result<String> {
         for a in &self.arrays {
             let element = types(&a.key)
                 .filter(|t| t.size > 0 && a.len % t.size == 0)
@@ -178,13 +230,17 @@ impl ZarrSink {
             "attributes": Value::Object(attributes),
         });
         let text = serde_json::to_string_pretty(&group).unwrap_or_default();
-        let target = self.dir.target().to_path_buf();
-        self.dir.commit_with("zarr.json", text.as_bytes())?;
+        let target = self.dest.describe();
+        match self.dest {
+            Dest::Folder(dir) => dir.commit_with("zarr.json", text.as_bytes())?,
+            #[cfg(feature = "remote")]
+            Dest::Remote(store) => store.commit("zarr.json", text.as_bytes())?,
+        }
         Ok(target)
     }
 
     /// The array of `key` in the temporary folder, as `metadata` says.
-    fn array_at(&self, key: &str, metadata: &str) -> Result<ZArray<FilesystemStore>> {
+    fn array_at(&self, key: &str, metadata: &str) -> Result<ZArray<Storage>> {
         let bad = |e: String| Error::sink(key, format!("array metadata akbuf made: {e}"));
         let meta = ArrayMetadata::try_from(metadata).map_err(|e| bad(e.to_string()))?;
         ZArray::new_with_metadata(Arc::clone(&self.store), &format!("/{key}"), meta)
@@ -238,7 +294,7 @@ fn array_json(a: &Written, element: &ElementType, endian: &str) -> Value {
 /// Gathers a buffer's bytes and stores them a batch of whole chunks
 /// (shards) at a time; the last one padded with zeros to its size.
 struct Chunker<'a> {
-    array: &'a ZArray<FilesystemStore>,
+    array: &'a ZArray<Storage>,
     key: &'a str,
     /// Bytes of one chunk (shard): a unit of the array's grid.
     unit: usize,
@@ -317,12 +373,10 @@ impl Sink for ZarrSink {
             chunk,
             shard,
         };
-        // Stored as bytes now; typed by the finish.
+        // Chunks stored as bytes now; the array's zarr.json, typed,
+        // written by the finish.
         let text = array_json(&written, &ElementType::bytes(), "little").to_string();
         let array = self.array_at(key, &text)?;
-        array
-            .store_metadata()
-            .map_err(|e| Error::sink_caused(key, "writing zarr.json", e))?;
         let unit = shard.unwrap_or(chunk);
         let mut options = CodecOptions::default();
         // Every chunk stored, zeros too: a read never takes a missing
@@ -382,6 +436,82 @@ impl<W: Write> Write for Counted<'_, W> {
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
+    }
+}
+
+/// An object store's prefix as zarrs's storage: each object one `put` of
+/// the [`RemoteSink`](super::RemoteSink) (one at a time).
+#[cfg(feature = "remote")]
+mod remote {
+    use crate::error::Result;
+    use crate::sink::{RemoteSink, Sink};
+    use parking_lot::Mutex;
+    use zarrs::storage::{
+        Bytes, OffsetBytesIterator, StorageError, StoreKey, StorePrefix, WritableStorageTraits,
+    };
+
+    pub(super) struct SinkStore {
+        sink: Mutex<Option<RemoteSink>>,
+        url: String,
+    }
+
+    impl SinkStore {
+        pub(super) fn new(sink: RemoteSink) -> SinkStore {
+            SinkStore {
+                url: sink.url().to_string(),
+                sink: Mutex::new(Some(sink)),
+            }
+        }
+
+        pub(super) fn url(&self) -> String {
+            self.url.clone()
+        }
+
+        /// Writes the last object and keeps every one.
+        pub(super) fn commit(&self, name: &str, bytes: &[u8]) -> Result<()> {
+            match self.sink.lock().take() {
+                Some(sink) => sink.commit_with(name, bytes),
+                None => Err(crate::error::Error::container(
+                    &self.url,
+                    "already committed",
+                )),
+            }
+        }
+    }
+
+    fn refused(what: &str) -> StorageError {
+        StorageError::Other(format!("akbuf writes whole objects only ({what})"))
+    }
+
+    impl WritableStorageTraits for SinkStore {
+        fn set(&self, key: &StoreKey, value: Bytes) -> Result<(), StorageError> {
+            let mut sink = self.sink.lock();
+            let sink = sink
+                .as_mut()
+                .ok_or_else(|| StorageError::Other("the group is committed".into()))?;
+            sink.put(key.as_str(), &value)
+                .map_err(|e| StorageError::Other(e.to_string()))
+        }
+
+        fn set_partial_many(
+            &self,
+            _: &StoreKey,
+            _: OffsetBytesIterator,
+        ) -> Result<(), StorageError> {
+            Err(refused("a part of an object"))
+        }
+
+        fn erase(&self, _: &StoreKey) -> Result<(), StorageError> {
+            Err(refused("erasing an object"))
+        }
+
+        fn erase_prefix(&self, _: &StorePrefix) -> Result<(), StorageError> {
+            Err(refused("erasing a prefix"))
+        }
+
+        fn supports_set_partial(&self) -> bool {
+            false
+        }
     }
 }
 

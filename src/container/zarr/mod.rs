@@ -99,11 +99,15 @@ impl Format for Zarr {
     #[cfg(feature = "zarr")]
     fn write(&self, array: &Array, at: &Location, options: &WriteOptions) -> Result<Metadata> {
         let target = match at {
-            Location::Url(_) => {
-                return Err(Error::container(
-                    at.spec(),
-                    "akbuf writes Zarr groups to local folders only (not yet to URLs)",
-                ))
+            Location::Url(url) => {
+                #[cfg(feature = "remote")]
+                return write::write_zarr_url(array, &read::group_url(url), options);
+                #[cfg(not(feature = "remote"))]
+                return Err(super::registry::not_built(
+                    at,
+                    &format!("a Zarr group at a URL ({url})"),
+                    "remote",
+                ));
             }
             Location::File { file, group } if file.is_dir() => match group.as_deref() {
                 Some(g) if !g.trim_matches('/').is_empty() => file.join(g.trim_matches('/')),

@@ -90,7 +90,7 @@ pub(super) fn open_zarr_url(url: &str, options: Options) -> Result<(Array, Metad
 
 /// A URL's group as a prefix: `x.zarr:GROUP` → `x.zarr/GROUP`.
 #[cfg(feature = "remote")]
-fn group_url(url: &str) -> String {
+pub(super) fn group_url(url: &str) -> String {
     let lower = url.to_ascii_lowercase();
     match lower.find(".zarr:") {
         Some(i) => format!("{}/{}", &url[..i + 5], url[i + 6..].trim_matches('/')),

@@ -35,17 +35,54 @@ pub(super) fn write_zarr(array: &Array, target: &Path, options: &WriteOptions) -
             ));
         }
     }
-    if options.byteorder == ByteOrder::Big && has_raw_multibyte(array.form()) {
-        return Err(Error::Argument(
-            "a Zarr group stores float128 and complex256 as raw bytes, which its readers take in little-endian order: write it little-endian".into(),
-        ));
-    }
-    let mut sink = ZarrSink::start(
+    check_byteorder(array, options)?;
+    let sink = ZarrSink::start(
         target,
         options.replace,
         options.chunk_bytes,
         options.shard_bytes,
     )?;
+    write_with(sink, array, options, template)
+}
+
+/// Writes `array` as the Zarr group at `url` (an empty prefix of an object
+/// store; feature `remote`): chunks and arrays first, the group's
+/// `zarr.json` last; on error what was uploaded is deleted.
+#[cfg(feature = "remote")]
+pub(super) fn write_zarr_url(array: &Array, url: &str, options: &WriteOptions) -> Result<Metadata> {
+    let template = recorded_template(options, "a Zarr group")?;
+    if options.replace {
+        return Err(Error::Argument(format!(
+            "cannot replace a Zarr group at a URL ({url}): an object store has no atomic rename"
+        )));
+    }
+    check_byteorder(array, options)?;
+    let sink = ZarrSink::start_remote(
+        url,
+        &options.fetch,
+        options.chunk_bytes,
+        options.shard_bytes,
+    )?;
+    write_with(sink, array, options, template)
+}
+
+fn check_byteorder(array: &Array, options: &WriteOptions) -> Result<()> {
+    if options.byteorder == ByteOrder::Big && has_raw_multibyte(array.form()) {
+        return Err(Error::Argument(
+            "a Zarr group stores float128 and complex256 as raw bytes, which its readers take in little-endian order: write it little-endian".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `to_buffers` into `sink`, then the arrays typed and the group's
+/// attributes written.
+fn write_with(
+    mut sink: ZarrSink,
+    array: &Array,
+    options: &WriteOptions,
+    template: &str,
+) -> Result<Metadata> {
     let (form, _) = crate::write::to_buffers(array, &mut sink, options)?;
     let meta = written_metadata(form, array, options, template)?;
     let types = key_types(&meta)?;

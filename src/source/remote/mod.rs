@@ -165,6 +165,7 @@ impl RemoteSource {
     /// Serves a Zarr group's keys instead of a directory container's:
     /// nested keys whose every part is a plain object name
     /// (`node4-offsets/c/0`), the metadata object the group's `zarr.json`.
+    #[cfg_attr(not(feature = "zarr"), allow(dead_code))]
     #[must_use]
     pub(crate) fn for_zarr(mut self) -> RemoteSource {
         self.zarr = true;
