@@ -491,3 +491,42 @@ fn range_reads_keep_decoded_chunks_in_the_shared_cache() {
         .to_string();
     assert!(err.contains("chunk"), "{err}");
 }
+
+#[test]
+fn rows_traced_read_only_the_chunks_they_overlap() {
+    let store = fixtures().join("events.chunked.zarr");
+    let (code, out, err) = akbuf(&[
+        "show",
+        store.to_str().unwrap(),
+        "--rows",
+        "150:152",
+        "--field",
+        "jets.pt",
+        "--trace",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let local = akbuf::open(sample()).unwrap();
+    let jets = local
+        .slice(150..152)
+        .unwrap()
+        .field_path("jets.pt")
+        .unwrap();
+    assert_eq!(out.trim(), jets.to_json().unwrap());
+    // Offsets 150..=152 are in chunk 1 (chunks of 100); the rows' pt
+    // values in one chunk of node6-data.
+    let offsets = akbuf::DirSource::new(sample())
+        .read_range("node4-offsets", 150 * 8..153 * 8)
+        .unwrap()
+        .unwrap();
+    let offsets = offsets.typed::<i64>().unwrap();
+    let (a, b) = (offsets[0] as u64, offsets[2] as u64);
+    let chunks: Vec<&str> = err
+        .lines()
+        .filter_map(|l| l.strip_prefix("read "))
+        .filter(|l| l.contains("/c/"))
+        .map(|l| l.split(' ').next().unwrap())
+        .collect();
+    let mut want = vec!["node4-offsets/c/1".to_string()];
+    want.extend((a / 100..b.div_ceil(100)).map(|c| format!("node6-data/c/{c}")));
+    assert_eq!(chunks, want, "{err}");
+}

@@ -390,6 +390,22 @@ impl Cache {
         result
     }
 
+    /// Tells the observer of a load that is not a source's read (a
+    /// container's decoded chunk, under its own key), counting nothing.
+    pub(crate) fn observe(&self, source_number: u64, key: &str, result: &Outcome) {
+        if let Some(obs) = &self.observer {
+            obs(&ReadEvent {
+                key,
+                source: source_number,
+                bytes: result
+                    .as_ref()
+                    .ok()
+                    .and_then(|b| b.as_ref().map(Buffer::len)),
+                error: result.as_ref().err(),
+            });
+        }
+    }
+
     /// Counts one finished read and tells the observer.
     fn count(&self, source_number: u64, key: &str, result: &Outcome) {
         let c = &self.counters;

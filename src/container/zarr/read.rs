@@ -62,12 +62,18 @@ impl ChunkMemo for CachedChunks {
         chunk_key: &str,
         decode: &mut dyn FnMut() -> Result<Option<Buffer>>,
     ) -> Result<Option<Buffer>> {
+        // A decode is told to the cache's observer (`--trace` prints it),
+        // under the chunk's key.
         self.cache.get_or_load(
             self.number,
             chunk_key,
             Conv::Raw,
             || Arc::from(chunk_key),
-            decode,
+            || {
+                let decoded = decode();
+                self.cache.observe(self.number, chunk_key, &decoded);
+                decoded
+            },
         )
     }
 }
