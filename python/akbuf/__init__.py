@@ -80,8 +80,11 @@ def from_buffers(path_or_url, length=None, container=None, *, cache=None, budget
 
     if container is not None or length is not None:
         return _from_user(ak, path_or_url, length, container, cache, budget, kwargs)
-    c = open(path_or_url, cache=cache, budget=budget,
-             storage_options=storage_options, confined=confined)
+    if isinstance(path_or_url, Container):
+        c = path_or_url  # an open container (one unpickled in a worker)
+    else:
+        c = open(path_or_url, cache=cache, budget=budget,
+                 storage_options=storage_options, confined=confined)
     length = c.length
     # awkward 2.14's ak.concatenate of option-type virtual arrays that do not
     # cache gives indexes out of range: partitions keep awkward's caching.

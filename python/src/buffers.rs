@@ -63,6 +63,15 @@ impl Getter {
     pub(crate) fn __repr__(&self) -> String {
         format!("<akbuf buffer {:?}>", self.key)
     }
+
+    /// Pickles as its container (its locations) and key: the buffer is read
+    /// where it is called.
+    fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let getitem = py.import("operator")?.getattr("getitem")?;
+        let args = (self.container.clone_ref(py), self.key.clone());
+        PyTuple::new(py, [getitem.into_any(), args.into_pyobject(py)?.into_any()])
+            .map(Bound::into_any)
+    }
 }
 
 /// akbuf's bytes of one buffer, exported to NumPy through the array

@@ -153,6 +153,18 @@ impl Opened {
 struct Container {
     opened: Arc<Opened>,
     cache: Py<Cache>,
+    /// How it was opened, where that is a location: what it pickles as.
+    reopen: Option<Reopen>,
+}
+
+/// What a container opened from locations pickles as: the locations and the
+/// options of `open` (never a buffer, never the cache).
+#[derive(Clone)]
+struct Reopen {
+    paths: Vec<String>,
+    caching: bool,
+    confined: bool,
+    storage_options: Option<HashMap<String, String>>,
 }
 
 impl Container {
@@ -359,6 +371,27 @@ impl Container {
         Ok(list)
     }
 
+    /// Pickles as its locations and `open`'s options — a few hundred bytes,
+    /// never a buffer: unpickled (in a worker), it opens again, reading the
+    /// metadata only, over that process's default cache, so that every task
+    /// there shares one cache and reads each key once.
+    fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let Some(r) = &self.reopen else {
+            return Err(PyTypeError::new_err(
+                "a container of Python buffers (from_buffers(form, length, container)) does not pickle: only containers opened from a path or URL do",
+            ));
+        };
+        let reopen = py.import("akbuf._akbuf")?.getattr("_reopen")?;
+        let args = (
+            r.paths.clone(),
+            r.caching,
+            r.confined,
+            r.storage_options.clone(),
+        );
+        PyTuple::new(py, [reopen.into_any(), args.into_pyobject(py)?.into_any()])
+            .map(Bound::into_any)
+    }
+
     fn __repr__(&self) -> String {
         format!(
             "akbuf.Container({:?}, {})",
@@ -412,7 +445,7 @@ fn open(
     if confined {
         options = options.confined();
     }
-    if let Some(config) = storage_options {
+    if let Some(config) = &storage_options {
         let fetch = config
             .iter()
             .fold(akbuf::Fetch::default(), |f, (k, v)| f.with_config(k, v));
@@ -423,7 +456,37 @@ fn open(
         // containers, or a list, is a dataset (none).
         .detach(|| akbuf::open_locations(&paths, options))
         .map_err(|e| to_py(py, e))?;
-    contain(py, array, metadata, paths.join(", "), cache)
+    let reopen = Reopen {
+        paths: paths.clone(),
+        caching,
+        confined,
+        storage_options,
+    };
+    let mut c = contain(py, array, metadata, paths.join(", "), cache)?;
+    c.reopen = Some(reopen);
+    Ok(c)
+}
+
+/// What an unpickled container calls: `open` of its locations with its
+/// options, over this process's default cache.
+#[pyfunction]
+fn _reopen(
+    py: Python<'_>,
+    paths: Vec<String>,
+    caching: bool,
+    confined: bool,
+    storage_options: Option<HashMap<String, String>>,
+) -> PyResult<Container> {
+    let list = PyList::new(py, &paths)?;
+    open(
+        py,
+        list.as_any(),
+        None,
+        None,
+        storage_options,
+        caching,
+        confined,
+    )
 }
 
 /// The cache a container uses: the one given, a new one of `budget`
@@ -462,7 +525,11 @@ fn contain(
     py.detach(|| opened.check_shared_keys())
         .map_err(|e| to_py(py, e))?;
     cache.get().shared.hold(&opened);
-    Ok(Container { opened, cache })
+    Ok(Container {
+        opened,
+        cache,
+        reopen: None,
+    })
 }
 
 /// The cache `open` uses when given neither a cache nor a budget.
@@ -514,6 +581,7 @@ fn _akbuf(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<BufferView>()?;
     m.add_class::<Prefetch>()?;
     m.add_function(wrap_pyfunction!(open, m)?)?;
+    m.add_function(wrap_pyfunction!(_reopen, m)?)?;
     m.add_function(wrap_pyfunction!(open_buffers, m)?)?;
     m.add_function(wrap_pyfunction!(default_cache, m)?)?;
     m.add_function(wrap_pyfunction!(features, m)?)?;

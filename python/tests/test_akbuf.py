@@ -515,3 +515,88 @@ def test_a_folder_or_list_of_containers_is_one_dataset(tmp_path):
         assert c.length == json.load(f)["length"] * 2
     assert len(set(c.keys())) == len(c.keys()) == 2 * len(akbuf.open(parted).keys())
     same(akbuf.from_buffers([parted, parted], cache=akbuf.Cache()), ak.concatenate([want, want]))
+
+
+# ---------------------------------------------------------------- pickling by location
+
+
+def pickled_kinds():
+    kinds = [
+        EVENTS,
+        "file://" + EVENTS,
+        os.path.join(PARTITIONED, "events_unequal"),
+        [os.path.join(PARTITIONED, "events_unequal"), os.path.join(PARTITIONED, "events_whole")],
+    ]
+    if "hdf5" in akbuf.features():
+        kinds += [os.path.join(FIXTURES, "hdf5", "cases.h5") + ":bigendian",
+                  os.path.join(FIXTURES, "hdf5", "partitioned.h5") + ":events_unequal"]
+    if "zarr" in akbuf.features():
+        kinds += [os.path.join(FIXTURES, "zarr", "events.sharded.zarr"),
+                  os.path.join(FIXTURES, "zarr", "cells.zarr") + ":obsm/airr"]
+    return kinds
+
+
+@pytest.mark.parametrize("spec", pickled_kinds(), ids=lambda s: os.path.basename(str(s)))
+def test_a_container_pickles_as_its_location_and_reads_nothing_until_touched(spec):
+    import pickle
+
+    c = akbuf.open(spec, cache=akbuf.Cache())
+    want = akbuf.from_buffers(spec, cache=akbuf.Cache())
+    blob = pickle.dumps(c)
+    assert len(blob) < 1000, len(blob)  # the locations and options, no buffer
+    default = akbuf.default_cache()
+    default.clear()
+    before = default.stats()["reads"]
+    back = pickle.loads(blob)
+    assert back.cache is default  # the process's shared cache
+    assert default.stats()["reads"] == before
+    assert not any(b["loaded"] for b in back.buffers())
+    assert back.keys() == c.keys() and back.length == c.length
+    got = akbuf.from_buffers(back)
+    same(got, want)
+    assert default.stats()["reads"] > before
+    # A buffer's getter pickles as its container and key.
+    key = c.keys()[0]
+    getter = pickle.loads(pickle.dumps(c[key]))
+    assert getter.key == key
+    assert np.array_equal(getter(), c[key]())
+
+
+def test_a_container_of_python_buffers_does_not_pickle():
+    import pickle
+
+    from akbuf._akbuf import open_buffers
+
+    got = akbuf.open(EVENTS, cache=akbuf.Cache())
+    meta = {"form": got.form, "length": got.length}
+    user = open_buffers(json.dumps(meta), {k: got[k]().tobytes() for k in got})
+    with pytest.raises(TypeError, match="does not pickle"):
+        pickle.dumps(user)
+
+
+def _jets_pt_sum_and_reads(container):
+    """In a worker: the sum of jets.pt over the unpickled container, and the
+    keys the worker's default cache read."""
+    seen = []
+    got = akbuf.from_buffers(container)
+    total = float(ak.sum(got.jets.pt))
+    for b in container.buffers():
+        if b["loaded"]:
+            seen.append(b["key"])
+    return total, sorted(seen), container.cache.stats()["reads"]
+
+
+def test_a_pickled_container_reads_in_another_process_only_what_it_needs():
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    c = akbuf.open(EVENTS, cache=akbuf.Cache())
+    want = float(ak.sum(akbuf.from_buffers(EVENTS, cache=akbuf.Cache()).jets.pt))
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        total, seen, reads = pool.submit(_jets_pt_sum_and_reads, c).result(timeout=120)
+        # A second task in the same worker shares its cache: nothing read again.
+        again, _, reads_again = pool.submit(_jets_pt_sum_and_reads, c).result(timeout=120)
+    assert total == pytest.approx(want) and again == total
+    pt = [b for b in c.buffers() if b["field"] in ("jets", "jets.pt")]
+    assert seen == sorted(b["key"] for b in pt), seen
+    assert reads == len(pt) and reads_again == reads
