@@ -47,6 +47,7 @@ __all__ = [
     "default_cache",
     "features",
     "from_buffers",
+    "iterate",
     "open",
 ]
 
@@ -110,6 +111,78 @@ def from_buffers(path_or_url, length=None, container=None, *, cache=None, budget
     if len(parts) == 1:
         return parts[0]
     return ak.concatenate(parts, highlevel=kwargs.get("highlevel", True))
+
+
+_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}
+
+
+def _parse_bytes(step_size):
+    """``"100 MB"`` (kB, MB, GB, TB; KiB, MiB, GiB, TiB; B) as bytes."""
+    text = step_size.strip().lower().replace(" ", "")
+    number = text.rstrip("abcdefghijklmnopqrstuvwxyz")
+    unit = text[len(number):] or "b"
+    if unit not in _UNITS or not number:
+        raise ValueError(f"step_size {step_size!r}: a number of rows, or bytes such as '100 MB'")
+    return int(float(number) * _UNITS[unit])
+
+
+def _step_rows(c, step_size, fields):
+    """The rows per step: ``step_size`` rows, or as many as hold about that
+    many bytes of the selected fields' buffers (as stored)."""
+    length = c.length
+    total = sum(length) if isinstance(length, list) else length
+    if isinstance(step_size, int):
+        if step_size < 1:
+            raise ValueError("step_size: at least one row")
+        return step_size, total
+    want = _parse_bytes(step_size)
+    keep = None if not fields else tuple(fields)
+    stored = sum(b["stored_bytes"] or 0 for b in c.buffers()
+                 if keep is None or (b["field"] or "").split(".")[0] in keep)
+    if total == 0 or stored == 0:
+        return max(total, 1), total
+    return max(1, min(total, want * total // stored)), total
+
+
+def iterate(path_or_url, step_size="100 MB", fields=None, *, cache=None, budget=None,
+            storage_options=None, confined=False, prefetch=True, **kwargs):
+    """Yields a container's rows as ``ak.Array`` chunks of ``step_size``
+    (a number of rows, or bytes such as ``"100 MB"``: about that much of the
+    selected fields' stored buffers per chunk), as ``uproot.iterate`` does.
+
+    ``fields`` (top-level record fields) selects the columns read. Each
+    chunk is read (only the byte ranges its rows need, through the cache,
+    the GIL released) and packed in memory; with ``prefetch`` the next
+    chunk is read in a background thread while the current one is
+    processed. ``path_or_url`` is a path, URL, list, or an open container
+    (one unpickled in a worker); other keyword arguments go to
+    ``ak.from_buffers``."""
+    import awkward as ak
+    from concurrent.futures import ThreadPoolExecutor
+
+    if isinstance(path_or_url, Container):
+        c = path_or_url
+    else:
+        c = open(path_or_url, cache=cache, budget=budget,
+                 storage_options=storage_options, confined=confined)
+    fields = [fields] if isinstance(fields, str) else (list(fields) if fields else None)
+    rows, total = _step_rows(c, step_size, fields)
+    steps = [(a, min(a + rows, total)) for a in range(0, total, rows)]
+
+    def chunk(container):
+        return from_buffers(container, **kwargs)
+
+    if not prefetch:
+        for a, b in steps:
+            yield chunk(c._rows(a, b, fields))
+        return
+    with ThreadPoolExecutor(1, thread_name_prefix="akbuf-iterate") as pool:
+        ahead = pool.submit(c._rows, *steps[0], fields) if steps else None
+        for i in range(len(steps)):
+            current = ahead.result()
+            ahead = pool.submit(c._rows, *steps[i + 1], fields) if i + 1 < len(steps) else None
+            yield chunk(current)
 
 
 def _from_user(ak, form, length, container, cache, budget, kwargs):

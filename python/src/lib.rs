@@ -371,6 +371,41 @@ impl Container {
         Ok(list)
     }
 
+    /// Rows `start..stop` (of `fields` only, if given: top-level record
+    /// fields) read now, the GIL released, and written packed into a
+    /// container of their own in memory: what `iterate`
+    /// builds for its next chunk while the current one is processed. Reads
+    /// only the byte ranges those rows need.
+    #[pyo3(signature = (start, stop, fields = None))]
+    fn _rows(
+        slf: &Bound<'_, Self>,
+        start: usize,
+        stop: usize,
+        fields: Option<Vec<String>>,
+    ) -> PyResult<Container> {
+        let py = slf.py();
+        let this = slf.get();
+        let array = this.opened.array.clone();
+        let packed = py
+            .detach(|| -> akbuf::Result<Array> {
+                let mut rows = array.slice(start..stop)?;
+                if let Some(f) = &fields {
+                    rows = rows.select(f)?;
+                }
+                // Written out as to_buffers writes a row slice: only the
+                // byte ranges the rows need read (to_packed would read the
+                // buffers whole), partitions concatenated into one piece.
+                let mut sink = akbuf::MemorySink::new();
+                let one = akbuf::WriteOptions::default().with_one_piece(true);
+                let (form, len) = akbuf::to_buffers(&rows, &mut sink, &one)?;
+                akbuf::from_buffers(&form, len, sink.into_source(), Options::default())
+            })
+            .map_err(|e| to_py(py, e))?;
+        let meta = Metadata::new(packed.form().clone(), packed.len());
+        let path = format!("{} (rows {start}:{stop})", this.opened.path);
+        contain(py, packed, Some(meta), path, this.cache.clone_ref(py))
+    }
+
     /// Pickles as its locations and `open`'s options — a few hundred bytes,
     /// never a buffer: unpickled (in a worker), it opens again, reading the
     /// metadata only, over that process's default cache, so that every task

@@ -600,3 +600,60 @@ def test_a_pickled_container_reads_in_another_process_only_what_it_needs():
     pt = [b for b in c.buffers() if b["field"] in ("jets", "jets.pt")]
     assert seen == sorted(b["key"] for b in pt), seen
     assert reads == len(pt) and reads_again == reads
+
+
+# ---------------------------------------------------------------- iterate
+
+
+@pytest.mark.parametrize("step", [1, 333, 1000, 5000, "4 kB", "100 MB"])
+def test_iterate_yields_awkwards_slices(step):
+    want = eager(EVENTS)
+    chunks = list(akbuf.iterate(EVENTS, step_size=step, fields=["met", "jets"], cache=akbuf.Cache()))
+    assert sum(len(c) for c in chunks) == len(want)
+    at = 0
+    for c in chunks:
+        same(c, want[at:at + len(c)][["met", "jets"]])
+        at += len(c)
+    if isinstance(step, int):
+        assert all(len(c) == step for c in chunks[:-1])
+
+
+def test_iterate_crosses_partitions_and_takes_an_open_container():
+    path = os.path.join(PARTITIONED, "events_unequal")
+    want = eager(path)
+    c = akbuf.open(path, cache=akbuf.Cache())
+    chunks = list(akbuf.iterate(c, step_size=3))
+    assert [len(x) for x in chunks] == [3] * (len(want) // 3) + ([len(want) % 3] if len(want) % 3 else [])
+    same(ak.concatenate(chunks), want)
+    assert list(akbuf.iterate(c, step_size="0.5 kB")) != []
+    with pytest.raises(ValueError):
+        list(akbuf.iterate(c, step_size="lots"))
+
+
+@pytest.mark.skipif("zarr" not in akbuf.features(), reason="built without the zarr feature")
+def test_iterate_reads_the_next_chunk_while_the_current_one_is_worked_on():
+    import time
+
+    # A chunked Zarr store: every chunk of rows is reads of its own (a
+    # directory container's mapped buffers serve every range at once).
+    store = os.path.join(FIXTURES, "zarr", "events.chunked.zarr")
+
+    def reads_after_first(prefetch):
+        cache = akbuf.Cache()
+        it = akbuf.iterate(store, step_size=250, fields=["jets"], cache=cache, prefetch=prefetch)
+        first = next(it)
+        assert len(first) == 250
+        r0 = cache.stats()["reads"]
+        # Work on the first chunk without asking for the next (bounded).
+        deadline = time.monotonic() + 10
+        while cache.stats()["reads"] == r0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+            if not prefetch and time.monotonic() > deadline - 9.7:
+                break
+        grown = cache.stats()["reads"] > r0
+        rest = list(it)
+        assert sum(len(c) for c in rest) == 750
+        return grown
+
+    assert reads_after_first(True), "the next chunk is read in the background"
+    assert not reads_after_first(False), "without prefetch nothing is read ahead"

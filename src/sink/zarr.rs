@@ -23,8 +23,10 @@ use zarrs::storage::WritableStorageTraits;
 
 type Storage = dyn WritableStorageTraits;
 
-/// The chunk size akbuf writes when none is asked: 4 MiB of a buffer.
-pub(crate) const DEFAULT_CHUNK_BYTES: u64 = 4 << 20;
+/// The chunk size akbuf writes when none is asked: 1 MiB of a buffer (a
+/// row slice decodes little more than it needs; whole reads go as fast as
+/// with larger chunks: BENCHMARKS.md).
+pub(crate) const DEFAULT_CHUNK_BYTES: u64 = 1 << 20;
 
 /// Chunks are a multiple of this many bytes, so that every element type
 /// divides them.

@@ -143,7 +143,7 @@ pub struct WriteOptions {
     /// partition through spools (default: one piece per partition).
     pub one_piece: bool,
     /// The bytes of a chunk of a chunked format (a Zarr group's arrays;
-    /// default 4 MiB, rounded down to a multiple of 16).
+    /// default 1 MiB, rounded down to a multiple of 16).
     pub chunk_bytes: Option<u64>,
     /// Whether (and how large, in bytes) a chunked format's chunks are
     /// gathered in shards (Zarr's `sharding_indexed`; default: no shards).

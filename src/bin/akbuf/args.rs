@@ -192,7 +192,7 @@ pub(super) struct CopyArgs {
     /// Print `read <key> <bytes>` on stderr for every read from the source.
     #[arg(long)]
     pub(crate) trace: bool,
-    /// A Zarr destination's chunk size in bytes (K, M, G; default 4M).
+    /// A Zarr destination's chunk size in bytes (K, M, G; default 1M).
     #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
     pub(crate) chunk_bytes: Option<u64>,
     /// Gather a Zarr destination's chunks in shards of this many bytes

@@ -80,15 +80,12 @@ pub(super) fn copy_command(a: CopyArgs, confined: bool) -> Result<(), Error> {
     let one_piece =
         one_piece || (from_batches && partition_rows.is_none() && partition_bytes.is_none());
     let mut opts = WriteOptions::default();
-    if chunk_bytes.is_some() || shard_bytes.is_some() {
-        let chunk = chunk_bytes.unwrap_or(4 << 20);
-        if chunk == 0 || shard_bytes == Some(0) {
-            return Err(Error::Argument(
-                "--chunk-bytes and --shard-bytes must be more than 0".into(),
-            ));
-        }
-        opts = opts.with_chunks(chunk, shard_bytes);
+    if chunk_bytes == Some(0) || shard_bytes == Some(0) {
+        return Err(Error::Argument(
+            "--chunk-bytes and --shard-bytes must be more than 0".into(),
+        ));
     }
+    (opts.chunk_bytes, opts.shard_bytes) = (chunk_bytes, shard_bytes);
     let opts = opts
         .with_one_piece(one_piece)
         .with_replace(force)
