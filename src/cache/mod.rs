@@ -392,6 +392,7 @@ impl Cache {
 
     /// Tells the observer of a load that is not a source's read (a
     /// container's decoded chunk, under its own key), counting nothing.
+    #[cfg_attr(not(feature = "zarr"), allow(dead_code))]
     pub(crate) fn observe(&self, source_number: u64, key: &str, result: &Outcome) {
         if let Some(obs) = &self.observer {
             obs(&ReadEvent {
