@@ -392,7 +392,6 @@ impl Cache {
 
     /// Tells the observer of a load that is not a source's read (a
     /// container's decoded chunk, under its own key), counting nothing.
-    #[cfg_attr(not(feature = "zarr"), allow(dead_code))]
     pub(crate) fn observe(&self, source_number: u64, key: &str, result: &Outcome) {
         if let Some(obs) = &self.observer {
             obs(&ReadEvent {
@@ -411,24 +410,11 @@ impl Cache {
     fn count(&self, source_number: u64, key: &str, result: &Outcome) {
         let c = &self.counters;
         c.reads.fetch_add(1, Relaxed);
-        let bytes = match result {
-            Ok(Some(b)) => {
-                c.bytes_read.fetch_add(b.len() as u64, Relaxed);
-                Some(b.len())
-            }
-            _ => {
-                c.failed_reads.fetch_add(1, Relaxed);
-                None
-            }
+        match result {
+            Ok(Some(b)) => c.bytes_read.fetch_add(b.len() as u64, Relaxed),
+            _ => c.failed_reads.fetch_add(1, Relaxed),
         };
-        if let Some(obs) = &self.observer {
-            obs(&ReadEvent {
-                key,
-                source: source_number,
-                bytes,
-                error: result.as_ref().err(),
-            });
-        }
+        self.observe(source_number, key, result);
     }
 
     /// Reads several requests from `source` at once
