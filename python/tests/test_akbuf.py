@@ -657,3 +657,28 @@ def test_iterate_reads_the_next_chunk_while_the_current_one_is_worked_on():
 
     assert reads_after_first(True), "the next chunk is read in the background"
     assert not reads_after_first(False), "without prefetch nothing is read ahead"
+
+
+@pytest.mark.skipif("remote" not in akbuf.features(), reason="built without the remote feature")
+def test_a_container_at_an_http_url_pickles_as_its_url():
+    import functools
+    import http.server
+    import pickle
+
+    # A plain HTTP server on loopback (it ignores ranges: akbuf reads whole objects then).
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=os.path.dirname(EVENTS))
+    handler.log_message = lambda *a, **k: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/{os.path.basename(EVENTS)}"
+        c = akbuf.open(url, cache=akbuf.Cache(), storage_options={"allow_http": "true"})
+        blob = pickle.dumps(c)
+        assert len(blob) < 1000 and url.encode() in blob
+        back = pickle.loads(blob)
+        assert back.path == url and back.cache is akbuf.default_cache()
+        same(akbuf.from_buffers(back).jets.pt, eager(EVENTS).jets.pt)
+    finally:
+        server.shutdown()
+        server.server_close()
