@@ -308,6 +308,11 @@ struct Chunker<'a> {
 }
 
 impl Chunker<'_> {
+    /// The bytes written to it so far (stored, and gathered).
+    fn written(&self) -> u64 {
+        self.next * self.unit as u64 + self.buf.len() as u64
+    }
+
     /// Stores the whole units gathered (all of them, the last padded, at
     /// the end).
     fn store(&mut self, last: bool) -> std::io::Result<()> {
@@ -393,12 +398,8 @@ impl Sink for ZarrSink {
             next: 0,
             options,
         };
-        let mut counted = Counted {
-            inner: &mut chunker,
-            n: 0,
-        };
-        fill(&mut counted).map_err(|e| Error::sink_caused(key, "", e))?;
-        let n = counted.n;
+        fill(&mut chunker).map_err(|e| Error::sink_caused(key, "", e))?;
+        let n = chunker.written();
         if n != len {
             return Err(Error::sink(
                 key,
@@ -420,24 +421,6 @@ impl Sink for ZarrSink {
             ));
         }
         Ok(())
-    }
-}
-
-/// Counts the bytes written through it.
-struct Counted<'a, W: Write> {
-    inner: &'a mut W,
-    n: u64,
-}
-
-impl<W: Write> Write for Counted<'_, W> {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        let k = self.inner.write(data)?;
-        self.n += k as u64;
-        Ok(k)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
     }
 }
 

@@ -520,15 +520,7 @@ impl ZarrSource {
         let chunks = array.chunk_grid_shape().first().copied().unwrap_or(0);
         for c in elements.start / per..elements.end.div_ceil(per).min(chunks) {
             if let Err(inner) = array.retrieve_chunk::<ArrayBytes<'static>>(&[c]) {
-                return self.fail(
-                    key,
-                    format!(
-                        "chunk {c} (elements {}..{}): {inner}",
-                        c * per,
-                        (c + 1) * per
-                    ),
-                    Some(Cause::new(inner)),
-                );
+                return self.chunk_failed(key, c, per, inner);
             }
         }
         self.fail(key, e.to_string(), Some(Cause::new(e)))
