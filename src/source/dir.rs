@@ -46,6 +46,9 @@ use std::path::{Path, PathBuf};
 pub struct DirSource {
     root: PathBuf,
     confined: bool,
+    /// Keys are `/`-separated paths of plain names (a Zarr store's
+    /// `node4-offsets/c/0`), not one file name.
+    nested: bool,
 }
 
 impl DirSource {
@@ -54,6 +57,18 @@ impl DirSource {
         DirSource {
             root: root.as_ref().to_path_buf(),
             confined: false,
+            nested: false,
+        }
+    }
+
+    /// A source over the files under `root` whose keys are `/`-separated
+    /// paths, each part a plain name (a Zarr store's keys): `..`, `.`, an
+    /// empty part, a backslash or NUL are refused as in [`DirSource`], so a key
+    /// never leaves the folder but through a link (refused when confined).
+    pub(crate) fn nested(root: impl AsRef<Path>) -> DirSource {
+        DirSource {
+            nested: true,
+            ..DirSource::new(root)
         }
     }
 
@@ -93,6 +108,15 @@ impl DirSource {
     }
 
     fn path_of(&self, key: &str) -> Result<PathBuf> {
+        if self.nested {
+            if !key.split('/').all(is_plain_file_name) {
+                return Err(Error::read_failed(
+                    key,
+                    "a key of a store must be a path of plain names",
+                ));
+            }
+            return Ok(self.root.join(key));
+        }
         if !is_plain_file_name(key) {
             return Err(Error::read_failed(
                 key,

@@ -29,7 +29,10 @@ pub(super) fn open_zarr(
     let text = with_text(&file, METADATA_LIMIT, options.confined, str::to_string)
         .map_err(|e| Error::container_caused(file.display(), "", e))?;
     let metadata = group_metadata(&text, spec)?;
-    let source = ZarrSource::open(store, group)?;
+    let mut source = ZarrSource::open(store, group)?;
+    if options.confined {
+        source = source.confined();
+    }
     open_over(source, metadata, options)
 }
 

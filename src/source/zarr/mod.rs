@@ -5,18 +5,18 @@
 //! decodes only the chunks that overlap it. The store is a local folder,
 //! or any [`Source`] (a URL's remote source) read through [`store`].
 
+mod bounded;
 mod store;
 
 use crate::buffer::Buffer;
 use crate::error::{Cause, Error, Result};
-use crate::source::Source;
+use crate::source::{DirSource, Source};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use zarrs::array::{Array as ZArray, ArrayBytes, ArrayMetadata, ArraySubset};
-use zarrs::filesystem::FilesystemStore;
 use zarrs::storage::ReadableStorageTraits;
 
 type Storage = dyn ReadableStorageTraits;
@@ -37,6 +37,11 @@ enum Backing {
 pub(crate) const CHUNK_LIMIT: u64 = 2 << 30;
 /// The most fill value one read makes for chunks that are not stored.
 const FILL_LIMIT: u64 = 64 << 20;
+/// The most chunks of a store over a source one read looks up (a folder's
+/// are counted first instead).
+const STAT_LIMIT: u64 = 1 << 22;
+/// Chunks looked up at once.
+const STAT_BATCH: u64 = 4096;
 
 /// The buffers of a Zarr v3 group on local disk, one Zarr array per key
 /// (feature `zarr`). Makes no read until asked; each array's `zarr.json`
@@ -55,7 +60,9 @@ const FILL_LIMIT: u64 = 64 << 20;
 /// # Ok::<(), akbuf::Error>(())
 /// ```
 pub struct ZarrSource {
-    store: Arc<Storage>,
+    store: Arc<store::SourceStore>,
+    /// The store's keys (`node4-offsets/c/0`), as `store` reads them.
+    keys: Arc<dyn Source>,
     backing: Backing,
     /// What messages call the store.
     root: String,
@@ -91,23 +98,56 @@ impl std::fmt::Debug for ZarrSource {
 
 impl ZarrSource {
     /// The group `group` (`""`, or `a/b`) of the Zarr store in the folder
-    /// `root`. Reads nothing.
+    /// `root`. Reads nothing (a missing folder is found when a key is
+    /// read: it has no arrays). Its files are read as [`DirSource`] reads
+    /// them: mapped, regular files only (a FIFO refused without blocking),
+    /// links followed unless [`ZarrSource::confined`].
     ///
     /// # Errors
     ///
-    /// [`Error::Container`] when the folder cannot serve as a store.
+    /// None today; the `Result` leaves room for stores that check their
+    /// folder.
     pub fn open(root: impl AsRef<Path>, group: &str) -> Result<ZarrSource> {
         let root = root.as_ref().to_path_buf();
-        let store = FilesystemStore::new(&root)
-            .map_err(|e| Error::container_caused(root.display(), "", e))?;
+        let keys: Arc<dyn Source> = Arc::new(DirSource::nested(&root));
         Ok(ZarrSource {
-            store: Arc::new(store),
+            store: Arc::new(store::SourceStore::new(Arc::clone(&keys))),
+            keys,
             root: root.display().to_string(),
             backing: Backing::Folder(root),
             group: group.trim_matches('/').to_string(),
             arrays: Mutex::new(HashMap::new()),
             memo: None,
         })
+    }
+
+    /// The same store on disk, refusing files (`zarr.json`, chunks) that
+    /// resolve through links outside its folder, for serving untrusted
+    /// data (as [`DirSource::confined`]). A store over a source is
+    /// returned as it is.
+    ///
+    /// ```
+    /// use akbuf::{Source, ZarrSource};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let store = dir.path().join("x.zarr");
+    /// # #[cfg(unix)] {
+    /// std::fs::create_dir(&store)?;
+    /// let elsewhere = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/zarr/events.chunked.zarr/node4-offsets");
+    /// std::os::unix::fs::symlink(elsewhere, store.join("node4-offsets"))?;
+    /// assert!(ZarrSource::open(&store, "")?.read("node4-offsets")?.is_some()); // followed
+    /// assert!(ZarrSource::open(&store, "")?.confined().read("node4-offsets").is_err());
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn confined(mut self) -> ZarrSource {
+        if let Backing::Folder(root) = &self.backing {
+            self.keys = Arc::new(DirSource::nested(root).confined());
+            self.store = Arc::new(store::SourceStore::new(Arc::clone(&self.keys)));
+            self.arrays.lock().clear();
+        }
+        self
     }
 
     /// Keeps decoded chunks of range reads in `memo`.
@@ -136,6 +176,7 @@ impl ZarrSource {
         let source: Arc<dyn Source> = Arc::new(source);
         ZarrSource {
             store: Arc::new(store::SourceStore::new(Arc::clone(&source))),
+            keys: Arc::clone(&source),
             root: source.describe(),
             backing: Backing::Source(source),
             group: String::new(),
@@ -163,34 +204,28 @@ impl ZarrSource {
     /// The text of the `zarr.json` of `key`'s array, if there is one.
     fn array_metadata(&self, key: &str) -> Result<Option<String>> {
         let name = self.store_key(&format!("{key}/zarr.json"));
-        let bytes = match &self.backing {
-            Backing::Folder(root) => {
-                let file = root.join(&name);
-                if !file.is_file() {
-                    return Ok(None);
-                }
-                let mut text = Vec::new();
-                std::io::Read::read_to_end(
-                    &mut std::io::Read::take(
-                        std::fs::File::open(&file).map_err(|e| Error::read_io(key, e))?,
-                        ARRAY_METADATA_LIMIT + 1,
-                    ),
-                    &mut text,
-                )
-                .map_err(|e| Error::read_io(key, e))?;
-                text
-            }
-            Backing::Source(source) => match source.read(&name)? {
-                Some(b) => b.as_slice().to_vec(),
-                None => return Ok(None),
-            },
+        let too_big = |n: u64| {
+            self.fail(
+                key,
+                format!(
+                    "zarr.json has {n} bytes, more than the {ARRAY_METADATA_LIMIT} akbuf reads"
+                ),
+                None,
+            )
+        };
+        if let Some(n) = self.keys.size(&name).filter(|&n| n > ARRAY_METADATA_LIMIT) {
+            return Err(too_big(n));
+        }
+        // At most one byte past the limit (a server offering more sends no more).
+        let bytes = match self
+            .keys
+            .read_prefix(&name, ARRAY_METADATA_LIMIT as usize + 1)?
+        {
+            Some(b) => b.as_slice().to_vec(),
+            None => return Ok(None),
         };
         if bytes.len() as u64 > ARRAY_METADATA_LIMIT {
-            return Err(self.fail(
-                key,
-                format!("zarr.json is larger than {ARRAY_METADATA_LIMIT} bytes"),
-                None,
-            ));
+            return Err(too_big(bytes.len() as u64));
         }
         String::from_utf8(bytes)
             .map(Some)
@@ -217,21 +252,27 @@ impl ZarrSource {
             return Ok(found.clone());
         }
         let path = format!("/{}", self.store_key(key));
+        bounded::install();
         let opened = match self.array_metadata(key)? {
             Some(text) => {
                 let not_array =
                     |e: String| self.fail(key, format!("not a Zarr v3 array: {e}"), None);
                 let meta =
                     ArrayMetadata::try_from(text.as_str()).map_err(|e| not_array(e.to_string()))?;
-                let array = ZArray::new_with_metadata(Arc::clone(&self.store), &path, meta)
-                    .map_err(|e| {
-                        self.fail(
-                            key,
-                            format!("not a Zarr v3 array: {e}"),
-                            Some(Cause::new(e)),
-                        )
-                    })?;
+                let store: Arc<Storage> = Arc::clone(&self.store) as Arc<Storage>;
+                let array = ZArray::new_with_metadata(store, &path, meta).map_err(|e| {
+                    self.fail(
+                        key,
+                        format!("not a Zarr v3 array: {e}"),
+                        Some(Cause::new(e)),
+                    )
+                })?;
                 self.check(key, &array)?;
+                if let (Some(per), Some(item)) = (chunk_len(&array), array.data_type().fixed_size())
+                {
+                    let limit = encoded_limit(per, item as u64, inner_chunk_len(&text));
+                    self.store.limit(&self.store_key(key), limit);
+                }
                 Some(Arc::new(array))
             }
             None => None,
@@ -438,40 +479,45 @@ impl ZarrSource {
             return Ok(());
         }
         let asked = chunks.end - chunks.start;
-        let root = match &self.backing {
-            Backing::Folder(root) => root,
-            Backing::Source(source) => {
-                // Every chunk's size asked at once (a listing's, else
-                // requests in parallel).
-                let keys: Vec<String> = chunks
-                    .map(|c| array.chunk_key(&[c]).as_str().to_string())
-                    .collect();
-                let names: Vec<&str> = keys.iter().map(String::as_str).collect();
-                let mut stored = 0u64;
-                for got in source.stat_many(&names) {
-                    if got?.is_some() {
-                        stored += 1;
-                    }
-                }
+        match &self.backing {
+            Backing::Folder(root) => {
+                // Counted before any chunk is looked up: a shape no file
+                // backs is refused without iterating over its chunks.
+                let stored = self.stored_chunks(root, key);
                 if asked > stored.saturating_add(fill_chunks) {
                     return Err(self.too_much_fill(key, asked, stored));
                 }
-                return Ok(());
             }
-        };
-        let stored = self.stored_chunks(root, key);
-        if asked > stored.saturating_add(fill_chunks) {
-            return Err(self.too_much_fill(key, asked, stored));
+            Backing::Source(_) if asked > STAT_LIMIT => {
+                return Err(self.fail(
+                    key,
+                    format!("the read spans {asked} chunks: more than the {STAT_LIMIT} akbuf looks up in one read"),
+                    None,
+                ));
+            }
+            Backing::Source(_) => {}
         }
-        let mut missing = 0u64;
-        for c in chunks.clone() {
-            let file = root.join(array.chunk_key(&[c]).as_str());
-            if !file.is_file() {
-                missing += 1;
-                if missing > fill_chunks {
-                    return Err(self.too_much_fill(key, asked, stored));
+        // Each chunk's size asked, a batch at once (a listing's, else
+        // requests in parallel, for a source).
+        let (mut stored, mut missing) = (0u64, 0u64);
+        let mut at = chunks.start;
+        while at < chunks.end {
+            let end = chunks.end.min(at.saturating_add(STAT_BATCH));
+            let keys: Vec<String> = (at..end)
+                .map(|c| array.chunk_key(&[c]).as_str().to_string())
+                .collect();
+            let names: Vec<&str> = keys.iter().map(String::as_str).collect();
+            for got in self.keys.stat_many(&names) {
+                if got?.is_some() {
+                    stored += 1;
+                } else {
+                    missing += 1;
+                    if missing > fill_chunks {
+                        return Err(self.too_much_fill(key, asked, stored));
+                    }
                 }
             }
+            at = end;
         }
         Ok(())
     }
@@ -494,8 +540,10 @@ impl ZarrSource {
                 .flatten()
                 .flatten()
                 .fold(0, |n, e| {
+                    // Links are not followed (a loop would never end):
+                    // one counts as one chunk.
                     let p = e.path();
-                    if p.is_dir() {
+                    if e.file_type().is_ok_and(|t| t.is_dir()) {
                         n + count(&p)
                     } else if p.file_name().is_some_and(|f| f != "zarr.json") {
                         n + 1
@@ -532,6 +580,29 @@ impl ZarrSource {
 fn chunk_len(array: &ZArray<Storage>) -> Option<u64> {
     let shape = array.chunk_shape(&[0]).ok()?;
     shape.first().map(|n| n.get())
+}
+
+/// The most bytes a stored chunk (shard) of `per` elements of `item`
+/// bytes can take, encoded: its bytes, an eighth more (what zstd, gzip and
+/// blosc add to data they cannot compress is far less), and for a shard of
+/// inner chunks of `inner` elements, their index and headers.
+fn encoded_limit(per: u64, item: u64, inner: Option<u64>) -> u64 {
+    let bytes = per.saturating_mul(item);
+    let pieces = per.div_ceil(inner.unwrap_or(per).max(1));
+    bytes
+        .saturating_add(bytes / 8)
+        .saturating_add(pieces.saturating_mul(1040))
+        .saturating_add(64 << 10)
+}
+
+/// The elements of a sharded array's inner chunks, from its `zarr.json`.
+fn inner_chunk_len(text: &str) -> Option<u64> {
+    let meta: serde_json::Value = serde_json::from_str(text).ok()?;
+    let codecs = meta.get("codecs")?.as_array()?;
+    let sharding = codecs
+        .iter()
+        .find(|c| c.get("name").and_then(|n| n.as_str()) == Some("sharding_indexed"))?;
+    sharding.pointer("/configuration/chunk_shape/0")?.as_u64()
 }
 
 impl Source for ZarrSource {

@@ -4,6 +4,8 @@
 //! its one version per open, its disk tier) and decoded by `zarrs`.
 
 use crate::source::Source;
+use parking_lot::Mutex;
+use std::collections::HashMap;
 use std::sync::Arc;
 use zarrs::storage::{
     byte_range::{ByteRange, ByteRangeIterator},
@@ -13,15 +15,54 @@ use zarrs::storage::{
 /// A [`Source`] whose keys are a Zarr store's.
 pub(crate) struct SourceStore {
     source: Arc<dyn Source>,
+    /// The most bytes a chunk object of each array (by its path in the
+    /// store, `grp/node4-offsets`) may have: more than its chunks encode to
+    /// is refused without being read (a server offering gigabytes where a
+    /// kilobyte belongs sends no more than the limit).
+    limits: Mutex<HashMap<String, u64>>,
 }
 
 impl SourceStore {
     pub(crate) fn new(source: Arc<dyn Source>) -> SourceStore {
-        SourceStore { source }
+        SourceStore {
+            source,
+            limits: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Chunk objects under the array at `path` hold at most `limit` bytes.
+    pub(crate) fn limit(&self, path: &str, limit: u64) {
+        self.limits.lock().insert(path.to_string(), limit);
+    }
+
+    /// The limit of the array whose chunk `key` is (the longest array path
+    /// that prefixes it).
+    fn limit_of(&self, key: &str) -> Option<u64> {
+        let limits = self.limits.lock();
+        let mut best: Option<(usize, u64)> = None;
+        for (path, &limit) in limits.iter() {
+            let under = key.len() > path.len()
+                && key.starts_with(path.as_str())
+                && key.as_bytes()[path.len()] == b'/';
+            if under && best.is_none_or(|(n, _)| path.len() > n) {
+                best = Some((path.len(), limit));
+            }
+        }
+        best.map(|(_, limit)| limit)
     }
 
     fn whole(&self, key: &str) -> Result<Option<crate::buffer::Buffer>, StorageError> {
-        self.source.read(key).map_err(storage_error)
+        let Some(limit) = self.limit_of(key) else {
+            return self.source.read(key).map_err(storage_error);
+        };
+        let asked = usize::try_from(limit.saturating_add(1)).unwrap_or(usize::MAX);
+        let got = self.source.read_prefix(key, asked).map_err(storage_error)?;
+        match got {
+            Some(b) if b.len() as u64 > limit => Err(StorageError::Other(format!(
+                "{key}: the object has more than {limit} bytes, more than its chunk's shape encodes to"
+            ))),
+            got => Ok(got),
+        }
     }
 }
 
