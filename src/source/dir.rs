@@ -65,6 +65,7 @@ impl DirSource {
     /// paths, each part a plain name (a Zarr store's keys): `..`, `.`, an
     /// empty part, a backslash or NUL are refused as in [`DirSource`], so a key
     /// never leaves the folder but through a link (refused when confined).
+    #[cfg(feature = "zarr")]
     pub(crate) fn nested(root: impl AsRef<Path>) -> DirSource {
         DirSource {
             nested: true,
