@@ -24,6 +24,18 @@ pub(crate) fn open_regular(path: &Path, no_follow: bool) -> io::Result<File> {
 pub(crate) fn open_regular_with_len(path: &Path, no_follow: bool) -> io::Result<(File, u64)> {
     let mut options = std::fs::OpenOptions::new();
     options.read(true);
+    open_regular_using(path, options, no_follow)
+}
+
+/// Opens `path` with `options` (to read, to append, creating it...) as
+/// [`open_regular_with_len`] opens it to read: never blocking on a FIFO
+/// (a FIFO without a reader refuses a writer at once), refusing what is not
+/// a regular file, and with `no_follow` a symbolic link.
+pub(crate) fn open_regular_using(
+    path: &Path,
+    mut options: std::fs::OpenOptions,
+    no_follow: bool,
+) -> io::Result<(File, u64)> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;

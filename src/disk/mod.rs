@@ -471,12 +471,12 @@ impl DiskCache {
     /// gives a turn without one.
     pub(crate) fn try_turn(&self, object: &str) -> Option<Turn> {
         let dir = self.object_dir(object);
+        // Never blocking on a FIFO someone put there; a lock that is not a
+        // regular file gives a turn without one.
         let open = || {
-            fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(dir.join("lock"))
+            let mut options = fs::OpenOptions::new();
+            options.create(true).truncate(false).write(true);
+            crate::sys::open_regular_using(&dir.join("lock"), options, true).map(|(f, _)| f)
         };
         let file = match open() {
             Ok(f) => f,
@@ -533,6 +533,43 @@ mod tests {
             .is_none());
         assert_eq!(fresh.stats().corrupt, 1);
         assert!(!path.exists());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn fifos_and_links_in_the_tier_are_damage_not_a_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = DiskCache::new(dir.path());
+        let outside = dir.path().join("outside");
+        for (i, what) in ["fifo", "link", "lock"].iter().enumerate() {
+            let object = format!("o{i}");
+            disk.store(&object, "v", "c", 0, None, &[7u8; 100]);
+            let path = disk.pieces(&object)[0].path.clone();
+            std::fs::rename(&path, &outside).unwrap();
+            let fifo = |p: &Path| {
+                let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+                // SAFETY: a valid NUL-terminated path; mkfifo only creates a file.
+                assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+            };
+            match *what {
+                // Opening a FIFO to read (or to touch it) would wait for a writer.
+                "fifo" => fifo(&path),
+                // A piece's bytes elsewhere: never followed.
+                "link" => std::os::unix::fs::symlink(&outside, &path).unwrap(),
+                // A FIFO as the lock: a turn without a lock, no wait.
+                _ => {
+                    std::fs::rename(&outside, &path).unwrap();
+                    let lock = path.parent().unwrap().join("lock");
+                    let _ = std::fs::remove_file(&lock);
+                    fifo(&lock);
+                    assert!(disk.try_turn(&object).is_some());
+                    continue;
+                }
+            }
+            assert!(disk.pieces(&object).is_empty(), "{what}");
+            assert!(!path.exists(), "{what}: the damaged piece stays");
+            std::fs::remove_file(&outside).unwrap();
+        }
     }
 
     #[test]

@@ -140,17 +140,16 @@ fn head_of(file: &mut File, len: u64) -> Option<(Head, u32, usize)> {
 
 /// The header of the piece at `path` and its last use, if it holds.
 pub(super) fn read_head(path: &Path) -> Option<(Head, SystemTime)> {
-    let mut file = File::open(path).ok()?;
+    let (mut file, len) = open_piece(path)?;
     let meta = file.metadata().ok()?;
-    let (head, _, _) = head_of(&mut file, meta.len())?;
+    let (head, _, _) = head_of(&mut file, len)?;
     Some((head, meta.modified().unwrap_or(SystemTime::UNIX_EPOCH)))
 }
 
 /// The data of the piece at `path`, its checksum checked unless `checked`
 /// holds the path already (then added to it); `None` if it does not hold.
 pub(super) fn read_data(path: &Path, checked: &Mutex<HashSet<PathBuf>>) -> Option<Buffer> {
-    let mut file = File::open(path).ok()?;
-    let len = file.metadata().ok()?.len();
+    let (mut file, len) = open_piece(path)?;
     let (head, crc, offset) = head_of(&mut file, len)?;
     let n = usize::try_from(head.end - head.start).ok()?;
     let data = if len >= MAP_FROM {
@@ -182,9 +181,17 @@ pub(super) fn read_data(path: &Path, checked: &Mutex<HashSet<PathBuf>>) -> Optio
 /// Marks a piece as just used (its modification time: what eviction
 /// orders by).
 pub(super) fn touch(path: &Path) {
-    if let Ok(f) = File::options().append(true).open(path) {
+    let mut options = File::options();
+    options.append(true);
+    if let Ok((f, _)) = crate::sys::open_regular_using(path, options, true) {
         let _ = f.set_modified(SystemTime::now());
     }
+}
+
+/// A piece's file and length: a regular file of the tier's own, never a
+/// link, a FIFO (opened without blocking) or a device someone put there.
+fn open_piece(path: &Path) -> Option<(File, u64)> {
+    crate::sys::open_regular_with_len(path, true).ok()
 }
 
 /// Writes a piece as `dir/name`: a temporary file renamed into place.
