@@ -23,6 +23,8 @@ it keeps resident, ``clear("jets.pt")`` drops a field's buffers and
 on local disk, shared by every process and run (``cache.disk()`` shows it).
 """
 
+import operator
+
 from ._akbuf import (  # noqa: F401
     BufferView,
     Cache,
@@ -119,12 +121,18 @@ _UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
 
 def _parse_bytes(step_size):
     """``"100 MB"`` (kB, MB, GB, TB; KiB, MiB, GiB, TiB; B) as bytes."""
+    if not isinstance(step_size, str):
+        raise TypeError(f"step_size {step_size!r}: a number of rows (int), or bytes such as '100 MB' (str)")
     text = step_size.strip().lower().replace(" ", "")
     number = text.rstrip("abcdefghijklmnopqrstuvwxyz")
     unit = text[len(number):] or "b"
-    if unit not in _UNITS or not number:
-        raise ValueError(f"step_size {step_size!r}: a number of rows, or bytes such as '100 MB'")
-    return int(float(number) * _UNITS[unit])
+    try:
+        value = float(number) * _UNITS[unit]
+    except (KeyError, ValueError):
+        value = None
+    if value is None or not value >= 1 or value == float("inf"):
+        raise ValueError(f"step_size {step_size!r}: a number of rows, or bytes (at least one) such as '100 MB'")
+    return int(value)
 
 
 def _step_rows(c, step_size, fields):
@@ -132,6 +140,13 @@ def _step_rows(c, step_size, fields):
     many bytes of the selected fields' buffers (as stored)."""
     length = c.length
     total = sum(length) if isinstance(length, list) else length
+    if isinstance(step_size, bool):
+        raise TypeError("step_size: a number of rows (int), or bytes such as '100 MB' (str), not a bool")
+    if not isinstance(step_size, str):
+        try:
+            step_size = operator.index(step_size)  # int, numpy integers
+        except TypeError:
+            pass
     if isinstance(step_size, int):
         if step_size < 1:
             raise ValueError("step_size: at least one row")

@@ -630,6 +630,21 @@ def test_iterate_crosses_partitions_and_takes_an_open_container():
         list(akbuf.iterate(c, step_size="lots"))
 
 
+@pytest.mark.parametrize("step, error", [
+    (0, ValueError), (-1, ValueError), ("0 MB", ValueError), ("-5 MB", ValueError),
+    ("nan MB", ValueError), ("inf", ValueError), ("0.5 B", ValueError), ("1 ZB", ValueError),
+    (1.5, TypeError), (None, TypeError), (True, TypeError),
+])
+def test_iterate_refuses_a_step_that_is_no_rows_or_bytes(step, error):
+    with pytest.raises(error):
+        next(akbuf.iterate(EVENTS, step_size=step, cache=akbuf.Cache()))
+
+
+def test_iterate_takes_numpy_integers_as_rows():
+    chunks = list(akbuf.iterate(EVENTS, step_size=np.int64(300), cache=akbuf.Cache()))
+    assert [len(c) for c in chunks[:-1]] == [300] * (len(chunks) - 1)
+
+
 @pytest.mark.skipif("zarr" not in akbuf.features(), reason="built without the zarr feature")
 def test_iterate_reads_the_next_chunk_while_the_current_one_is_worked_on():
     import time
