@@ -166,6 +166,13 @@ def from_akbuf(paths_or_urls, columns=None, *, storage_options=None, confined=Fa
             parts.append((path, i))
             divisions.append(divisions[-1] + n)
     if columns is not None:
+        columns = [columns] if isinstance(columns, str) else list(columns)
+        for column in columns:
+            if not isinstance(column, str):
+                raise TypeError(f"from_akbuf: a column is a dotted path (str), not {column!r}")
+            if not form.select_columns([column]).columns():
+                raise ValueError(f"from_akbuf: the column {column!r} matches no field "
+                                 f"(columns: {', '.join(form.columns())})")
         form = form.select_columns(sorted(columns))
     fn = _FromAkbuf(form, where, frozenset(columns) if columns is not None else None, behavior, attrs)
     return dak.from_map(fn, parts, label="from-akbuf", divisions=tuple(divisions))

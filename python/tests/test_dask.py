@@ -70,3 +70,14 @@ def test_columns_narrow_what_a_partition_can_read(client):
     assert events.fields == ["met"]
     got = dak.sum(events.met).compute()
     assert got == pytest.approx(ak.sum(eager(path).met), rel=1e-6)
+
+
+def test_columns_that_match_no_field_or_are_not_paths_are_refused():
+    with pytest.raises(ValueError, match="matches no field"):
+        akbuf.dask.from_akbuf([EVENTS], columns=["jets.nope"])
+    with pytest.raises(TypeError):
+        akbuf.dask.from_akbuf([EVENTS], columns=[3])
+    # One column as a string is that column (not its letters).
+    one = akbuf.dask.from_akbuf([EVENTS], columns="jets.pt").compute(scheduler="sync")
+    assert one.fields == ["jets"] and one.jets.fields == ["pt"]
+    assert ak.to_list(one.jets.pt) == ak.to_list(eager(EVENTS).jets.pt)
