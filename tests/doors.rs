@@ -4,7 +4,6 @@
 //! is never clobbered unless asked, and a failed write leaves it as it was.
 
 use akbuf::{file_format, open, open_locations, write_to, Options, WriteOptions};
-use std::path::Path;
 
 fn events() -> akbuf::Array {
     open(concat!(env!("CARGO_MANIFEST_DIR"), "/data/events")).unwrap()
@@ -170,7 +169,7 @@ fn an_hdf5_file_takes_new_groups_whatever_it_is_called() {
                                                   // The group exists: refused, and the file still reads.
     assert!(write_to(&run, &at, &WriteOptions::default()).is_err());
     assert_eq!(open(&at).unwrap().len(), 1000);
-    assert!(Path::new(&h5ad).is_file());
+    assert!(std::path::Path::new(&h5ad).is_file());
 }
 
 /// A format's own error (parquet's, libhdf5's, the file system's) stays the

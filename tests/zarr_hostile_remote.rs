@@ -18,6 +18,11 @@ use std::time::Duration;
 /// zarr-python's chunked store of the sample (chunks of 100 elements,
 /// zstd), every file an object under `/events.zarr/`.
 fn serve(trick: Trick, only: &[&str]) -> Hostile {
+    serve_store("events.chunked.zarr", trick, only)
+}
+
+/// The fixture store `name`, every file an object under `/events.zarr/`.
+fn serve_store(name: &str, trick: Trick, only: &[&str]) -> Hostile {
     fn walk(dir: &Path, prefix: &str, objects: &mut HashMap<String, Vec<u8>>) {
         for e in std::fs::read_dir(dir).unwrap() {
             let e = e.unwrap();
@@ -29,8 +34,9 @@ fn serve(trick: Trick, only: &[&str]) -> Hostile {
             }
         }
     }
-    let store =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/zarr/events.chunked.zarr");
+    let store = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/zarr")
+        .join(name);
     let mut objects = HashMap::new();
     walk(&store, "/events.zarr", &mut objects);
     Hostile::start(objects, trick, only)
@@ -42,7 +48,7 @@ fn options() -> Options {
         .with_fetch(
             Fetch::default()
                 .with_retries(1)
-                .with_timeout(Duration::from_secs(10)),
+                .with_timeout(Duration::from_secs(3)),
         )
 }
 
@@ -130,4 +136,28 @@ fn a_chunk_answered_wrongly_is_one_line_naming_the_key_and_chunk() {
         let err = jets_error(&server, "node4-offsets");
         assert!(err.contains("chunk 1"), "{trick:?}: {err}");
     }
+}
+
+#[test]
+fn a_zarr_v2_store_over_http_reads_as_the_local_one() {
+    let server = serve_store("events.v2.zarr", Trick::Honest, &[]);
+    let remote = open(&server).unwrap();
+    // The open: zarr.json (not there), then the group's .zattrs.
+    let paths: Vec<String> = server.seen().into_iter().map(|s| s.path).collect();
+    assert_eq!(
+        paths,
+        ["/events.zarr/zarr.json", "/events.zarr/.zattrs"],
+        "{paths:?}"
+    );
+    let local = akbuf::open(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/zarr/events.v2.zarr"),
+    )
+    .unwrap();
+    assert_eq!(remote.to_json().unwrap(), local.to_json().unwrap());
+    // Each array's metadata asked once, as .zarray (no zarr.json first).
+    let seen: Vec<String> = server.seen().into_iter().map(|s| s.path).collect();
+    assert!(
+        !seen.iter().skip(2).any(|p| p.ends_with("zarr.json")),
+        "{seen:?}"
+    );
 }

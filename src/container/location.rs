@@ -88,7 +88,7 @@ pub(crate) fn existing_file(spec: &str) -> Option<(PathBuf, Option<String>)> {
         // A file, or a folder holding a Zarr store (`x.zarr:obsm/airr`):
         // a group inside it either way.
         let there = Path::new(file);
-        if !file.is_empty() && (there.is_file() || there.join("zarr.json").is_file()) {
+        if !file.is_empty() && (there.is_file() || super::zarr::is_group(there)) {
             return Some((PathBuf::from(file), Some(group.to_string())));
         }
         cut = i;

@@ -4,7 +4,8 @@
 //! `encoding-type: awkward-array`, `encoding-version`, `form` as a JSON
 //! string, `length`) and of awkward's `to_zarr`. Recognised by the group's
 //! `zarr.json` in a folder (`x.zarr`, or a group inside it:
-//! `x.zarr:obsm/airr`). Reading and writing need the `zarr` feature (zarrs);
+//! `x.zarr:obsm/airr`); Zarr v2 groups (`.zgroup`, `.zattrs`, arrays'
+//! `.zarray`: what anndata writes by default) are read too, written never. Reading and writing need the `zarr` feature (zarrs);
 //! the format is recognised without it, to say so.
 
 #[cfg(feature = "zarr")]
@@ -42,6 +43,12 @@ fn store_and_group(at: &Location) -> Option<(PathBuf, String)> {
     }
 }
 
+/// Whether the folder `dir` is a Zarr group: its `zarr.json` (v3), or its
+/// `.zgroup` (v2, as anndata writes by default).
+pub(crate) fn is_group(dir: &std::path::Path) -> bool {
+    dir.join("zarr.json").is_file() || dir.join(".zgroup").is_file()
+}
+
 /// Whether a URL's path has a part named `*.zarr` (maybe `*.zarr:GROUP`).
 fn url_names_zarr(url: &str) -> bool {
     let path = url.split(['?', '#']).next().unwrap_or("");
@@ -62,8 +69,7 @@ impl Format for Zarr {
             // A URL is asked nothing before it is opened: a path with a
             // `.zarr` part says Zarr.
             Location::Url(url) => url_names_zarr(url),
-            at => store_and_group(at)
-                .is_some_and(|(store, group)| store.join(group).join("zarr.json").is_file()),
+            at => store_and_group(at).is_some_and(|(store, group)| is_group(&store.join(group))),
         }
     }
 

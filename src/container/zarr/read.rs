@@ -1,5 +1,5 @@
 //! Opening a Zarr v3 group (feature `zarr`): its `zarr.json` read (a
-//! regular file, size capped), its attributes made into the container's metadata, its arrays
+//! regular file, size capped; a Zarr v2 group's `.zgroup` and `.zattrs`), its attributes made into the container's metadata, its arrays
 //! served by a [`ZarrSource`].
 
 use super::super::dir::with_text;
@@ -23,12 +23,34 @@ pub(super) fn open_zarr(
     spec: &str,
     options: Options,
 ) -> Result<(Array, Metadata)> {
-    let file = store.join(group).join("zarr.json");
+    let dir = store.join(group);
     // As a directory's metadata.json: a regular file (a FIFO refused
     // without blocking), capped, not followed out when confined.
-    let text = with_text(&file, METADATA_LIMIT, options.confined, str::to_string)
-        .map_err(|e| Error::container_caused(file.display(), "", e))?;
-    let metadata = group_metadata(&text, spec)?;
+    let read = |name: &str| {
+        let file = dir.join(name);
+        with_text(&file, METADATA_LIMIT, options.confined, str::to_string)
+            .map_err(|e| Error::container_caused(file.display(), "", e))
+    };
+    let there = |name: &str| std::fs::symlink_metadata(dir.join(name)).is_ok();
+    let metadata = if there("zarr.json") || !there(".zgroup") {
+        group_metadata(&read("zarr.json")?, spec)?
+    } else {
+        // Zarr v2 (anndata's default): `.zgroup`, the attributes in `.zattrs`.
+        let zgroup: Value = serde_json::from_str(&read(".zgroup")?)
+            .map_err(|e| Error::container(spec, format!(".zgroup is not JSON: {e}")))?;
+        if zgroup.get("zarr_format").and_then(Value::as_u64) != Some(2) {
+            return Err(Error::container(spec, ".zgroup does not say zarr_format 2"));
+        }
+        if !there(".zattrs") {
+            return Err(Error::container(
+                spec,
+                "the group has no .zattrs: not an awkward array",
+            ));
+        }
+        let attributes: Value = serde_json::from_str(&read(".zattrs")?)
+            .map_err(|e| Error::container(spec, format!(".zattrs is not JSON: {e}")))?;
+        metadata_of(Some(&attributes), spec)?
+    };
     let mut source = ZarrSource::open(store, group)?;
     if options.confined {
         source = source.confined();
@@ -87,14 +109,37 @@ impl ChunkMemo for CachedChunks {
 /// the disk tier holds a copy), every chunk from the version seen then.
 #[cfg(feature = "remote")]
 pub(super) fn open_zarr_url(url: &str, options: Options) -> Result<(Array, Metadata)> {
+    use crate::source::RemoteSource;
     let url = group_url(url);
-    let mut source = crate::source::RemoteSource::open(&url, &options.fetch)?.for_zarr();
-    if let Some(disk) = options.cache.as_ref().and_then(|c| c.disk()) {
-        source = source.with_disk(std::sync::Arc::clone(disk));
+    let with_disk = |source: RemoteSource| match options.cache.as_ref().and_then(|c| c.disk()) {
+        Some(disk) => source.with_disk(std::sync::Arc::clone(disk)),
+        None => source,
+    };
+    let source = with_disk(RemoteSource::open(&url, &options.fetch)?.for_zarr());
+    match source.read_metadata(METADATA_LIMIT) {
+        Ok(text) => {
+            let metadata = group_metadata(&text, &url)?;
+            open_over(ZarrSource::over(source), metadata, options)
+        }
+        // No zarr.json: a Zarr v2 group's attributes are its `.zattrs`.
+        Err(e)
+            if e.io_error()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound) =>
+        {
+            let source = with_disk(RemoteSource::open(&url, &options.fetch)?.for_zarr_v2());
+            let text = source
+                .read_metadata(METADATA_LIMIT)
+                .map_err(|v2| match v2.io_error() {
+                    Some(io) if io.kind() == std::io::ErrorKind::NotFound => e,
+                    _ => v2,
+                })?;
+            let attributes: Value = serde_json::from_str(&text)
+                .map_err(|e| Error::container(&url, format!(".zattrs is not JSON: {e}")))?;
+            let metadata = metadata_of(Some(&attributes), &url)?;
+            open_over(ZarrSource::over(source).v2(), metadata, options)
+        }
+        Err(e) => Err(e),
     }
-    let text = source.read_metadata(METADATA_LIMIT)?;
-    let metadata = group_metadata(&text, &url)?;
-    open_over(ZarrSource::over(source), metadata, options)
 }
 
 /// A URL's group as a prefix: `x.zarr:GROUP` → `x.zarr/GROUP`.

@@ -84,9 +84,10 @@ pub struct RemoteSource {
     container: Mutex<String>,
     /// `metadata.json`'s version as a listing at open gave it.
     listed_metadata: Mutex<Option<answers::Version>>,
-    /// A Zarr store's keys (nested: `node4-offsets/c/0`), its metadata
-    /// object the group's `zarr.json`.
-    zarr: bool,
+    /// A Zarr store's keys (nested: `node4-offsets/c/0`): the name of
+    /// its group's metadata object (`zarr.json`, or a Zarr v2 group's
+    /// `.zattrs`).
+    zarr: Option<&'static str>,
 }
 
 impl std::fmt::Debug for RemoteSource {
@@ -158,7 +159,7 @@ impl RemoteSource {
             disk: None,
             container: Mutex::new(String::new()),
             listed_metadata: Mutex::new(None),
-            zarr: false,
+            zarr: None,
         }
     }
 
@@ -168,24 +169,29 @@ impl RemoteSource {
     #[cfg_attr(not(feature = "zarr"), allow(dead_code))]
     #[must_use]
     pub(crate) fn for_zarr(mut self) -> RemoteSource {
-        self.zarr = true;
+        self.zarr = Some("zarr.json");
+        self
+    }
+
+    /// [`RemoteSource::for_zarr`] for a Zarr v2 group: its metadata object
+    /// the group's `.zattrs` (its attributes: the form and the length).
+    #[cfg_attr(not(feature = "zarr"), allow(dead_code))]
+    #[must_use]
+    pub(crate) fn for_zarr_v2(mut self) -> RemoteSource {
+        self.zarr = Some(".zattrs");
         self
     }
 
     /// The container's metadata object.
     pub(crate) fn metadata_name(&self) -> &'static str {
-        if self.zarr {
-            "zarr.json"
-        } else {
-            "metadata.json"
-        }
+        self.zarr.unwrap_or("metadata.json")
     }
 
     /// Whether `key` names an object of this container (see
     /// [`RemoteSource::check`]).
     fn key_ok(&self, key: &str) -> bool {
-        if self.zarr {
-            key != "zarr.json" && key.split('/').all(plain_key)
+        if let Some(metadata) = self.zarr {
+            key != metadata && key.split('/').all(plain_key)
         } else {
             plain_key(key)
         }

@@ -164,7 +164,7 @@ impl RemoteSource {
                 continue;
             };
             let parts: Vec<String> = parts.map(|p| p.as_ref().to_string()).collect();
-            if parts.len() != 1 && !self.zarr {
+            if parts.len() != 1 && self.zarr.is_none() {
                 continue; // deeper than one segment: not a key of this container
             }
             let name = parts.join("/");

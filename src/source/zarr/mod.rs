@@ -6,24 +6,25 @@
 //! or any [`Source`] (a URL's remote source) read through [`store`].
 
 mod bounded;
+mod metadata;
 mod store;
 
 use crate::buffer::Buffer;
 use crate::error::{Cause, Error, Result};
 use crate::source::{DirSource, Source};
+use metadata::{encoded_limit, inner_chunk_len, v2_times_as_integers, METADATA_NAMES};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use zarrs::array::{Array as ZArray, ArrayBytes, ArrayMetadata, ArraySubset};
+use zarrs::convert::array_metadata_v2_to_v3;
+use zarrs::metadata::v2::ArrayMetadataV2;
 use zarrs::storage::ReadableStorageTraits;
 
 type Storage = dyn ReadableStorageTraits;
 type Stored = Arc<ZArray<Storage>>;
-
-/// The largest array `zarr.json` akbuf reads.
-const ARRAY_METADATA_LIMIT: u64 = 1 << 20;
 
 /// Where a store's keys are.
 enum Backing {
@@ -72,6 +73,9 @@ pub struct ZarrSource {
     /// Where range reads keep decoded chunks (the shared cache, given by
     /// the container).
     memo: Option<Arc<dyn ChunkMemo>>,
+    /// The group is Zarr v2's: its arrays' metadata is `.zarray` (asked
+    /// first; without it `zarr.json` is asked first).
+    v2: bool,
 }
 
 /// Keeps decoded chunks (the shared cache, through the container): a range
@@ -118,6 +122,7 @@ impl ZarrSource {
             group: group.trim_matches('/').to_string(),
             arrays: Mutex::new(HashMap::new()),
             memo: None,
+            v2: false,
         })
     }
 
@@ -182,7 +187,18 @@ impl ZarrSource {
             group: String::new(),
             arrays: Mutex::new(HashMap::new()),
             memo: None,
+            v2: false,
         }
+    }
+
+    /// The group is a Zarr v2 group: its arrays' `.zarray` files are
+    /// asked for first (a store over a URL then makes one request per
+    /// array's metadata, not two).
+    #[must_use]
+    #[cfg_attr(not(feature = "remote"), allow(dead_code))]
+    pub(crate) fn v2(mut self) -> ZarrSource {
+        self.v2 = true;
+        self
     }
 
     /// Where `key`'s array is, for messages.
@@ -201,37 +217,6 @@ impl ZarrSource {
         }
     }
 
-    /// The text of the `zarr.json` of `key`'s array, if there is one.
-    fn array_metadata(&self, key: &str) -> Result<Option<String>> {
-        let name = self.store_key(&format!("{key}/zarr.json"));
-        let too_big = |n: u64| {
-            self.fail(
-                key,
-                format!(
-                    "zarr.json has {n} bytes, more than the {ARRAY_METADATA_LIMIT} akbuf reads"
-                ),
-                None,
-            )
-        };
-        if let Some(n) = self.keys.size(&name).filter(|&n| n > ARRAY_METADATA_LIMIT) {
-            return Err(too_big(n));
-        }
-        // At most one byte past the limit (a server offering more sends no more).
-        let bytes = match self
-            .keys
-            .read_prefix(&name, ARRAY_METADATA_LIMIT as usize + 1)?
-        {
-            Some(b) => b.as_slice().to_vec(),
-            None => return Ok(None),
-        };
-        if bytes.len() as u64 > ARRAY_METADATA_LIMIT {
-            return Err(too_big(bytes.len() as u64));
-        }
-        String::from_utf8(bytes)
-            .map(Some)
-            .map_err(|_| self.fail(key, "zarr.json is not UTF-8".into(), None))
-    }
-
     fn fail(&self, key: &str, what: String, cause: Option<Cause>) -> Error {
         Error::Source {
             key: key.to_string(),
@@ -242,7 +227,7 @@ impl ZarrSource {
 
     /// The array of `key`, opened once; `None` if the group has none.
     fn array(&self, key: &str) -> Result<Option<Stored>> {
-        if !crate::source::dir::is_plain_file_name(key) || key == "zarr.json" {
+        if !crate::source::dir::is_plain_file_name(key) || METADATA_NAMES.contains(&key) {
             return Err(Error::read_failed(
                 key,
                 "a buffer key of a Zarr group must be one plain array name",
@@ -254,11 +239,25 @@ impl ZarrSource {
         let path = format!("/{}", self.store_key(key));
         bounded::install();
         let opened = match self.array_metadata(key)? {
-            Some(text) => {
+            Some((text, v2)) => {
+                let version = if v2 { 2 } else { 3 };
                 let not_array =
-                    |e: String| self.fail(key, format!("not a Zarr v3 array: {e}"), None);
-                let meta =
-                    ArrayMetadata::try_from(text.as_str()).map_err(|e| not_array(e.to_string()))?;
+                    |e: String| self.fail(key, format!("not a Zarr v{version} array: {e}"), None);
+                let meta = if v2 {
+                    // Made Zarr v3 metadata (codecs from the compressor and
+                    // filters, chunk keys `0`, `1`...), so that its codecs
+                    // are the bounded ones too.
+                    let mut json: serde_json::Value =
+                        serde_json::from_str(&text).map_err(|e| not_array(e.to_string()))?;
+                    v2_times_as_integers(&mut json);
+                    let v2: ArrayMetadataV2 =
+                        serde_json::from_value(json).map_err(|e| not_array(e.to_string()))?;
+                    ArrayMetadata::V3(
+                        array_metadata_v2_to_v3(&v2).map_err(|e| not_array(e.to_string()))?,
+                    )
+                } else {
+                    ArrayMetadata::try_from(text.as_str()).map_err(|e| not_array(e.to_string()))?
+                };
                 let store: Arc<Storage> = Arc::clone(&self.store) as Arc<Storage>;
                 let array = ZArray::new_with_metadata(store, &path, meta).map_err(|e| {
                     self.fail(
@@ -545,7 +544,10 @@ impl ZarrSource {
                     let p = e.path();
                     if e.file_type().is_ok_and(|t| t.is_dir()) {
                         n + count(&p)
-                    } else if p.file_name().is_some_and(|f| f != "zarr.json") {
+                    } else if p
+                        .file_name()
+                        .is_some_and(|f| !METADATA_NAMES.iter().any(|m| f == *m))
+                    {
                         n + 1
                     } else {
                         n
@@ -580,29 +582,6 @@ impl ZarrSource {
 fn chunk_len(array: &ZArray<Storage>) -> Option<u64> {
     let shape = array.chunk_shape(&[0]).ok()?;
     shape.first().map(|n| n.get())
-}
-
-/// The most bytes a stored chunk (shard) of `per` elements of `item`
-/// bytes can take, encoded: its bytes, an eighth more (what zstd, gzip and
-/// blosc add to data they cannot compress is far less), and for a shard of
-/// inner chunks of `inner` elements, their index and headers.
-fn encoded_limit(per: u64, item: u64, inner: Option<u64>) -> u64 {
-    let bytes = per.saturating_mul(item);
-    let pieces = per.div_ceil(inner.unwrap_or(per).max(1));
-    bytes
-        .saturating_add(bytes / 8)
-        .saturating_add(pieces.saturating_mul(1040))
-        .saturating_add(64 << 10)
-}
-
-/// The elements of a sharded array's inner chunks, from its `zarr.json`.
-fn inner_chunk_len(text: &str) -> Option<u64> {
-    let meta: serde_json::Value = serde_json::from_str(text).ok()?;
-    let codecs = meta.get("codecs")?.as_array()?;
-    let sharding = codecs
-        .iter()
-        .find(|c| c.get("name").and_then(|n| n.as_str()) == Some("sharding_indexed"))?;
-    sharding.pointer("/configuration/chunk_shape/0")?.as_u64()
 }
 
 impl Source for ZarrSource {
