@@ -470,7 +470,7 @@ def test_zarr_groups_open_as_containers():
     import zarr
     import anndata
 
-    for store in ("events.chunked.zarr", "events.sharded.zarr"):
+    for store in ("events.chunked.zarr", "events.sharded.zarr", "events.v2.zarr"):
         c = akbuf.open(os.path.join(ZARR, store), cache=akbuf.Cache())
         events = ak.from_buffers(c.form, c.length, c, buffer_key=c.buffer_key)
         same(events, eager(EVENTS))
@@ -480,6 +480,11 @@ def test_zarr_groups_open_as_containers():
     assert airr.to_list() == back.to_list()
     with pytest.raises(akbuf.Error, match="not an awkward array"):
         akbuf.open(os.path.join(ZARR, "cells.zarr"))
+    # anndata's default store (Zarr v2), as anndata reads it.
+    v2 = os.path.join(ZARR, "cells.v2.zarr")
+    airr = akbuf.from_buffers(v2 + ":obsm/airr", cache=akbuf.Cache())
+    back = anndata.io.read_elem(zarr.open_group(v2, mode="r")["obsm/airr"])
+    assert airr.to_list() == back.to_list()
 
 
 # ---------------------------------------------------------------- datasets
