@@ -1,6 +1,6 @@
 //! Decompression that never makes more bytes than a chunk holds.
 //!
-//! `zarrs` decodes `zstd` and `gzip` until the stream ends and sizes a
+//! `zarrs` decodes `zstd`, `gzip` and `zlib` until the stream ends and sizes a
 //! `blosc` output by the header's own word: a chunk of a few kilobytes can
 //! claim, and make, gigabytes (a decompression bomb), an allocation that no
 //! stored byte backs. The codecs registered here (once, before any array
@@ -18,7 +18,7 @@ use zarrs::array::codec::api::{
     CodecTraits, CodecTraitsV3, PartialDecoderCapability, PartialEncoderCapability,
     RecommendedConcurrency,
 };
-use zarrs::array::codec::{BloscCodec, GzipCodec, ZstdCodec};
+use zarrs::array::codec::{BloscCodec, GzipCodec, ZlibCodec, ZstdCodec};
 use zarrs::metadata::v3::MetadataV3;
 use zarrs::metadata::Configuration;
 use zarrs::plugin::{ExtensionAliasesV3, ExtensionName, PluginCreateError, ZarrVersion};
@@ -28,6 +28,7 @@ use zarrs::plugin::{ExtensionAliasesV3, ExtensionName, PluginCreateError, ZarrVe
 enum Kind {
     Zstd,
     Gzip,
+    Zlib,
     Blosc,
 }
 
@@ -44,6 +45,7 @@ pub(crate) fn install() {
     ONCE.call_once(|| {
         register::<ZstdCodec>(Kind::Zstd);
         register::<GzipCodec>(Kind::Gzip);
+        register::<ZlibCodec>(Kind::Zlib);
         register::<BloscCodec>(Kind::Blosc);
     });
 }
@@ -81,17 +83,25 @@ fn zstd(encoded: &[u8], limit: u64) -> Result<Vec<u8>, CodecError> {
     }
 }
 
-/// `gzip`: the stream read up to one byte past the chunk's size.
-fn gzip(encoded: &[u8], limit: u64) -> Result<Vec<u8>, CodecError> {
+/// `gzip` (`zlib`): the stream read up to one byte past the chunk's size.
+fn inflate(what: &str, stream: impl Read, limit: u64) -> Result<Vec<u8>, CodecError> {
     let mut out = Vec::new();
-    flate2::read::GzDecoder::new(encoded)
+    stream
         .take(limit.saturating_add(1))
         .read_to_end(&mut out)
-        .map_err(|e| CodecError::Other(format!("gzip: {e}")))?;
+        .map_err(|e| CodecError::Other(format!("{what}: {e}")))?;
     if out.len() as u64 > limit {
-        return Err(too_long("gzip", limit));
+        return Err(too_long(what, limit));
     }
     Ok(out)
+}
+
+fn gzip(encoded: &[u8], limit: u64) -> Result<Vec<u8>, CodecError> {
+    inflate("gzip", flate2::read::GzDecoder::new(encoded), limit)
+}
+
+fn zlib(encoded: &[u8], limit: u64) -> Result<Vec<u8>, CodecError> {
+    inflate("zlib", flate2::read::ZlibDecoder::new(encoded), limit)
 }
 
 /// The decoded size a `blosc` header claims (bytes 4..8, little-endian).
@@ -180,6 +190,7 @@ impl BytesToBytesCodecTraits for Bounded {
         match self.kind {
             Kind::Zstd => zstd(&encoded_value, limit).map(Cow::Owned),
             Kind::Gzip => gzip(&encoded_value, limit).map(Cow::Owned),
+            Kind::Zlib => zlib(&encoded_value, limit).map(Cow::Owned),
             Kind::Blosc => match blosc_claim(&encoded_value) {
                 Some(claim) if claim > limit => Err(CodecError::Other(format!(
                     "blosc: the chunk's header claims {claim} bytes, more than the {limit} its shape holds"
@@ -214,6 +225,15 @@ mod tests {
         assert_eq!(gzip(&g, 1 << 20).unwrap(), zeros);
         let e = gzip(&g, (1 << 20) - 1).unwrap_err().to_string();
         assert!(e.contains("more than the 1048575 bytes"), "{e}");
+
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut z, &zeros).unwrap();
+        let z = z.finish().unwrap();
+        assert_eq!(zlib(&z, 1 << 20).unwrap(), zeros);
+        assert!(zlib(&z, 1000)
+            .unwrap_err()
+            .to_string()
+            .starts_with("zlib: the chunk"));
 
         let mut header = vec![2u8, 1, 0, 8];
         header.extend(u32::MAX.to_le_bytes());
