@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The peer of examples/zarr_sum.rs, and the writer of its data.
 
-    .venv/bin/python benches/zarr_peer.py write SRC DST.zarr
+    .venv/bin/python benches/zarr_peer.py write SRC DST.zarr      (write-v2: Zarr v2, blosc lz4)
         SRC (a directory container, e.g. /tmp/akdata/events) as one Zarr v3
         group as awkward's convention stores it (anndata's attributes, the
         form as JSON text), every buffer in chunks of 1 MiB, zstd level 3,
@@ -20,13 +20,14 @@ import sys
 import time
 
 import awkward as ak
+import numcodecs
 import numpy as np
 import zarr
 
 assert ak.__version__ == "2.14.0", ak.__version__
 
 
-def write(src, dst):
+def write(src, dst, v2=False):
     with open(os.path.join(src, "metadata.json")) as f:
         meta = json.load(f)
     buffers = {}
@@ -37,14 +38,17 @@ def write(src, dst):
     array = ak.from_buffers(meta["form"], meta["length"], buffers,
                             buffer_key=meta.get("buffer_key", "{form_key}-{attribute}"))
     form, length, container = ak.to_buffers(array)
-    group = zarr.open_group(dst, mode="w", zarr_format=3)
+    group = zarr.open_group(dst, mode="w", zarr_format=2 if v2 else 3)
     group.attrs.update({"encoding-type": "awkward-array", "encoding-version": "0.1.0",
                         "form": form.to_json(), "length": int(length)})
     for key, buf in container.items():
         data = np.asarray(buf)
         chunk = max(1, (1 << 20) // data.itemsize)
+        # v2: blosc lz4 with byte shuffle, zarr-python's and anndata's v2 default.
+        codec = (numcodecs.Blosc(cname="lz4", clevel=5, shuffle=numcodecs.Blosc.SHUFFLE) if v2
+                 else zarr.codecs.ZstdCodec(level=3))
         a = group.create_array(key, shape=data.shape, dtype=data.dtype, chunks=(chunk,),
-                               compressors=zarr.codecs.ZstdCodec(level=3))
+                               compressors=codec)
         a[...] = data
 
 
@@ -70,8 +74,8 @@ def run(path):
 
 
 def main():
-    if sys.argv[1] == "write":
-        return write(sys.argv[2], sys.argv[3])
+    if sys.argv[1] in ("write", "write-v2"):
+        return write(sys.argv[2], sys.argv[3], v2=sys.argv[1] == "write-v2")
     path, reps = sys.argv[2], int(sys.argv[3])
     run(path)  # imports, code paths
     for _ in range(reps):
