@@ -150,3 +150,23 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+#[test]
+fn no_v3_group_is_written_into_a_v2_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("cells.zarr");
+    copy_dir(&fixtures().join("cells.v2.zarr"), &store);
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/events");
+    let at = format!("{}:obsm/events", store.display());
+    let (code, _, err) = akbuf(&["copy", sample.to_str().unwrap(), &at]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("Zarr v2 group") && err.lines().count() == 1,
+        "{err}"
+    );
+    assert!(!store.join("obsm/events").exists());
+    // The store still reads as anndata wrote it.
+    let expected = std::fs::read_to_string(fixtures().join("cells.expected.json")).unwrap();
+    let airr = akbuf::open(format!("{}:obsm/airr", store.display())).unwrap();
+    assert_eq!(airr.to_json().unwrap(), expected.trim());
+}

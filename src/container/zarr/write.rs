@@ -23,6 +23,17 @@ use std::path::Path;
 pub(super) fn write_zarr(array: &Array, target: &Path, options: &WriteOptions) -> Result<Metadata> {
     let template = recorded_template(options, "a Zarr group")?;
     if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
+        // A v3 group inside a Zarr v2 store would be a node its readers
+        // do not see (akbuf reads v2, writes v3 only).
+        if parent.join(".zgroup").is_file() {
+            return Err(Error::container(
+                target.display(),
+                format!(
+                    "{} is a Zarr v2 group: akbuf writes Zarr v3 groups, into v3 stores or as a new store",
+                    parent.display()
+                ),
+            ));
+        }
         // Inside a store, a group's parent is a group (Zarr v3 has no
         // implicit groups).
         if !parent.join("zarr.json").is_file() && in_store(parent) {
