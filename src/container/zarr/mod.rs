@@ -5,8 +5,9 @@
 //! string, `length`) and of awkward's `to_zarr`. Recognised by the group's
 //! `zarr.json` in a folder (`x.zarr`, or a group inside it:
 //! `x.zarr:obsm/airr`); Zarr v2 groups (`.zgroup`, `.zattrs`, arrays'
-//! `.zarray`: what anndata writes by default) are read too, written never. Reading and writing need the `zarr` feature (zarrs);
-//! the format is recognised without it, to say so.
+//! `.zarray`: what anndata writes by default) are read too, written never.
+//! Reading and writing need the `zarr` feature (zarrs); the format is
+//! recognised without it, to say so.
 
 #[cfg(feature = "zarr")]
 mod read;

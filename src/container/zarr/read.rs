@@ -1,6 +1,7 @@
 //! Opening a Zarr v3 group (feature `zarr`): its `zarr.json` read (a
-//! regular file, size capped; a Zarr v2 group's `.zgroup` and `.zattrs`), its attributes made into the container's metadata, its arrays
-//! served by a [`ZarrSource`].
+//! regular file, size capped; a Zarr v2 group's `.zgroup` and `.zattrs`),
+//! its attributes made into the container's metadata, its arrays served
+//! by a [`ZarrSource`].
 
 use super::super::dir::with_text;
 use super::super::metadata::{Metadata, METADATA_LIMIT};
@@ -32,7 +33,8 @@ pub(super) fn open_zarr(
             .map_err(|e| Error::container_caused(file.display(), "", e))
     };
     let there = |name: &str| std::fs::symlink_metadata(dir.join(name)).is_ok();
-    let metadata = if there("zarr.json") || !there(".zgroup") {
+    let v2 = !there("zarr.json") && there(".zgroup");
+    let metadata = if !v2 {
         group_metadata(&read("zarr.json")?, spec)?
     } else {
         // Zarr v2 (anndata's default): `.zgroup`, the attributes in `.zattrs`.
@@ -52,6 +54,9 @@ pub(super) fn open_zarr(
         metadata_of(Some(&attributes), spec)?
     };
     let mut source = ZarrSource::open(store, group)?;
+    if v2 {
+        source = source.v2();
+    }
     if options.confined {
         source = source.confined();
     }
@@ -111,11 +116,10 @@ impl ChunkMemo for CachedChunks {
 pub(super) fn open_zarr_url(url: &str, options: Options) -> Result<(Array, Metadata)> {
     use crate::source::RemoteSource;
     let url = group_url(url);
-    let with_disk = |source: RemoteSource| match options.cache.as_ref().and_then(|c| c.disk()) {
-        Some(disk) => source.with_disk(std::sync::Arc::clone(disk)),
-        None => source,
-    };
-    let source = with_disk(RemoteSource::open(&url, &options.fetch)?.for_zarr());
+    let mut source = RemoteSource::open(&url, &options.fetch)?.for_zarr();
+    if let Some(disk) = options.cache.as_ref().and_then(|c| c.disk()) {
+        source = source.with_disk(std::sync::Arc::clone(disk));
+    }
     match source.read_metadata(METADATA_LIMIT) {
         Ok(text) => {
             let metadata = group_metadata(&text, &url)?;
@@ -126,7 +130,8 @@ pub(super) fn open_zarr_url(url: &str, options: Options) -> Result<(Array, Metad
             if e.io_error()
                 .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound) =>
         {
-            let source = with_disk(RemoteSource::open(&url, &options.fetch)?.for_zarr_v2());
+            // The same source and store, its metadata object `.zattrs`.
+            let source = source.for_zarr_v2();
             let text = source
                 .read_metadata(METADATA_LIMIT)
                 .map_err(|v2| match v2.io_error() {

@@ -30,8 +30,8 @@ type Stored = Arc<ZArray<Storage>>;
 enum Backing {
     /// A folder on local disk.
     Folder(PathBuf),
-    /// A source (a URL's) whose keys are the group's.
-    Source(Arc<dyn Source>),
+    /// A source (a URL's) whose keys are the group's (`keys`).
+    Source,
 }
 
 /// The largest chunk (shard) akbuf decodes: 2 GiB.
@@ -183,7 +183,7 @@ impl ZarrSource {
             store: Arc::new(store::SourceStore::new(Arc::clone(&source))),
             keys: Arc::clone(&source),
             root: source.describe(),
-            backing: Backing::Source(source),
+            backing: Backing::Source,
             group: String::new(),
             arrays: Mutex::new(HashMap::new()),
             memo: None,
@@ -192,10 +192,9 @@ impl ZarrSource {
     }
 
     /// The group is a Zarr v2 group: its arrays' `.zarray` files are
-    /// asked for first (a store over a URL then makes one request per
-    /// array's metadata, not two).
+    /// asked for first (one lookup per array's metadata, not two: one
+    /// request, for a store over a URL).
     #[must_use]
-    #[cfg_attr(not(feature = "remote"), allow(dead_code))]
     pub(crate) fn v2(mut self) -> ZarrSource {
         self.v2 = true;
         self
@@ -262,7 +261,7 @@ impl ZarrSource {
                 let array = ZArray::new_with_metadata(store, &path, meta).map_err(|e| {
                     self.fail(
                         key,
-                        format!("not a Zarr v3 array: {e}"),
+                        format!("not a Zarr v{version} array: {e}"),
                         Some(Cause::new(e)),
                     )
                 })?;
@@ -487,14 +486,14 @@ impl ZarrSource {
                     return Err(self.too_much_fill(key, asked, stored));
                 }
             }
-            Backing::Source(_) if asked > STAT_LIMIT => {
+            Backing::Source if asked > STAT_LIMIT => {
                 return Err(self.fail(
                     key,
                     format!("the read spans {asked} chunks: more than the {STAT_LIMIT} akbuf looks up in one read"),
                     None,
                 ));
             }
-            Backing::Source(_) => {}
+            Backing::Source => {}
         }
         // Each chunk's size asked, a batch at once (a listing's, else
         // requests in parallel, for a source).
@@ -616,7 +615,7 @@ impl Source for ZarrSource {
                 let root = std::fs::canonicalize(root).ok()?;
                 Some(format!("zarr:{}:{}", root.display(), self.group))
             }
-            Backing::Source(source) => Some(format!("zarr:{}:{}", source.id()?, self.group)),
+            Backing::Source => Some(format!("zarr:{}:{}", self.keys.id()?, self.group)),
         }
     }
 }
