@@ -668,3 +668,57 @@ fn sql_over_a_url_reads_only_the_touched_objects() {
     want.sort();
     assert_eq!(got, want);
 }
+
+#[test]
+fn flat_values_of_large_offsets_fetch_their_two_ends_in_one_round() {
+    let Some(nginx) = Nginx::start() else { return };
+    // 300,000 lists: 2.4 MB of offsets, of which flat values need two.
+    let form = akbuf::Form::from_json(
+        r#"{"class": "ListOffsetArray", "offsets": "i64",
+        "content": {"class": "NumpyArray", "primitive": "float64", "form_key": "node1"},
+        "form_key": "node0"}"#,
+    )
+    .unwrap();
+    let n = 300_000;
+    let mut offsets = vec![2i64];
+    for i in 0..n {
+        offsets.push(offsets[i] + (i % 3) as i64);
+    }
+    let content: Vec<f64> = (0..offsets[n] + 5).map(|x| x as f64).collect();
+    let source = akbuf::MemorySource::new()
+        .with("node0-offsets", akbuf::Buffer::from_slice(&offsets))
+        .with("node1-data", akbuf::Buffer::from_slice(&content));
+    let array = akbuf::from_buffers(&form, n, source, Options::default()).unwrap();
+    akbuf::write_dir(&array, nginx.www.join("lists"), &WriteOptions::default()).unwrap();
+    let url = format!("{}/lists", nginx.url());
+    let (cache, options) = cached(Fetch::default());
+    let remote = open_with(&url, options).unwrap();
+    let mark = nginx.mark();
+    let got = remote.flat_values::<f64>().unwrap();
+    assert_eq!(got.as_slice(), &content[2..offsets[n] as usize]);
+    let log = nginx.since(mark);
+    let ends: Vec<&Logged> = log
+        .iter()
+        .filter(|l| l.path.ends_with("node0-offsets"))
+        .collect();
+    let last = n * 8;
+    let mut ranges: Vec<&str> = ends.iter().map(|l| l.range.as_str()).collect();
+    ranges.sort();
+    assert_eq!(
+        ranges,
+        [
+            "bytes=0-7".to_string(),
+            format!("bytes={last}-{}", last + 7)
+        ],
+        "{log:?}"
+    );
+    assert_eq!(ends.iter().map(|l| l.bytes).sum::<u64>(), 16);
+    // The content: only the bytes the lists reach, never the spare ones.
+    let sent: u64 = log
+        .iter()
+        .filter(|l| l.path.ends_with("node1-data"))
+        .map(|l| l.bytes)
+        .sum();
+    assert_eq!(sent, offsets[n] as u64 * 8);
+    assert_eq!(cache.stats().bytes_read, 16 + sent);
+}

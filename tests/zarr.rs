@@ -530,3 +530,51 @@ fn rows_traced_read_only_the_chunks_they_overlap() {
     want.extend((a / 100..b.div_ceil(100)).map(|c| format!("node6-data/c/{c}")));
     assert_eq!(chunks, want, "{err}");
 }
+
+#[test]
+fn flat_values_of_large_offsets_decode_their_first_and_last_chunks_only() {
+    use akbuf::{Buffer, Cache, Form, MemorySource, Options, ReadEvent, WriteOptions};
+    let form = Form::from_json(
+        r#"{"class": "ListOffsetArray", "offsets": "i64",
+        "content": {"class": "NumpyArray", "primitive": "float32", "form_key": "node1"},
+        "form_key": "node0"}"#,
+    )
+    .unwrap();
+    let n = 200_000; // 1.6 MB of offsets: 25 chunks of 64 KiB
+    let mut offsets = vec![3i64];
+    for i in 0..n {
+        offsets.push(offsets[i] + (i % 4) as i64);
+    }
+    let content: Vec<f32> = (0..offsets[n] + 2).map(|x| x as f32).collect();
+    let array = akbuf::from_buffers(
+        &form,
+        n,
+        MemorySource::new()
+            .with("node0-offsets", Buffer::from_slice(&offsets))
+            .with("node1-data", Buffer::from_slice(&content)),
+        Options::default(),
+    )
+    .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("lists.zarr");
+    let mut options = WriteOptions::default();
+    options.chunk_bytes = Some(64 << 10);
+    akbuf::write_to(&array, &store, &options).unwrap();
+
+    let heard = std::sync::Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let log = std::sync::Arc::clone(&heard);
+    let cache = std::sync::Arc::new(
+        Cache::new().with_observer(move |e: &ReadEvent<'_>| log.lock().push(e.key.to_string())),
+    );
+    let back = akbuf::open_with(&store, Options::default().with_cache(cache)).unwrap();
+    let got = back.flat_values::<f32>().unwrap();
+    assert_eq!(got.as_slice(), &content[3..offsets[n] as usize]);
+    let mut decoded: Vec<String> = heard
+        .lock()
+        .iter()
+        .filter(|k| k.starts_with("node0-offsets/"))
+        .cloned()
+        .collect();
+    decoded.sort();
+    assert_eq!(decoded, ["node0-offsets/c/0", "node0-offsets/c/24"]);
+}

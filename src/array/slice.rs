@@ -467,6 +467,25 @@ impl Source for SliceSource {
     /// its parent's offsets (read once, through the plans), so a batch
     /// takes one round per level of nesting, not one per buffer.
     fn read_many(&self, requests: &[(&str, crate::source::Want)]) -> Vec<Result<Option<Buffer>>> {
+        // Ranges of one key (a list's first and last offsets): its bytes
+        // are made once, then cut.
+        if let Some(((key, _), rest)) = requests.split_first() {
+            let ranges = |w: &crate::source::Want| matches!(w, crate::source::Want::Range(_));
+            if ranges(&requests[0].1) && rest.iter().all(|(k, w)| k == key && ranges(w)) {
+                let whole = self.read(key);
+                return requests
+                    .iter()
+                    .map(|(_, want)| match (&whole, want) {
+                        (Ok(Some(b)), crate::source::Want::Range(r)) => {
+                            let start = r.start.min(b.len());
+                            b.slice(start, r.end.clamp(start, b.len()) - start)
+                                .map(Some)
+                        }
+                        (other, _) => other.clone(),
+                    })
+                    .collect();
+            }
+        }
         let mut out = Vec::with_capacity(requests.len());
         for group in requests.chunks(16) {
             std::thread::scope(|s| {

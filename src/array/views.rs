@@ -86,8 +86,25 @@ impl Array {
     }
 
     /// The values reachable from a list of numbers, without copying: for a
-    /// `ListOffsetArray` over a `NumpyArray`, `data[offsets[0]..offsets[len]]`;
-    /// for a `NumpyArray`, its values. Reads the offsets and the data only.
+    /// `ListOffsetArray` over a `NumpyArray`, `data[offsets[0]..offsets[len]]`
+    /// (as awkward flattens it); for a `NumpyArray`, its values. Reads the
+    /// data and, of large offsets not yet held (a megabyte or more), only
+    /// those two entries: a remote store sends and a chunked one decodes
+    /// none of the offsets in between.
+    ///
+    /// ```
+    /// use akbuf::{from_buffers, Buffer, Form, MemorySource, Options};
+    ///
+    /// let form = Form::from_json(r#"{"class": "ListOffsetArray", "offsets": "i64",
+    ///     "content": {"class": "NumpyArray", "primitive": "float64", "form_key": "node1"},
+    ///     "form_key": "node0"}"#)?;
+    /// let source = MemorySource::new()
+    ///     .with("node0-offsets", Buffer::from_slice(&[1i64, 3, 3, 4]))
+    ///     .with("node1-data", Buffer::from_slice(&[0.5f64, 1.0, 2.0, 4.0]));
+    /// let lists = from_buffers(&form, 3, source, Options::default())?;
+    /// assert_eq!(lists.flat_values::<f64>()?.as_slice(), &[1.0, 2.0, 4.0]);
+    /// # Ok::<(), akbuf::Error>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -101,10 +118,13 @@ impl Array {
             NodeData::ListOffset { offsets, content }
                 if matches!(content.data, NodeData::Numpy { .. }) =>
             {
-                let values = self.with_node(Arc::clone(content)).values::<T>()?;
-                let off = offsets.index()?;
                 let n = self.len();
-                let (first, last) = (off.get(0), off.get(n));
+                let ends = offsets.index_entries(&[0, n])?;
+                let (first, last) = (ends[0], ends[1]);
+                // The content's length is offsets[n] (0 for no lists): the
+                // entry just read gives it without reading the rest.
+                content.len.offer_last(offsets, n, last);
+                let values = self.with_node(Arc::clone(content)).values::<T>()?;
                 if first < 0 || last < first || last as u64 > values.len() as u64 {
                     return Err(offsets.node.invalid(
                         &offsets.key,

@@ -15,6 +15,7 @@ use once_cell::sync::OnceCell;
 use parking_lot::Mutex;
 use std::sync::Arc;
 
+mod entries;
 mod index;
 mod len;
 pub(crate) use index::Index;
@@ -54,6 +55,20 @@ impl Loader {
     fn read_range(&self, key: &str, range: std::ops::Range<usize>) -> Result<Option<Buffer>> {
         self.cache
             .read(self.number, &*self.source, key, Want::Range(range))
+    }
+
+    /// Reads of several ranges of `key` at once (a remote store issues
+    /// them together), each counted and observed, not cached.
+    fn read_ranges(
+        &self,
+        key: &str,
+        ranges: &[std::ops::Range<usize>],
+    ) -> Vec<Result<Option<Buffer>>> {
+        let requests: Vec<(&str, Want)> = ranges
+            .iter()
+            .map(|r| (key, Want::Range(r.clone())))
+            .collect();
+        self.cache.read_many(self.number, &*self.source, &requests)
     }
 
     /// The stored size of `key`, without reading it.
@@ -138,6 +153,8 @@ pub(crate) struct LazyBuf {
     /// byte-swapped), or `None` when caching is off for it.
     cache_key: Option<Conv>,
     memo: Mutex<Option<WeakBuffer>>,
+    /// Index entries read alone, by position (see `index_entries`).
+    entries: Mutex<Vec<(usize, i64)>>,
 }
 
 impl LazyBuf {
@@ -163,6 +180,7 @@ impl LazyBuf {
             byteorder,
             cache_key,
             memo: Mutex::new(None),
+            entries: Mutex::new(Vec::new()),
         })
     }
 
@@ -426,10 +444,14 @@ impl LazyBuf {
         if let Some(b) = held.filter(|b| b.len() >= from + len) {
             return b.slice(from, len);
         }
-        let raw = self
-            .loader
-            .read_range(&self.key, from..from + len)?
-            .ok_or_else(|| self.missing())?;
+        let raw = self.loader.read_range(&self.key, from..from + len);
+        self.ranged(raw, from, len)
+    }
+
+    /// A range read's answer for bytes `from..from + len`: missing or
+    /// short is an error; byte order converted, copied if misaligned.
+    fn ranged(&self, raw: Result<Option<Buffer>>, from: usize, len: usize) -> Result<Buffer> {
+        let raw = raw?.ok_or_else(|| self.missing())?;
         if raw.len() < len {
             return Err(Error::ShortBuffer {
                 key: self.key.to_string(),

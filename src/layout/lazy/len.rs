@@ -74,6 +74,20 @@ impl Len {
         }
     }
 
+    /// Sets a list content's length from `offsets[n]`, read alone by a
+    /// caller (`value`), when this length's rule is exactly that: the last
+    /// offset of these offsets, `n` being the list's length. Any other
+    /// rule, or a length already known, is left alone.
+    pub(crate) fn offer_last(&self, offsets: &LazyBuf, n: usize, value: i64) {
+        if let LenRule::OffsetsLast(parent, o) = &self.rule {
+            if std::ptr::eq(Arc::as_ptr(o), offsets) && parent.peek() == Some(n) {
+                if let Ok(len) = usize::try_from(if n == 0 { 0 } else { value }) {
+                    let _ = self.cell.set(len);
+                }
+            }
+        }
+    }
+
     /// The length, reading parent buffers if needed.
     pub(crate) fn get(&self) -> Result<usize> {
         self.cell.get_or_try_init(|| self.compute()).copied()
