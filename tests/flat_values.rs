@@ -190,3 +190,21 @@ fn a_large_slice_reads_its_offsets_range_once() {
     );
     assert_eq!(reads.iter().filter(|(k, _)| k == "node1-data").count(), 1);
 }
+
+#[test]
+fn a_length_no_stored_offsets_back_is_an_error_not_an_allocation() {
+    // A length of 2^50 lists over 10 stored offsets: their last entry is
+    // asked alone, and is not there.
+    let (offsets, content) = lists(9);
+    for n in [1usize << 50, 1 << 20, 10] {
+        let (array, log, _) = logged(n, &offsets, &content);
+        let err = array.flat_values::<f64>().unwrap_err();
+        assert!(
+            matches!(&err, Error::ShortBuffer { key, .. } if key == "node0-offsets"),
+            "{n}: {err:?}"
+        );
+        // Nothing read past what is stored.
+        let bytes: usize = log.lock().iter().filter_map(|(_, b)| *b).sum();
+        assert!(bytes <= offsets.len() * 8, "{n}: {:?}", log.lock());
+    }
+}

@@ -721,4 +721,21 @@ fn flat_values_of_large_offsets_fetch_their_two_ends_in_one_round() {
         .sum();
     assert_eq!(sent, offsets[n] as u64 * 8);
     assert_eq!(cache.stats().bytes_read, 16 + sent);
+
+    // A length far past the stored offsets: the last entry asked alone is
+    // not there, an error naming the offsets (no allocation for the length).
+    let meta_path = nginx.www.join("lists/metadata.json");
+    let mut meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&meta_path).unwrap()).unwrap();
+    meta["length"] = serde_json::json!(1u64 << 50);
+    std::fs::write(&meta_path, serde_json::to_vec(&meta).unwrap()).unwrap();
+    let (_, options) = cached(Fetch::default());
+    let remote = open_with(&url, options).unwrap();
+    let mark = nginx.mark();
+    let err = remote.flat_values::<f64>().unwrap_err().to_string();
+    assert!(err.contains("node0-offsets"), "{err}");
+    let log = nginx.since(mark);
+    assert!(log.len() <= 4, "{log:?}");
+    let data: u64 = log.iter().filter(|l| l.status < 300).map(|l| l.bytes).sum();
+    assert!(data <= 16, "{log:?}");
 }
