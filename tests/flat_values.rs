@@ -127,7 +127,7 @@ fn bad_ends_of_large_offsets_are_errors_naming_the_buffer() {
     let (array, _, _) = logged(n, &offsets[..150_000], &content);
     let err = array.flat_values::<f64>().unwrap_err();
     assert!(
-        matches!(&err, Error::ShortBuffer { key, .. } if key == "node0-offsets"),
+        matches!(&err, Error::ShortBuffer { key, expected: 2_400_008, actual: 1_200_000, .. } if key == "node0-offsets"),
         "{err:?}"
     );
 

@@ -453,12 +453,16 @@ impl LazyBuf {
     fn ranged(&self, raw: Result<Option<Buffer>>, from: usize, len: usize) -> Result<Buffer> {
         let raw = raw?.ok_or_else(|| self.missing())?;
         if raw.len() < len {
+            // A range past the end comes back empty: the stored size, when
+            // the source knows it, says how short the buffer is.
+            let reached = from + raw.len();
+            let stored = self.loader.size(&self.key).map_or(reached, |n| n as usize);
             return Err(Error::ShortBuffer {
                 key: self.key.to_string(),
                 node: self.node.path.to_string(),
                 class: self.node.class,
                 expected: from + len,
-                actual: from + raw.len(),
+                actual: stored.min(reached),
             });
         }
         let raw = self.convert(Some(raw)).unwrap_or_else(Buffer::empty);
