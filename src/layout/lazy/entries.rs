@@ -38,15 +38,21 @@ impl LazyBuf {
         // One reader at a time per buffer: a second thread asking for the
         // same entries finds them kept.
         let mut kept = self.entries.lock();
-        let missing: Vec<usize> = at
+        let find =
+            |kept: &[(usize, i64)], i: usize| kept.iter().find(|(j, _)| *j == i).map(|e| e.1);
+        let mut missing: Vec<usize> = at
             .iter()
             .copied()
-            .filter(|i| !kept.iter().any(|(j, _)| j == i))
+            .filter(|&i| find(&kept, i).is_none())
             .collect();
         if !missing.is_empty() {
-            if kept.len() + missing.len() > 64 {
+            if kept.len() + at.len() > 64 {
+                // Never more than a few kept: start again with these.
                 kept.clear();
+                missing = at.to_vec();
             }
+            missing.sort_unstable();
+            missing.dedup();
             let size = self.dtype.itemsize();
             let ranges: Vec<std::ops::Range<usize>> =
                 missing.iter().map(|&i| i * size..(i + 1) * size).collect();
@@ -56,9 +62,13 @@ impl LazyBuf {
                 kept.push((i, Index::new(t, bytes)?.get(0)));
             }
         }
-        Ok(at
-            .iter()
-            .map(|i| kept.iter().find(|(j, _)| j == i).map_or(0, |(_, v)| *v))
-            .collect())
+        at.iter()
+            .map(|&i| {
+                find(&kept, i).ok_or_else(|| {
+                    self.node
+                        .invalid(&self.key, format!("entry {i} was read but not kept"))
+                })
+            })
+            .collect()
     }
 }
