@@ -12,6 +12,8 @@
         open + sum of jets.pt, then a 100-row slice's jets.pt from the
         middle. Prints `open_sum_seconds slice_seconds sum` per run (a fresh
         group and array objects each run).
+        With ZARRS=1, zarr-python decodes through zarrs-python's codec
+        pipeline (`pip install zarrs`: the same Rust crate akbuf uses).
 """
 
 import json
@@ -74,6 +76,10 @@ def run(path):
 
 
 def main():
+    if os.environ.get("ZARRS") == "1":
+        import zarrs  # noqa: F401  (registers the pipeline)
+
+        zarr.config.set({"codec_pipeline.path": "zarrs.ZarrsCodecPipeline"})
     if sys.argv[1] in ("write", "write-v2"):
         return write(sys.argv[2], sys.argv[3], v2=sys.argv[1] == "write-v2")
     path, reps = sys.argv[2], int(sys.argv[3])

@@ -251,14 +251,39 @@ impl std::io::Write for Parts<'_> {
 
 impl RemoteSink {
     fn put_owned(&mut self, key: &str, bytes: Vec<u8>) -> Result<()> {
+        self.reserve(key)?.send(bytes)
+    }
+
+    /// Takes `key` for one object (checked, never twice, recorded first:
+    /// a failed upload may have left it behind and a sink dropped
+    /// uncommitted deletes it) and gives its upload, which needs no hold
+    /// on the sink: a Zarr group's chunks go up from several threads at
+    /// once.
+    pub(crate) fn reserve(&mut self, key: &str) -> Result<Upload> {
         self.check_key(key)?;
         if !self.keys.insert(key.to_string()) {
             return Err(written_twice(key));
         }
-        // Recorded first: a failed upload may have left a part behind.
         self.written.push(key.to_string());
-        self.store
-            .block(put(&self.store, key, bytes))
-            .map_err(|e| Error::sink_caused(key, &format!("{}/{key}", self.store.url), e))
+        Ok(Upload {
+            store: self.store.clone(),
+            key: key.to_string(),
+        })
+    }
+}
+
+/// One object's upload, taken from a [`RemoteSink`] by `reserve`.
+pub(crate) struct Upload {
+    store: Store,
+    key: String,
+}
+
+impl Upload {
+    /// Sends the object in one request.
+    pub(crate) fn send(self, bytes: Vec<u8>) -> Result<()> {
+        let (store, key) = (&self.store, self.key.as_str());
+        store
+            .block(put(store, key, bytes))
+            .map_err(|e| Error::sink_caused(key, &format!("{}/{key}", store.url), e))
     }
 }

@@ -425,11 +425,11 @@ impl Sink for ZarrSink {
 }
 
 /// An object store's prefix as zarrs's storage: each object one `put` of
-/// the [`RemoteSink`](super::RemoteSink) (one at a time).
+/// the [`RemoteSink`](super::RemoteSink), several at a time.
 #[cfg(feature = "remote")]
 mod remote {
     use crate::error::Result;
-    use crate::sink::{RemoteSink, Sink};
+    use crate::sink::RemoteSink;
     use parking_lot::Mutex;
     use zarrs::storage::{
         Bytes, OffsetBytesIterator, StorageError, StoreKey, StorePrefix, WritableStorageTraits,
@@ -469,12 +469,18 @@ mod remote {
     }
 
     impl WritableStorageTraits for SinkStore {
+        /// The key is taken under the lock; the object goes up without
+        /// it, so zarrs's threads upload their chunks side by side.
         fn set(&self, key: &StoreKey, value: Bytes) -> Result<(), StorageError> {
-            let mut sink = self.sink.lock();
-            let sink = sink
-                .as_mut()
-                .ok_or_else(|| StorageError::Other("the group is committed".into()))?;
-            sink.put(key.as_str(), &value)
+            let upload = {
+                let mut sink = self.sink.lock();
+                let sink = sink
+                    .as_mut()
+                    .ok_or_else(|| StorageError::Other("the group is committed".into()))?;
+                sink.reserve(key.as_str())
+            };
+            upload
+                .and_then(|u| u.send(value.to_vec()))
                 .map_err(|e| StorageError::Other(e.to_string()))
         }
 
